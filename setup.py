@@ -61,8 +61,10 @@ def extensions():
         exts,
         include_path=[HERE],
         language_level=3,
-        compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True,
-                             "initializedcheck": False, "embedsignature": True},
+        # Safe defaults: hot-path modules turn off bounds and wraparound checks in their own header
+        # (`# cython: boundscheck=False, wraparound=False`), never globally, since Python-level code
+        # like `paths[-1]` would silently break.
+        compiler_directives={"cdivision": True, "embedsignature": True},
         annotate=bool(os.environ.get("LOB_ANNOTATE")),
     )
 
