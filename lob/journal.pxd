@@ -48,3 +48,11 @@ cdef int journal_sync(Journal* j) noexcept nogil
 cdef class JournalWriter:
     cdef Journal* j
     cdef public object torn_offset  # offset of the torn record dropped on open, or -1
+
+cdef class SegmentView:
+    cdef readonly str path
+    cdef readonly uint64_t size
+    cdef readonly uint64_t first_seq
+    cdef const uint8_t* base
+    cdef object _mmap
+    cdef object _view

@@ -303,12 +303,6 @@ def segment_first_seq(path):
 
 cdef class SegmentView:
     """A read-only mapping of one segment file, checked record by record."""
-    cdef readonly str path
-    cdef readonly uint64_t size
-    cdef readonly uint64_t first_seq
-    cdef const uint8_t* base
-    cdef object _mmap
-    cdef object _view
 
     def __cinit__(self, str path):
         import mmap as mmap_module
@@ -331,9 +325,6 @@ cdef class SegmentView:
         self._view.release()
         self._mmap.close()
 
-    cdef Scan scan(self) noexcept:
-        return scan_records(self.base, self.size, self.first_seq)
-
     def records(self, uint64_t end):
         """Yield (seq, timestamp_ns, session, frame bytes) for records before offset `end`."""
         cdef uint64_t offset = JOURNAL_FILE_HEADER_LENGTH
@@ -354,7 +345,7 @@ def check_segment(SegmentView segment, bint is_last, uint64_t expect_seq):
     """
     if segment.first_seq != expect_seq:
         raise JournalCorruptError(segment.path, 16, f"segment starts at seq {segment.first_seq}, expected {expect_seq}")
-    cdef Scan s = segment.scan()
+    cdef Scan s = scan_records(segment.base, segment.size, segment.first_seq)
     cdef uint64_t after
     cdef uint32_t length
     if s.bad_offset >= 0:
