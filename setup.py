@@ -45,6 +45,27 @@ def module_name(pyx_path):
     raise ValueError(f"{pyx_path} is outside the package folders")
 
 
+def cython_include_dir():
+    """An include tree in which Cython finds `cimport lob.transport.x` as lob/transport/x.pxd.
+
+    Cython looks cimported modules up by path, so the folders mapped into the namespace from the top level
+    (transport/ -> lob.transport, ...) are symlinked under build/ at their package paths.
+    """
+    root = os.path.join(HERE, "build", "cython-include")
+    for package, directory in PACKAGE_DIRS.items():
+        if package.replace(".", os.sep) == directory:
+            continue
+        link = os.path.join(root, *package.split("."))
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        target = os.path.relpath(os.path.join(HERE, directory), os.path.dirname(link))
+        if os.path.islink(link) and os.readlink(link) == target:
+            continue
+        if os.path.lexists(link):
+            os.remove(link)
+        os.symlink(target, link)
+    return root
+
+
 def extensions():
     from Cython.Build import cythonize
 
@@ -59,7 +80,7 @@ def extensions():
         exts = [e for e in exts if e.name.startswith(tuple(only))]
     return cythonize(
         exts,
-        include_path=[HERE],
+        include_path=[HERE, cython_include_dir()],
         language_level=3,
         # Safe defaults: hot-path modules turn off bounds and wraparound checks in their own header
         # (`# cython: boundscheck=False, wraparound=False`), never globally, since Python-level code

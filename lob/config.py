@@ -1,0 +1,283 @@
+"""Engine configuration: built-in defaults, overridden by a TOML file (`--config`), overridden by flags.
+
+Channels (Aeron URIs) and streams, all UDP on 127.0.0.1 by default:
+
+    order entry        engine subscribes  aeron:udp?endpoint=127.0.0.1:40101                      stream 1001
+    execution reports  engine publishes   aeron:udp?control=127.0.0.1:40102|control-mode=dynamic|fc=min  1002
+    market data        engine publishes   aeron:udp?control=127.0.0.1:40103|control-mode=dynamic  stream 1003
+
+Clients publish orders to the order-entry endpoint (each client publication is its own Aeron session,
+which the engine uses as the order's session). The two outbound streams are multi-destination-cast
+publications, so any number of clients subscribe with `subscriber_channel(...)`:
+`aeron:udp?endpoint=127.0.0.1:0|control=127.0.0.1:40102|control-mode=dynamic`. Every subscriber sees
+every execution report and filters on its sessionId. Execution reports use min flow control (the
+slowest live subscriber sets the pace: no client misses a report), market data the default (a slow
+market-data reader cannot hold the venue back).
+
+A config file mirrors the flags:
+
+    [driver]
+    dir = "/dev/shm/aeron-me"        # attach to this running driver; omit to embed one
+    embedded_dir = "/dev/shm/x"      # where the embedded driver lives (default: a fresh directory)
+    threading = "shared"
+    idle = "yield"
+
+    [channels.order_entry]
+    channel = "aeron:udp?endpoint=127.0.0.1:40101"
+    stream = 1001
+    [channels.execution]
+    stream = 1002
+    [channels.market_data]
+    enabled = true
+
+    [engine]
+    instruments = "1:1,2:5"          # id:tick pairs (or a table: {1 = 1, 2 = 5})
+    max_orders = 1048576
+    idle = "yield"                   # yield | spin | sleep:NS | backoff[:MIN_NS[:MAX_NS]]
+    fragment_limit = 16
+
+    [status]
+    interval = 5.0                   # seconds between status lines, 0: none
+
+    [metrics]
+    port = 9464                      # Prometheus endpoint, omit: none
+    host = "127.0.0.1"
+"""
+import argparse
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+
+ORDER_ENTRY_STREAM = 1001
+EXECUTION_STREAM = 1002
+MARKET_DATA_STREAM = 1003
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT_BASE = 40101
+
+
+def unicast_channel(host, port):
+    return f"aeron:udp?endpoint={host}:{port}"
+
+
+def fanout_channel(host, port, flow_control=None):
+    """A multi-destination-cast publication channel: subscribers register with its control address."""
+    uri = f"aeron:udp?control={host}:{port}|control-mode=dynamic"
+    return f"{uri}|fc={flow_control}" if flow_control else uri
+
+
+def _params(uri):
+    media, _, query = uri.partition("?")
+    return media, dict(p.split("=", 1) for p in query.split("|") if "=" in p)
+
+
+def subscriber_channel(publication_channel, local_host=DEFAULT_HOST):
+    """The channel a client subscribes with to receive a publication on `publication_channel`.
+
+    For a multi-destination-cast publication (control-mode=dynamic): a local endpoint on an ephemeral
+    port registered with the publication's control address. Otherwise the channel itself.
+    """
+    media, params = _params(publication_channel)
+    if media == "aeron:udp" and params.get("control-mode") == "dynamic" and "control" in params:
+        return f"aeron:udp?endpoint={local_host}:0|control={params['control']}|control-mode=dynamic"
+    return publication_channel
+
+
+@dataclass(frozen=True)
+class Channel:
+    channel: str
+    stream_id: int
+
+    def __str__(self):
+        return f"{self.channel} stream {self.stream_id}"
+
+
+def default_channels(host=DEFAULT_HOST, port_base=DEFAULT_PORT_BASE):
+    """(order entry, execution, market data) on three consecutive UDP ports."""
+    return (Channel(unicast_channel(host, port_base), ORDER_ENTRY_STREAM),
+            Channel(fanout_channel(host, port_base + 1, "min"), EXECUTION_STREAM),
+            Channel(fanout_channel(host, port_base + 2), MARKET_DATA_STREAM))
+
+
+def parse_instruments(value):
+    """{id: tick} from "1:1,2:5" (a bare id has tick 1), a {id: tick} mapping or a list of ids."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = [(v, 1) for v in value]
+    else:
+        items = []
+        for part in str(value).replace(" ", "").split(","):
+            if part:
+                instrument, _, tick = part.partition(":")
+                items.append((instrument, tick or 1))
+    try:
+        instruments = {int(k): int(v) for k, v in items}
+    except ValueError:
+        raise ValueError(f"instruments {value!r}: expected id:tick pairs such as 1:1,2:5") from None
+    if not instruments:
+        raise ValueError("at least one instrument is needed")
+    for instrument, tick in instruments.items():
+        if not 0 < instrument < 1 << 32 or tick <= 0:
+            raise ValueError(f"instrument {instrument}:{tick}: ids are 1..2**32-1 and ticks positive")
+    return instruments
+
+
+@dataclass
+class EngineConfig:
+    aeron_dir: str | None = None            # attach to the media driver in this directory
+    embedded_dir: str | None = None         # directory of the embedded driver (default: fresh, removed on exit)
+    driver_threading: str = "shared"
+    driver_idle: str = "yield"
+    order_entry: Channel = field(default_factory=lambda: default_channels()[0])
+    execution: Channel = field(default_factory=lambda: default_channels()[1])
+    market_data: Channel = field(default_factory=lambda: default_channels()[2])
+    market_data_enabled: bool = True
+    instruments: dict = field(default_factory=lambda: {1: 1})
+    max_orders: int = 1 << 20
+    idle: str = "yield"
+    fragment_limit: int = 16
+    status_interval: float = 5.0
+    metrics_port: int | None = None
+    metrics_host: str = DEFAULT_HOST
+    drain_timeout: float = 2.0
+
+    def with_ports(self, port_base, host=DEFAULT_HOST):
+        """A copy whose three channels use ports port_base, +1, +2 on `host`."""
+        order_entry, execution, market_data = default_channels(host, port_base)
+        return dataclasses.replace(
+            self, order_entry=Channel(order_entry.channel, self.order_entry.stream_id),
+            execution=Channel(execution.channel, self.execution.stream_id),
+            market_data=Channel(market_data.channel, self.market_data.stream_id))
+
+    def client_channels(self, local_host=DEFAULT_HOST):
+        """What a client uses: {"order_entry": publish here, "execution"/"market_data": subscribe here}."""
+        return {"order_entry": self.order_entry,
+                "execution": Channel(subscriber_channel(self.execution.channel, local_host), self.execution.stream_id),
+                "market_data": Channel(subscriber_channel(self.market_data.channel, local_host),
+                                       self.market_data.stream_id)}
+
+
+_FILE_KEYS = {
+    "driver": {"dir": "aeron_dir", "embedded_dir": "embedded_dir", "threading": "driver_threading",
+               "idle": "driver_idle"},
+    "engine": {"instruments": "instruments", "max_orders": "max_orders", "idle": "idle",
+               "fragment_limit": "fragment_limit", "drain_timeout": "drain_timeout"},
+    "status": {"interval": "status_interval"},
+    "metrics": {"port": "metrics_port", "host": "metrics_host"},
+}
+_CHANNELS = {"order_entry": "order_entry", "execution": "execution", "market_data": "market_data"}
+
+
+def apply_file(config, data, source="config"):
+    """Apply a parsed TOML document to `config` (unknown sections or keys are errors)."""
+    for section, values in data.items():
+        if section == "channels":
+            for name, spec in values.items():
+                if name not in _CHANNELS:
+                    raise ValueError(f"{source}: unknown channel [channels.{name}] "
+                                     f"(use {', '.join(_CHANNELS)})")
+                unknown = set(spec) - {"channel", "stream"} - ({"enabled"} if name == "market_data" else set())
+                if unknown:
+                    raise ValueError(f"{source}: unknown keys in [channels.{name}]: {', '.join(sorted(unknown))}")
+                current = getattr(config, _CHANNELS[name])
+                setattr(config, _CHANNELS[name], Channel(str(spec.get("channel", current.channel)),
+                                                         int(spec.get("stream", current.stream_id))))
+                if "enabled" in spec:
+                    config.market_data_enabled = bool(spec["enabled"])
+        elif section in _FILE_KEYS:
+            for key, value in values.items():
+                if key not in _FILE_KEYS[section]:
+                    raise ValueError(f"{source}: unknown key {key!r} in [{section}] "
+                                     f"(use {', '.join(_FILE_KEYS[section])})")
+                setattr(config, _FILE_KEYS[section][key], value)
+        else:
+            raise ValueError(f"{source}: unknown section [{section}]")
+    return config
+
+
+def load_file(path, config=None):
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    return apply_file(config or EngineConfig(), data, source=path)
+
+
+def add_arguments(parser):
+    """The engine's flags; every one overrides the config file only when given."""
+    s = argparse.SUPPRESS
+    parser.add_argument("--config", metavar="FILE", default=None, help="TOML configuration file")
+    driver = parser.add_argument_group("media driver")
+    driver.add_argument("--aeron-dir", default=s, metavar="DIR",
+                        help="attach to the media driver running in DIR (default: embed one)")
+    driver.add_argument("--embedded-dir", default=s, metavar="DIR",
+                        help="directory of the embedded driver (default: a fresh one under /dev/shm)")
+    driver.add_argument("--driver-threading", default=s, choices=("shared", "shared_network", "dedicated"),
+                        help="embedded driver threading mode (default shared)")
+    driver.add_argument("--driver-idle", default=s,
+                        help="embedded driver idle strategy: yield, spin, backoff, sleep-ns (default yield)")
+    channels = parser.add_argument_group("channels")
+    channels.add_argument("--order-entry-channel", default=s, metavar="URI")
+    channels.add_argument("--order-entry-stream", default=s, type=int, metavar="ID")
+    channels.add_argument("--exec-channel", default=s, metavar="URI")
+    channels.add_argument("--exec-stream", default=s, type=int, metavar="ID")
+    channels.add_argument("--md-channel", default=s, metavar="URI")
+    channels.add_argument("--md-stream", default=s, type=int, metavar="ID")
+    channels.add_argument("--port-base", default=s, type=int, metavar="PORT",
+                          help="use ports PORT, PORT+1, PORT+2 on 127.0.0.1 for the three default channels")
+    channels.add_argument("--no-market-data", dest="market_data_enabled", action="store_false", default=s,
+                          help="do not generate or publish market data")
+    engine = parser.add_argument_group("engine")
+    engine.add_argument("--instruments", default=s, metavar="ID:TICK,...",
+                        help="instruments and tick sizes, e.g. 1:1,2:5 (default 1:1)")
+    engine.add_argument("--max-orders", default=s, type=int, help="order pool capacity (default 1048576)")
+    engine.add_argument("--idle", default=s,
+                        help="engine loop idle strategy: yield, spin, sleep:NS, backoff[:MIN_NS[:MAX_NS]]")
+    engine.add_argument("--fragment-limit", default=s, type=int, help="fragments per poll (default 16)")
+    engine.add_argument("--status-interval", default=s, type=float, metavar="SECONDS",
+                        help="seconds between status lines, 0: none (default 5)")
+    engine.add_argument("--metrics-port", default=s, type=int, metavar="PORT",
+                        help="serve Prometheus metrics on this port (default: none)")
+    engine.add_argument("--metrics-host", default=s, help="address of the metrics endpoint (default 127.0.0.1)")
+
+
+def from_args(args):
+    """EngineConfig from parsed flags: defaults, then --config, then the flags given."""
+    config = EngineConfig()
+    if getattr(args, "config", None):
+        load_file(args.config, config)
+    given = vars(args)
+    if "port_base" in given:
+        config = config.with_ports(given["port_base"])
+    for flag, attr in (("aeron_dir", "aeron_dir"), ("embedded_dir", "embedded_dir"),
+                       ("driver_threading", "driver_threading"), ("driver_idle", "driver_idle"),
+                       ("market_data_enabled", "market_data_enabled"), ("instruments", "instruments"),
+                       ("max_orders", "max_orders"), ("idle", "idle"), ("fragment_limit", "fragment_limit"),
+                       ("status_interval", "status_interval"), ("metrics_port", "metrics_port"),
+                       ("metrics_host", "metrics_host")):
+        if flag in given:
+            setattr(config, attr, given[flag])
+    for prefix, attr in (("order_entry", "order_entry"), ("exec", "execution"), ("md", "market_data")):
+        current = getattr(config, attr)
+        setattr(config, attr, Channel(given.get(f"{prefix}_channel", current.channel),
+                                      int(given.get(f"{prefix}_stream", current.stream_id))))
+    return validate(config)
+
+
+def validate(config):
+    from lob.transport.driver import DRIVER_IDLE_STRATEGIES, THREADING_MODES
+    from lob.transport.idle import IdleStrategy
+    config.instruments = parse_instruments(config.instruments)
+    IdleStrategy(config.idle)   # raises ValueError on a bad spec
+    if config.driver_idle not in DRIVER_IDLE_STRATEGIES:
+        raise ValueError(f"driver idle strategy {config.driver_idle!r}: use one of {', '.join(DRIVER_IDLE_STRATEGIES)}")
+    if config.driver_threading not in THREADING_MODES:
+        raise ValueError(f"driver threading {config.driver_threading!r}: use one of {', '.join(THREADING_MODES)}")
+    if not 0 < int(config.max_orders) < 1 << 31:
+        raise ValueError(f"max_orders {config.max_orders} must be in 1..2**31-1")
+    if not 0 < int(config.fragment_limit) <= 1 << 16:
+        raise ValueError(f"fragment_limit {config.fragment_limit} must be in 1..65536")
+    streams = [config.order_entry, config.execution, config.market_data]
+    if len(set(streams)) != 3:
+        raise ValueError("order entry, execution and market data need distinct channel/stream pairs")
+    if config.status_interval < 0:
+        raise ValueError("status interval must be >= 0")
+    return config

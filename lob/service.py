@@ -1,0 +1,232 @@
+"""`lob engine`: the matching engine as a service over Aeron UDP.
+
+One process: a media driver (embedded by default, or attached with --aeron-dir), an Aeron client with
+the order-entry subscription and the execution-report and market-data publications, and one matching
+loop thread running nogil (lob.service_loop). The main thread only prints the status line, feeds the
+Prometheus collector and waits for SIGINT/SIGTERM.
+
+Shutdown (first SIGINT/SIGTERM): stop polling, answer the messages that already arrived, wait until
+the driver has sent everything published (bounded by the drain timeout), close the publications and
+the subscription, stop the embedded driver and remove its directory. A second signal during shutdown
+stops waiting for back-pressured subscribers.
+
+    from lob.config import EngineConfig
+    from lob.service import EngineService
+    with EngineService(EngineConfig(instruments={1: 1}).with_ports(41000)) as service:
+        service.serve(stop_event)       # or: service.start(); ...; service.close()
+"""
+import signal
+import sys
+import threading
+import time
+
+from lob import __version__, config as config_module
+
+
+def add_arguments(parser):
+    config_module.add_arguments(parser)
+
+
+def run(args):
+    try:
+        cfg = config_module.from_args(args)
+    except (ValueError, OSError) as exc:
+        print(f"lob engine: {exc}", file=sys.stderr)
+        return 2
+    service = EngineService(cfg)
+    stop = threading.Event()
+    signals = [0]
+
+    def on_signal(signum, frame):
+        signals[0] += 1
+        if signals[0] > 1:
+            service.abort()
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            service.start()
+        except Exception as exc:
+            print(f"lob engine: cannot start: {exc}", file=sys.stderr)
+            return 1
+        return service.serve(stop)
+    finally:
+        service.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class EngineService:
+    """The engine process's parts, started and stopped in order."""
+
+    def __init__(self, cfg, out=None):
+        self.cfg = config_module.validate(cfg)
+        self.out = out or sys.stdout
+        self.driver = self.client = self.engine = self.loop = self.metrics = None
+        self.order_entry = self.execution = self.market_data = None
+        self.thread = None
+        self.loop_error = None
+        self.metrics_port = None
+        self._closed = False
+
+    def _print(self, text):
+        try:
+            print(text, file=self.out, flush=True)
+        except (BrokenPipeError, ValueError):  # whoever read our output is gone: keep serving
+            pass
+
+    def start(self):
+        from lob.engine import Engine
+        from lob.service_loop import LATENCY_BOUNDS_NS, TEMPLATE_OTHER, ServiceLoop
+        from lob.transport import driver as driver_module
+        from lob.transport.aeron import version_number
+        from lob.transport.client import Client
+
+        cfg = self.cfg
+        try:
+            self.driver = driver_module.launch(cfg.aeron_dir or cfg.embedded_dir, attach=bool(cfg.aeron_dir),
+                                               **({} if cfg.aeron_dir else {"threading": cfg.driver_threading,
+                                                                            "idle": cfg.driver_idle}))
+            self.client = Client(self.driver.dir, client_name="lob-engine")
+            self.order_entry = self.client.add_subscription(cfg.order_entry.channel, cfg.order_entry.stream_id)
+            self.execution = self.client.add_exclusive_publication(cfg.execution.channel, cfg.execution.stream_id)
+            if cfg.market_data_enabled:
+                self.market_data = self.client.add_exclusive_publication(cfg.market_data.channel,
+                                                                         cfg.market_data.stream_id)
+            self.engine = Engine(instruments=cfg.instruments, max_orders=cfg.max_orders,
+                                 market_data=cfg.market_data_enabled)
+            self.loop = ServiceLoop(self.engine, self.order_entry, self.execution, self.market_data,
+                                    idle=cfg.idle, fragment_limit=cfg.fragment_limit)
+            if cfg.metrics_port is not None:
+                from lob.metrics import EngineMetrics
+                self.metrics = EngineMetrics(LATENCY_BOUNDS_NS, other_template=TEMPLATE_OTHER)
+                self.metrics.update(self.loop.snapshot())
+                self.metrics_port = self.metrics.serve(cfg.metrics_port, cfg.metrics_host)
+        except BaseException:
+            self.close()
+            raise
+        self.thread = threading.Thread(target=self._run_loop, name="lob-engine-loop", daemon=True)
+        self.thread.start()
+        self._banner(version_number())
+
+    def _banner(self, aeron_version):
+        cfg = self.cfg
+        clients = cfg.client_channels()
+        instruments = ", ".join(f"{i} (tick {t})" for i, t in cfg.instruments.items())
+        lines = [
+            f"lob engine {__version__} on Aeron {aeron_version}",
+            f"  driver       {self.driver.describe()}",
+            f"  order entry  {cfg.order_entry}",
+            f"  executions   {cfg.execution}, session {self.execution.session_id}; "
+            f"clients subscribe with {clients['execution'].channel}",
+            f"  market data  " + (f"{cfg.market_data}, session {self.market_data.session_id}; "
+                                  f"clients subscribe with {clients['market_data'].channel}"
+                                  if self.market_data is not None else "off"),
+            f"  instruments  {instruments}",
+            f"  engine       max orders {cfg.max_orders}, idle {cfg.idle}, {cfg.fragment_limit} fragments per poll",
+        ]
+        if self.metrics_port is not None:
+            lines.append(f"  metrics      http://{cfg.metrics_host}:{self.metrics_port}/metrics")
+        lines.append("lob engine ready")
+        self._print("\n".join(lines))
+
+    def _run_loop(self):
+        try:
+            self.loop.run(self.cfg.drain_timeout)
+        except Exception as exc:  # reported by serve()
+            self.loop_error = exc
+
+    def serve(self, stop):
+        """Print status lines until `stop` is set or the loop fails; then shut down. Returns an exit code."""
+        interval = self.cfg.status_interval
+        tick = min(interval, 1.0) if interval > 0 else 1.0
+        last = self.loop.snapshot()
+        last_time = next_status = time.monotonic()
+        next_status += interval
+        while not stop.wait(tick):
+            if not self.thread.is_alive():
+                break
+            snapshot = self.loop.snapshot()
+            if self.metrics is not None:
+                self.metrics.update(snapshot)
+            now = time.monotonic()
+            if interval > 0 and now >= next_status:
+                self._print(status_line(snapshot, last, now - last_time))
+                last, last_time, next_status = snapshot, now, now + interval
+        self.shutdown()
+        if self.loop_error is not None:
+            print(f"lob engine: stopped: {self.loop_error}", file=sys.stderr, flush=True)
+            return 1
+        return 0
+
+    def abort(self):
+        if self.loop is not None:
+            self.loop.abort()
+
+    def shutdown(self):
+        """Stop the loop, let it answer what already arrived, flush the publications."""
+        if self.loop is None or self.thread is None:
+            return
+        self.loop.stop()
+        self.thread.join(self.cfg.drain_timeout + 1.0)
+        if self.thread.is_alive():  # a subscriber is holding an offer back: give up on it
+            self.loop.abort()
+            self.thread.join()
+        self._flush(self.cfg.drain_timeout)
+        final = self.loop.snapshot()
+        if self.metrics is not None:
+            self.metrics.update(final)
+        self._print("lob engine stopped: " + status_line(final, None, 0.0))
+
+    def _flush(self, timeout):
+        deadline = time.monotonic() + timeout
+        for publication in (self.execution, self.market_data):
+            if publication is None or publication.is_closed:
+                continue
+            while time.monotonic() < deadline:
+                sent = publication.sender_position()
+                if sent < 0 or sent >= publication.position:
+                    break
+                time.sleep(0.001)
+
+    def close(self):
+        """Release everything (idempotent); the loop must not be running."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.thread is not None and self.thread.is_alive():
+            self.shutdown()
+        if self.metrics is not None:
+            self.metrics.close()
+        if self.client is not None:
+            self.client.close()
+        if self.driver is not None:
+            self.driver.close()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def status_line(snapshot, previous, seconds):
+    """One line: messages in/out, rate, rejects, trades, back-pressure and no-subscriber drops."""
+    streams = snapshot["streams"]
+    execution, market_data = streams["execution"], streams["market_data"]
+    messages_in = snapshot["frames_in"]
+    text = f"in {messages_in}"
+    if previous is not None and seconds > 0:
+        delta = messages_in - previous["frames_in"]
+        text += f" (+{delta}, {delta / seconds:,.0f}/s)"
+    rejects = sum(snapshot["rejects_by_reason"].values())
+    text += (f" | out exec {execution['frames']} md {market_data['frames']}"
+             f" | rejects {rejects} | trades {snapshot['trades']}"
+             f" | back-pressure exec {execution['back_pressure_events']} md {market_data['back_pressure_events']}"
+             f" | no subscriber exec {execution['not_connected']} md {market_data['not_connected']}")
+    errors = execution["errors"] + market_data["errors"] + snapshot["core_errors"]
+    if errors:
+        text += f" | errors {errors}"
+    return text

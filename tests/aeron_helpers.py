@@ -1,0 +1,207 @@
+"""Test helpers for real Aeron over UDP on 127.0.0.1: drivers, ports, `lob engine` as a subprocess.
+
+Every driver runs in the shared threading mode with the yield idle strategy in its own directory;
+every directory and process a helper starts is removed/killed on exit, also when the test fails.
+Waits are bounded; nothing here asserts on time.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WAIT = 30.0  # upper bound of any wait; tests pass long before it on an idle machine
+
+
+def wait_until(predicate, timeout=WAIT, interval=0.002):
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+
+
+def free_port_base(count=3, host="127.0.0.1", attempts=200):
+    """A port p such that UDP ports p..p+count-1 are all free right now."""
+    import random
+    for _ in range(attempts):
+        base = random.randrange(20000, 60000 - count)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sockets.append(s)
+                s.bind((host, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no free UDP port range found")
+
+
+def udp_channel(port, **params):
+    extra = "".join(f"|{k.replace('_', '-')}={v}" for k, v in params.items())
+    return f"aeron:udp?endpoint=127.0.0.1:{port}{extra}"
+
+
+@pytest.fixture
+def media_driver():
+    """An embedded driver (lob.transport.driver.MediaDriver) in a fresh /dev/shm directory."""
+    from lob.transport.driver import MediaDriver
+    driver = MediaDriver()
+    try:
+        yield driver
+    finally:
+        driver.close()
+
+
+@pytest.fixture
+def client(media_driver):
+    """A lob.transport Client of `media_driver`."""
+    from lob.transport.client import Client
+    c = Client(media_driver.dir, client_name="lob-test")
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+class EngineProcess:
+    """`lob engine` in a subprocess on fresh ports, with its own embedded driver directory (or attached).
+
+    Output lines are collected by a reader thread. close() kills whatever is still running and removes
+    the directory, so a failing test leaves nothing behind.
+    """
+
+    def __init__(self, *args, instruments="1:1", attach_dir=None, port_base=None):
+        from lob.config import EngineConfig
+        from lob.transport.driver import unique_dir
+        self.port_base = port_base or free_port_base(3)
+        self.config = EngineConfig(instruments=instruments).with_ports(self.port_base)
+        self.embedded_dir = None if attach_dir else unique_dir("lob-test-engine")
+        command = [sys.executable, "-m", "lob.cli", "engine", "--port-base", str(self.port_base),
+                   "--instruments", instruments, "--status-interval", "0.5"]
+        command += ["--aeron-dir", attach_dir] if attach_dir else ["--embedded-dir", self.embedded_dir]
+        command += list(args)
+        self.lines = []
+        self._ready = threading.Event()
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True, bufsize=1)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if line.startswith("lob engine ready"):
+                self._ready.set()
+        self._ready.set()
+
+    @property
+    def output(self):
+        return "\n".join(self.lines)
+
+    def wait_ready(self, timeout=WAIT):
+        if not self._ready.wait(timeout) or self.process.poll() is not None:
+            raise AssertionError(f"lob engine did not start:\n{self.output}")
+
+    def client_channels(self):
+        return self.config.client_channels()
+
+    def terminate(self, sig=signal.SIGTERM, timeout=WAIT):
+        """Signal the engine and wait for it to exit; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"lob engine did not exit after {sig!r}:\n{self.output}")
+        self._reader.join(5)
+        return code
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._reader.join(5)
+        if self.process.stdout:
+            self.process.stdout.close()
+        if self.embedded_dir:
+            shutil.rmtree(self.embedded_dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class OrderEntrySession:
+    """A market maker's connection to the engine through pyaeron: its own embedded driver, one order-entry
+    publication (one Aeron session), subscriptions to execution reports and market data."""
+
+    def __init__(self, channels, driver_dir=None):
+        import pyaeron
+        from lob.transport.driver import MediaDriver
+        self.driver = None if driver_dir else MediaDriver()
+        self.aeron = pyaeron.Aeron(dir=driver_dir or self.driver.dir)
+        try:
+            self.execution = self.aeron.add_subscription(channels["execution"].channel,
+                                                         channels["execution"].stream_id)
+            self.market_data = self.aeron.add_subscription(channels["market_data"].channel,
+                                                           channels["market_data"].stream_id)
+            self.publication = self.aeron.add_exclusive_publication(channels["order_entry"].channel,
+                                                                    channels["order_entry"].stream_id)
+        except BaseException:
+            self.close()
+            raise
+        self.reports, self.md = [], []
+
+    @property
+    def session_id(self):
+        """The session id the engine sees (the publication's Aeron session, as uint32)."""
+        return self.publication.session_id & 0xFFFFFFFF
+
+    def wait_connected(self, timeout=WAIT):
+        ok = (wait_until(lambda: self.publication.is_connected, timeout)
+              and wait_until(lambda: self.execution.is_connected and self.market_data.is_connected, timeout))
+        assert ok, "not connected to the engine"
+
+    def _on_report(self, buffer, header):
+        self.reports.append(bytes(buffer))
+
+    def _on_md(self, buffer, header):
+        self.md.append(bytes(buffer))
+
+    def poll(self):
+        return self.execution.poll(self._on_report, 64) + self.market_data.poll(self._on_md, 64)
+
+    def send(self, frame, timeout=WAIT):
+        """Offer one frame, polling the inbound streams while back-pressured."""
+        deadline = time.monotonic() + timeout
+        while not self.publication.offer(frame):
+            assert time.monotonic() < deadline, "order entry stayed back-pressured"
+            if not self.poll():
+                time.sleep(0)
+
+    def wait_reports(self, count, timeout=WAIT, md=0):
+        wait_until(lambda: self.poll() >= 0 and len(self.reports) >= count and len(self.md) >= md, timeout,
+                   interval=0.0002)
+        return self.reports, self.md
+
+    def close(self):
+        try:
+            self.aeron.close()
+        finally:
+            if self.driver is not None:
+                self.driver.close()

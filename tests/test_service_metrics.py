@@ -1,0 +1,49 @@
+"""Prometheus exposition of the engine loop's counters."""
+from prometheus_client import generate_latest
+
+from lob.metrics import EngineMetrics
+from lob.service import status_line
+from lob.service_loop import LATENCY_BOUNDS_NS, TEMPLATE_OTHER
+
+
+def snapshot(**overrides):
+    buckets = [0] * (len(LATENCY_BOUNDS_NS) + 1)
+    buckets[2], buckets[5], buckets[-1] = 3, 1, 1
+    s = {"frames_in": 6, "bytes_in": 400, "core_errors": 0,
+         "in_by_template": {1: 4, 2: 1, TEMPLATE_OTHER: 1}, "out_by_template": {10: 5, 13: 1, 20: 4, 21: 1},
+         "rejects_by_reason": {8: 1, 5: 2}, "trades": 1,
+         "streams": {"execution": {"frames": 6, "bytes": 700, "back_pressure_events": 2, "not_connected": 0,
+                                   "unsent": 0, "errors": 0},
+                     "market_data": {"frames": 3, "bytes": 300, "back_pressure_events": 0, "not_connected": 2,
+                                     "unsent": 0, "errors": 0}},
+         "service_buckets": buckets, "service_ns_sum": 5_000_000, "service_ns_max": 4_000_000}
+    s.update(overrides)
+    return s
+
+
+def test_collector_exposes_the_latest_snapshot():
+    metrics = EngineMetrics(LATENCY_BOUNDS_NS, other_template=TEMPLATE_OTHER)
+    assert generate_latest(metrics.registry) == b""
+    metrics.update(snapshot())
+    text = generate_latest(metrics.registry).decode()
+    for line in ('lob_messages_in_total{type="NewOrderSingle"} 4.0', 'lob_messages_in_total{type="other"} 1.0',
+                 'lob_messages_out_total{type="MessageReject"} 1.0', 'lob_messages_out_total{type="Trade"} 1.0',
+                 'lob_rejects_total{reason="MalformedFrame"} 1.0', 'lob_rejects_total{reason="PriceOffTick"} 2.0',
+                 'lob_trades_total 1.0', 'lob_published_total{stream="market_data"} 3.0',
+                 'lob_back_pressure_events_total{stream="execution"} 2.0',
+                 'lob_not_connected_drops_total{stream="market_data"} 2.0', 'lob_inbound_bytes_total 400.0',
+                 'lob_service_time_seconds_count 5.0', 'lob_service_time_seconds_sum 0.005',
+                 'lob_service_time_seconds_bucket{le="+Inf"} 5.0'):
+        assert line in text, line
+    # cumulative buckets: 3 below 512 ns (bucket 2), 4 below 4096 ns (bucket 5)
+    assert 'lob_service_time_seconds_bucket{le="5.12e-07"} 3.0' in text
+    assert 'lob_service_time_seconds_bucket{le="4.096e-06"} 4.0' in text
+    assert 'lob_service_time_seconds_bucket{le="2.56e-07"} 0.0' in text
+
+
+def test_status_line():
+    before = snapshot(frames_in=2)
+    line = status_line(snapshot(), before, 2.0)
+    assert line.startswith("in 6 (+4, 2/s) | out exec 6 md 3 | rejects 3 | trades 1")
+    assert "back-pressure exec 2 md 0" in line and "no subscriber exec 0 md 2" in line
+    assert "errors" not in line and "errors 1" in status_line(snapshot(core_errors=1), None, 0)
