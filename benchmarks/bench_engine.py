@@ -1,0 +1,218 @@
+"""In-process engine benchmark: throughput, per-message latency, memory, Python objects per message.
+
+The workload is the standard one (lob.tools.workload, fixed seed): one instrument, ~60% passive limit
+adds 1..20 ticks from a random-walk mid, ~30% cancels of a random live order, ~10% aggressive limits
+crossing the opposite touch by 1..5 ticks, quantities 1..100. It is encoded once, as one buffer of
+inbound records, before anything is timed.
+
+1. Throughput: `Engine.process` over the whole buffer on a fresh engine (market data on), timed with
+   perf_counter; the best of --passes runs counts, each on a fresh engine. A first pass runs before
+   them and is only reported: it maps the process's memory in, and on a VM the first touch of fresh
+   memory can cost several times the engine's own work.
+2. Latency: a second fresh engine runs the same buffer through `process_timed`, which reads
+   CLOCK_MONOTONIC around every message inside the nogil loop; the values go into an HdrHistogram.
+3. Memory: a child process rests 1,000,000 non-crossing orders, fed in chunks so that input and output
+   buffers stay small, and reports its peak RSS.
+4. Python objects: sys.getallocatedblocks() around one more process() call whose output is dropped.
+
+    python benchmarks/bench_engine.py [--messages N] [--seed S] [--json PATH]
+"""
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from array import array
+from collections import Counter
+
+TARGET_MPS = 3_000_000
+TARGET_P99_NS = 2_000
+TARGET_RSS = 256 * 2 ** 20
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=1_000_000, help="workload length (default 1,000,000)")
+    parser.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
+    parser.add_argument("--rss-orders", type=int, default=1_000_000,
+                        help="resting orders for the peak RSS measurement (default 1,000,000)")
+    parser.add_argument("--passes", type=int, default=3,
+                        help="timed throughput passes after the cold one; the best counts (default 3)")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--rss-child", type=int, metavar="N", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def build_workload(messages, seed):
+    from lob.tools.workload import generate
+
+    workload = generate(orders=messages, seed=seed)
+    return workload, workload.encode().inbound_records()
+
+
+def measure_throughput(records, passes):
+    """Seconds of the first (cold) pass and of each timed pass; each pass runs on a fresh engine."""
+    from lob.engine import Engine
+
+    timings = []
+    for _ in range(1 + passes):
+        engine = Engine()
+        start = time.perf_counter()
+        out = engine.process(records)
+        timings.append(time.perf_counter() - start)
+        md = engine.take_market_data()
+    return engine, timings[0], timings[1:], len(out), len(md)
+
+
+def measure_latency(records, messages):
+    from hdrh.histogram import HdrHistogram
+
+    from lob.engine import Engine
+
+    latencies = array("q", bytes(8 * messages))
+    outbound = Engine().process_timed(records, latencies)
+    histogram = HdrHistogram(1, 60_000_000_000, 3)
+    for value, count in Counter(latencies).items():
+        histogram.record_value(max(value, 1), count)
+    return histogram, outbound
+
+
+def measure_python_blocks(records):
+    from lob.engine import Engine
+
+    engine = Engine()
+    engine.process(records[:0])
+    before = sys.getallocatedblocks()
+    engine.process(records)
+    after = sys.getallocatedblocks()
+    return after - before
+
+
+def rest_orders(count, seed):
+    """Child process: rest `count` orders, print the peak RSS in bytes."""
+    from lob.client.wire import OrderEntryEncoder
+    from lob.engine import Engine
+    from lob.framing import INBOUND_HEADER
+
+    encoder = OrderEntryEncoder()
+    frame_length = encoder.new_order_length
+    record_length = INBOUND_HEADER.size + frame_length
+    chunk = 10_000
+    buf = bytearray(chunk * record_length)
+    rng = random.Random(seed)
+    mid = 1_000_000
+    engine = Engine()
+    for first in range(0, count, chunk):
+        n = min(chunk, count - first)
+        for j in range(n):
+            i = first + j
+            offset = j * record_length
+            side = 1 + (i & 1)
+            ticks = 1 + rng.randrange(5_000)
+            price = mid - ticks if side == 1 else mid + ticks
+            INBOUND_HEADER.pack_into(buf, offset, frame_length, 1 + i % 8, 0)
+            encoder.pack_new_order(buf, offset + INBOUND_HEADER.size, i + 1, 1, side, price, 1 + rng.randrange(100))
+        engine.process(memoryview(buf)[:n * record_length])
+        engine.take_market_data()
+    if engine.live_orders != count:
+        raise SystemExit(f"only {engine.live_orders} of {count} orders rest")
+    return peak_rss_bytes()
+
+
+def peak_rss_bytes():
+    """This process's peak RSS. VmHWM belongs to the current address space; ru_maxrss would carry over
+    the parent's peak from before exec."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def measure_peak_rss(count, seed):
+    child = subprocess.run([sys.executable, os.path.abspath(__file__), "--rss-child", str(count), "--seed", str(seed)],
+                           capture_output=True, text=True)
+    if child.returncode != 0:
+        raise SystemExit(f"the peak RSS child failed:\n{child.stderr}")
+    return int(child.stdout.split()[-1])
+
+
+def mib(n):
+    return f"{n / 2 ** 20:.1f} MiB"
+
+
+def ns(n):
+    return f"{n / 1000:.2f} us" if n >= 10_000 else f"{n} ns"
+
+
+def yes(ok):
+    return "met" if ok else "MISSED"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.rss_child is not None:
+        print(rest_orders(args.rss_child, args.seed))
+        return 0
+
+    print(f"drawing {args.messages:,} messages (seed {args.seed}) and encoding them ...", flush=True)
+    workload, records = build_workload(args.messages, args.seed)
+    expected = workload.expected
+
+    engine, cold_seconds, passes, exec_bytes, md_bytes = measure_throughput(records, max(1, args.passes))
+    seconds = min(passes)
+    trades, traded = engine.next_trade_id - 1, engine.traded_quantity
+    if (trades, traded, engine.live_orders) != (expected.fills, expected.traded_quantity, expected.resting_at_end):
+        raise SystemExit(f"engine disagrees with the workload's reference book: {trades} fills, {traded} traded, "
+                         f"{engine.live_orders} resting; expected {expected}")
+    histogram, timed_outbound = measure_latency(records, args.messages)
+    blocks = measure_python_blocks(records)
+    print(f"resting {args.rss_orders:,} orders in a child process ...", flush=True)
+    peak_rss = measure_peak_rss(args.rss_orders, args.seed)
+
+    figures = {
+        "messages": args.messages,
+        "seconds": seconds,
+        "messages_per_second": args.messages / seconds,
+        "trades": trades,
+        "traded_quantity": traded,
+        "outbound_bytes": exec_bytes + md_bytes,
+        "p50_ns": histogram.get_value_at_percentile(50),
+        "p99_ns": histogram.get_value_at_percentile(99),
+        "p999_ns": histogram.get_value_at_percentile(99.9),
+        "peak_rss_bytes": peak_rss,
+    }
+    mps = figures["messages_per_second"]
+    print(f"""
+lob engine benchmark: {args.messages:,} messages, seed {args.seed}, one instrument, market data on
+  workload     {expected.passive:,} passive adds, {expected.cancels:,} cancels, {expected.aggressive:,} aggressive limits
+  throughput   Engine.process {seconds:.3f} s = {mps / 1e6:.2f} M msg/s   (best of {len(passes)}: \
+{", ".join(f"{p:.3f}" for p in passes)} s; first, cold pass {cold_seconds:.3f} s)
+  trades       {trades:,} fills, {traded:,} traded quantity, {engine.live_orders:,} orders resting (as the reference book)
+  outbound     {mib(exec_bytes)} execution stream + {mib(md_bytes)} market data = {mib(exec_bytes + md_bytes)}
+  latency      per message (process_timed): p50 {ns(figures['p50_ns'])}  p99 {ns(figures['p99_ns'])}  \
+p99.9 {ns(figures['p999_ns'])}  max {ns(histogram.get_max_value())}
+  memory       peak RSS {mib(peak_rss)} with {args.rss_orders:,} resting orders (child process)
+  python       {blocks:+d} allocated blocks across a {args.messages:,}-message process() call \
+({blocks / args.messages:.6f} per message)
+  targets      >= {TARGET_MPS / 1e6:.0f} M msg/s {yes(mps >= TARGET_MPS)}, p99 < {ns(TARGET_P99_NS)} \
+{yes(figures['p99_ns'] < TARGET_P99_NS)}, <= {mib(TARGET_RSS)} RSS {yes(peak_rss <= TARGET_RSS)}""")
+    if timed_outbound != exec_bytes + md_bytes:
+        print(f"  note         the timed pass produced {timed_outbound:,} outbound bytes, the plain pass "
+              f"{exec_bytes + md_bytes:,}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=2)
+            f.write("\n")
+        print(f"  json         {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

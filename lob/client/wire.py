@@ -1,0 +1,180 @@
+"""Fixed-layout access to the lob SBE messages for hot loops.
+
+The generated codec (`lob.sbe.messages`) encodes from keyword fields and decodes to dicts: right for
+tools and tests, too slow per message in a load generator. This module asks the codec once where each
+field lives (encode a message, change one field, see which bytes moved) and then reads and writes
+frames with precompiled `struct` formats. Nothing here hard-codes an offset: a schema change that moves
+a field is picked up at import, and a field the probe cannot place is an error at import.
+"""
+import struct
+
+HEADER = struct.Struct("<HHHH")  # messageHeader: blockLength, templateId, schemaId, version
+TEMPLATE_ID = struct.Struct("<H")
+TEMPLATE_ID_OFFSET = 2
+
+# Required fields of each message at neutral values; probing changes one field at a time.
+BASE_FIELDS = {
+    "NewOrderSingle": dict(clOrdId=0, account=0, instrumentId=0, side="Buy", ordType="Limit",
+                           timeInForce="GoodTillCancel", flags=[], selfTradePrevention="None",
+                           price={"mantissa": 0}, quantity=0),
+    "OrderCancelRequest": dict(clOrdId=0, origClOrdId=0, instrumentId=0, side="Buy"),
+    "OrderCancelReplaceRequest": dict(clOrdId=0, origClOrdId=0, instrumentId=0, side="Buy",
+                                      price={"mantissa": 0}, quantity=0),
+    "OrderMassCancelRequest": dict(clOrdId=0, instrumentId=0),
+    "ExecutionReport": dict(seqNum=0, transactTime=0, sessionId=0, account=0, clOrdId=0, origClOrdId=0,
+                            orderId=0, instrumentId=0, side="Buy", ordType="Limit",
+                            timeInForce="GoodTillCancel", execType="New", ordStatus="New", reason="None",
+                            liquidity="None", price={"mantissa": 0}, orderQty=0, lastPx={"mantissa": 0},
+                            lastQty=0, leavesQty=0, cumQty=0, tradeId=0),
+    "OrderCancelReject": dict(seqNum=0, transactTime=0, sessionId=0, clOrdId=0, origClOrdId=0, orderId=0,
+                              instrumentId=0, responseTo="Cancel", reason="None"),
+    "OrderMassCancelReport": dict(seqNum=0, transactTime=0, sessionId=0, clOrdId=0, instrumentId=0,
+                                  canceledCount=0, reason="None"),
+    "MessageReject": dict(seqNum=0, transactTime=0, sessionId=0, refTemplateId=0, refLength=0, reason="None"),
+}
+
+# struct code per field and a second value for the probe (enums: another value name).
+_PROBE = {
+    "Q": 0x0102030405060708, "q": 0x0102030405060708, "I": 0x01020304, "i": 0x01020304,
+    "H": 0x0102, "B": 0x01,
+}
+_ENUM_PROBE = {"side": "Sell", "execType": "Trade", "ordStatus": "Filled", "reason": "UnknownOrder",
+               "liquidity": "Removed", "ordType": "Market", "timeInForce": "ImmediateOrCancel",
+               "responseTo": "Replace", "selfTradePrevention": "CancelBoth"}
+_COMPOSITE = ("price", "lastPx", "stopPrice")
+
+
+def codec():
+    from lob.sbe import messages
+
+    return messages
+
+
+class Layout:
+    """Where fields sit in one message: `offsets[name]` (from the start of the frame) and struct codes.
+    The header's template id is there too, as the pseudo-field "templateId"."""
+
+    def __init__(self, name, template_id, template, offsets, codes):
+        self.name = name
+        self.template_id = template_id
+        self.template = template
+        self.length = len(template)
+        self.offsets = offsets
+        self.codes = codes
+
+    def reader(self, *fields):
+        """A Struct whose `unpack_from(frame)` returns `fields` (which must be in wire order)."""
+        order = sorted(fields, key=self.offsets.__getitem__)
+        if list(order) != list(fields):
+            raise ValueError(f"{self.name}: list the fields in wire order: {order}")
+        fmt, pos = "<", 0
+        for f in fields:
+            gap = self.offsets[f] - pos
+            if gap < 0:
+                raise ValueError(f"{self.name}: fields overlap at {f}")
+            fmt += f"{gap}x" if gap else ""
+            fmt += self.codes[f]
+            pos = self.offsets[f] + struct.calcsize("<" + self.codes[f])
+        return struct.Struct(fmt)
+
+    def writer(self, field):
+        return self.offsets[field], struct.Struct("<" + self.codes[field])
+
+
+def probe_layout(messages, name, codes):
+    """Find the offset of each field in `codes` ({field: struct code}) by encoding and diffing."""
+    base = BASE_FIELDS[name]
+    template = messages.encode(name, **base)
+    template_id = messages.MESSAGES[name]
+    if TEMPLATE_ID.unpack_from(template, TEMPLATE_ID_OFFSET)[0] != template_id:
+        raise RuntimeError(f"{name}: the message header does not carry template id {template_id} at offset 2")
+    offsets = {}
+    for field, code in codes.items():
+        if field in _ENUM_PROBE:
+            value = _ENUM_PROBE[field]
+        elif field in _COMPOSITE:
+            value = {"mantissa": _PROBE[code]}
+        else:
+            value = _PROBE[code]
+        changed = messages.encode(name, **{**base, field: value})
+        diff = [i for i in range(len(template)) if template[i] != changed[i]]
+        size = struct.calcsize("<" + code)
+        if len(changed) != len(template) or not diff or diff[-1] - diff[0] >= size:
+            raise RuntimeError(f"cannot locate {name}.{field} in the encoded message")
+        offset = diff[0]
+        if field not in _ENUM_PROBE and diff[-1] - diff[0] + 1 != size:
+            raise RuntimeError(f"{name}.{field} is not {size} bytes wide in the encoded message")
+        got = struct.unpack_from("<" + code, changed, offset)[0]
+        if field not in _ENUM_PROBE and got != _PROBE[code]:
+            raise RuntimeError(f"{name}.{field}: read back {got!r} at offset {offset}")
+        offsets[field] = offset
+    offsets["templateId"] = TEMPLATE_ID_OFFSET
+    return Layout(name, template_id, template, offsets, {**codes, "templateId": "H"})
+
+
+class OrderEntryEncoder:
+    """Writes NewOrderSingle (GTC limit) and OrderCancelRequest frames into a caller's buffer."""
+
+    def __init__(self, messages=None):
+        messages = messages or codec()
+        self.messages = messages
+        nos = probe_layout(messages, "NewOrderSingle", dict(
+            clOrdId="Q", account="I", instrumentId="I", side="B", price="q", quantity="q"))
+        ocr = probe_layout(messages, "OrderCancelRequest", dict(
+            clOrdId="Q", origClOrdId="Q", instrumentId="I", side="B"))
+        self.new_order = nos
+        self.cancel = ocr
+        self.new_order_length = nos.length
+        self.cancel_length = ocr.length
+        self._nos = self._packer(nos, ("clOrdId", "instrumentId", "side", "price", "quantity", "account"))
+        self._ocr = self._packer(ocr, ("clOrdId", "origClOrdId", "instrumentId", "side"))
+
+    @staticmethod
+    def _packer(layout, fields):
+        """One struct over the whole frame: template bytes between fields are passed as constants."""
+        fmt, pos, plan = "<", 0, []
+        template = layout.template
+        for f in sorted(fields, key=layout.offsets.__getitem__):
+            off = layout.offsets[f]
+            if off > pos:
+                fmt += f"{off - pos}s"
+                plan.append(template[pos:off])
+            fmt += layout.codes[f]
+            plan.append(fields.index(f))
+            pos = off + struct.calcsize("<" + layout.codes[f])
+        if pos < len(template):
+            fmt += f"{len(template) - pos}s"
+            plan.append(template[pos:])
+        packer = struct.Struct(fmt)
+        assert packer.size == len(template)
+        return packer, plan
+
+    def _pack(self, which, buf, offset, values):
+        packer, plan = which
+        packer.pack_into(buf, offset, *[values[p] if type(p) is int else p for p in plan])
+
+    def pack_new_order(self, buf, offset, cl_ord_id, instrument, side, price, qty, account=0):
+        self._pack(self._nos, buf, offset, (cl_ord_id, instrument, side, price, qty, account))
+
+    def pack_cancel(self, buf, offset, cl_ord_id, orig_cl_ord_id, instrument, side):
+        self._pack(self._ocr, buf, offset, (cl_ord_id, orig_cl_ord_id, instrument, side))
+
+
+class ExecStreamLayout:
+    """Offsets of the fields a load generator reads from the execution-report stream."""
+
+    def __init__(self, messages=None):
+        messages = messages or codec()
+        er = probe_layout(messages, "ExecutionReport", dict(
+            seqNum="Q", sessionId="I", clOrdId="Q", origClOrdId="Q", orderId="Q", execType="B",
+            ordStatus="B", reason="B", liquidity="B", lastQty="q", leavesQty="q", tradeId="Q"))
+        ocj = probe_layout(messages, "OrderCancelReject", dict(seqNum="Q", sessionId="I", clOrdId="Q",
+                                                               origClOrdId="Q", reason="B"))
+        mcr = probe_layout(messages, "OrderMassCancelReport", dict(seqNum="Q", sessionId="I", clOrdId="Q",
+                                                                   canceledCount="I", reason="B"))
+        mrj = probe_layout(messages, "MessageReject", dict(seqNum="Q", sessionId="I", reason="B"))
+        self.execution_report = er
+        self.cancel_reject = ocj
+        self.mass_cancel_report = mcr
+        self.message_reject = mrj
+        self.template_ids = {layout.name: layout.template_id for layout in (er, ocj, mcr, mrj)}

@@ -1,0 +1,169 @@
+# The nogil matching core: order pool, price levels, price index, id table, matching, report encoding.
+#
+# Index 0 of the order pool, the level pool and the id table means "none": links and table entries
+# start zeroed, and a zeroed entry is empty.
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+
+cdef enum:
+    CORE_OK = 0
+    CORE_ERR_NOMEM = -1      # an output buffer could not grow: the message's output is incomplete
+    INBOUND_RECORD_HEADER_LENGTH = 16   # u32 length | u32 session | u64 timestamp_ns
+    OUTBOUND_FRAME_HEADER_LENGTH = 4    # u32 length
+    MAX_ORDER_QTY = 1000000000000
+    SCRATCH_LENGTH = 512
+
+# Outbound-framed frames. The core owns `data` (mapped memory: never free or realloc it); a reader
+# takes frames from data[0:length] and then sets length = 0.
+cdef struct OutBuf:
+    uint8_t* data
+    size_t length
+    size_t capacity
+    bint borrowed           # data is lent by the caller (outbuf_lend)
+
+cdef struct Order:
+    uint64_t order_id
+    uint64_t cl_ord_id
+    int64_t price           # limit price mantissa (INT64_NULL: none, a market order)
+    int64_t order_qty
+    int64_t leaves_qty
+    int64_t cum_qty
+    int64_t display_qty     # iceberg visible quantity (later issue); INT64_NULL: fully displayed
+    int64_t stop_price      # stop / stop-limit trigger (later issue); INT64_NULL: none
+    uint32_t session
+    uint32_t account
+    uint32_t instrument_id
+    uint32_t level          # level slot while resting
+    uint32_t prev           # FIFO neighbours within the level (order slots)
+    uint32_t next
+    uint16_t instrument     # index into EngineCore.instruments
+    uint8_t side
+    uint8_t ord_type
+    uint8_t time_in_force
+    uint8_t flags
+    uint8_t stp_mode        # self-trade prevention mode (later issue)
+
+cdef struct OrderPool:
+    Order* items
+    uint32_t capacity       # usable slots are 1..capacity
+    uint32_t high_water     # slots above it were never used (keeps untouched memory unmapped)
+    uint32_t free_head
+    uint32_t live
+
+cdef struct Level:
+    int64_t price
+    int64_t qty             # sum of leaves of its orders
+    uint32_t count
+    uint32_t head           # oldest order slot
+    uint32_t tail
+    uint32_t touch          # 1 + index into EngineCore.touches during the current message, else 0
+
+cdef struct LevelPool:
+    Level* items
+    uint32_t capacity
+    uint32_t high_water
+    uint32_t free_head      # free levels are chained through .head
+
+# One side of one instrument: the active levels sorted by key, the best at the end. The key is the
+# price on the bid side and minus the price on the ask side, so "better" is "greater" on both sides.
+cdef struct BookSide:
+    int64_t* keys
+    uint32_t* levels
+    uint32_t count
+    uint32_t capacity
+
+cdef struct Instrument:
+    uint32_t id
+    int64_t tick
+    BookSide sides[2]       # 0: bids, 1: asks
+
+# 8 bytes: the key itself lives in the order, the entry keeps its slot and the hash's low 32 bits (the
+# home position, and a filter that spares reading the order on almost every mismatch).
+cdef struct IdEntry:
+    uint32_t tag
+    uint32_t slot           # 0: empty
+
+# (session, clOrdId) -> order slot: open addressing, linear probing, backward-shift delete;
+# power-of-two size at least twice the pool, so it is at most half full.
+cdef struct IdTable:
+    IdEntry* entries
+    uint64_t mask
+
+# A level changed by the current message, for its BookUpdate.
+cdef struct Touch:
+    int64_t price
+    int64_t qty_before
+    uint32_t count_before
+    uint32_t level          # the live level slot, 0 once the level is gone
+    uint16_t instrument
+    uint8_t side
+    uint8_t existed         # the level existed before the message
+
+cdef struct EngineCore:
+    OutBuf exec_out         # ExecutionReport, OrderCancelReject, OrderMassCancelReport, MessageReject
+    OutBuf md_out           # BookUpdate, Trade
+    bint market_data        # generate md_out at all
+    OrderPool pool
+    LevelPool level_pool
+    IdTable ids
+    Instrument* instruments
+    uint32_t instrument_count
+    uint32_t* instrument_keys       # small open-addressing table: instrument id -> index + 1
+    uint16_t* instrument_values
+    uint32_t instrument_mask
+    uint64_t next_order_id
+    uint64_t next_trade_id
+    uint64_t next_exec_seq
+    uint64_t next_md_seq
+    uint64_t traded_qty     # sum of all fills' quantities
+    uint64_t last_transact_time
+    Touch* touches
+    uint32_t touch_count
+    uint32_t touch_deleted  # levels deleted in the current message
+    int error               # CORE_ERR_NOMEM once an output buffer failed to grow
+    uint8_t scratch[SCRATCH_LENGTH]     # frames go here when an output buffer cannot grow
+
+cdef extern from *:
+    """
+    #define LOB_INT64_NULL INT64_MIN
+    """
+    # SBE's null value of an optional int64 (PriceNull.mantissa, QtyNull)
+    const int64_t INT64_NULL "LOB_INT64_NULL"
+
+cdef inline uint32_t load_u32le(const uint8_t* p) noexcept nogil:
+    return <uint32_t>p[0] | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16) | (<uint32_t>p[3] << 24)
+
+cdef inline uint64_t load_u64le(const uint8_t* p) noexcept nogil:
+    return <uint64_t>load_u32le(p) | (<uint64_t>load_u32le(p + 4) << 32)
+
+cdef inline void store_u32le(uint8_t* p, uint32_t v) noexcept nogil:
+    p[0] = <uint8_t>v
+    p[1] = <uint8_t>(v >> 8)
+    p[2] = <uint8_t>(v >> 16)
+    p[3] = <uint8_t>(v >> 24)
+
+cdef int engine_init(EngineCore* core, const uint32_t* ids, const int64_t* ticks, uint32_t count,
+                     uint32_t max_orders, bint market_data) noexcept nogil
+cdef void engine_close(EngineCore* core) noexcept nogil
+# Process one inbound SBE frame sent by `session`; timestamp_ns becomes the transactTime of everything it
+# produces. Appends outbound-framed frames to exec_out and md_out. CORE_OK, or CORE_ERR_NOMEM when an
+# output buffer could not grow (the book is consistent; some of this frame's output is missing).
+cdef int engine_on_frame(EngineCore* core, const uint8_t* frame, uint32_t length, uint32_t session,
+                         uint64_t timestamp_ns) noexcept nogil
+# Inbound-framed records, already checked to be well framed; stops at the first error. With `latencies`,
+# times each record (CLOCK_MONOTONIC ns) and then drops its output, adding its size to `outbound_bytes`,
+# as a transport drains the buffers once it has offered the frames.
+cdef int engine_on_records(EngineCore* core, const uint8_t* records, size_t length, size_t* consumed,
+                           int64_t* latencies, size_t* outbound_bytes) noexcept nogil
+
+# Lend `buf` a caller's buffer for one batch (the Engine writes the execution stream straight into the
+# bytes object it returns). Should the batch outgrow it, the frames move to memory of the core's own.
+cdef void outbuf_lend(OutBuf* buf, OutBuf* saved, uint8_t* data, size_t capacity) noexcept nogil
+# Ends the loan. True: the frames are in the lent buffer, `buf` is as before the loan. False: they are
+# in buf.data[0:buf.length], which is now the core's buffer.
+cdef bint outbuf_unlend(OutBuf* buf, OutBuf* saved) noexcept nogil
+
+# Introspection and snapshots (not on the hot path).
+cdef int instrument_index(const EngineCore* core, uint32_t instrument_id) noexcept nogil
+cdef uint32_t ids_find(const EngineCore* core, uint32_t session, uint64_t cl_ord_id) noexcept nogil
+cdef size_t book_snapshot_length(const EngineCore* core, uint32_t index) noexcept nogil
+cdef void book_snapshot_encode(const EngineCore* core, uint32_t index, uint8_t* out) noexcept nogil

@@ -1,0 +1,304 @@
+"""The Python boundary of the matching core: batches of inbound-framed records in, outbound frames out.
+
+Inbound framing (also the journal record body), little-endian:
+    u32 length | u32 session | u64 timestamp_ns | SBE frame[length]
+Outbound framing:
+    u32 length | SBE frame[length]
+"""
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.object cimport PyObject
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t, uintptr_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcpy
+from posix.mman cimport MADV_HUGEPAGE, madvise
+
+from lob.core cimport (CORE_OK, INBOUND_RECORD_HEADER_LENGTH, INT64_NULL, BookSide, EngineCore, Instrument,
+                       Level, OutBuf, Order, book_snapshot_encode, book_snapshot_length, engine_close,
+                       engine_init, engine_on_records, ids_find, instrument_index, load_u32le, outbuf_lend,
+                       outbuf_unlend)
+
+cdef extern from "Python.h":
+    PyObject* new_bytes "PyBytes_FromStringAndSize"(const char* data, Py_ssize_t length)
+    int bytes_resize "_PyBytes_Resize"(PyObject** bytes, Py_ssize_t length)
+    void decref "Py_DECREF"(PyObject* o)
+
+from lob.sbe cimport messages as sbe
+from lob.sbe import messages
+
+_SIDES = {v: k for k, v in messages.ENUMS["Side"].items()}
+_ORD_TYPES = {v: k for k, v in messages.ENUMS["OrdType"].items()}
+_TIME_IN_FORCE = {v: k for k, v in messages.ENUMS["TimeInForce"].items()}
+_SIDE_INDEX = {"Buy": 0, "Sell": 1, sbe.Side_Buy: 0, sbe.Side_Sell: 1}
+_MAX_GROUP = 65535
+
+cdef enum:
+    HUGE_PAGE = 1 << 21
+    HUGE_ADVICE_MIN = 1 << 23
+    # A batch's execution stream is first given room for this many bytes per inbound byte (an order's
+    # acknowledgement is about twice its size; fills add more); pages of it never written cost nothing.
+    OUTPUT_GUESS_FACTOR = 4
+    OUTPUT_GUESS_MIN = 1 << 12
+
+
+cdef size_t check_framing(const uint8_t* p, size_t n) except? 0:
+    """Number of whole records; raises if the buffer does not end on a record boundary."""
+    cdef size_t offset = 0, count = 0
+    cdef uint32_t length
+    while offset < n:
+        if n - offset < INBOUND_RECORD_HEADER_LENGTH:
+            raise ValueError(f"truncated record header at offset {offset}")
+        length = load_u32le(p + offset)
+        if length > n - offset - INBOUND_RECORD_HEADER_LENGTH:
+            raise ValueError(f"record at offset {offset} claims {length} bytes, "
+                             f"{n - offset - INBOUND_RECORD_HEADER_LENGTH} remain")
+        offset += INBOUND_RECORD_HEADER_LENGTH + length
+        count += 1
+    return count
+
+
+cdef void advise_huge(uint8_t* p, size_t length) noexcept nogil:
+    """Ask for huge pages for a large buffer before it is first written: faulting in hundreds of
+    megabytes 4 KiB at a time costs more than writing them."""
+    cdef uintptr_t start, end
+    if length >= HUGE_ADVICE_MIN:
+        start = (<uintptr_t>p + HUGE_PAGE - 1) & ~(<uintptr_t>HUGE_PAGE - 1)
+        end = (<uintptr_t>p + length) & ~(<uintptr_t>HUGE_PAGE - 1)
+        if end > start:
+            madvise(<void*>start, end - start, MADV_HUGEPAGE)
+
+
+cdef bytes copy_out(const uint8_t* data, size_t length):
+    out = PyBytes_FromStringAndSize(NULL, length)
+    cdef uint8_t* p = <uint8_t*>PyBytes_AS_STRING(out)
+    advise_huge(p, length)
+    memcpy(p, data, length)
+    return out
+
+
+cdef object run_into_bytes(EngineCore* core, const uint8_t* records, size_t n):
+    """Runs a well-framed batch and returns its execution stream. The stream is written straight into the
+    bytes object returned, made with room for a guess and shrunk after; a stream that outgrows the guess
+    moves to the core's own buffer and is copied out once."""
+    cdef size_t guess = OUTPUT_GUESS_FACTOR * n + OUTPUT_GUESS_MIN
+    cdef PyObject* out = new_bytes(NULL, guess)
+    if out == NULL:
+        raise MemoryError()
+    cdef uint8_t* data = <uint8_t*>PyBytes_AS_STRING(<object>out)
+    advise_huge(data, guess)
+    cdef OutBuf saved
+    cdef size_t consumed = 0, length
+    cdef int rc
+    outbuf_lend(&core.exec_out, &saved, data, guess)
+    with nogil:
+        rc = engine_on_records(core, records, n, &consumed, NULL, NULL)
+    length = core.exec_out.length
+    result = None
+    if not outbuf_unlend(&core.exec_out, &saved):
+        decref(out)
+        out = NULL
+        if rc == CORE_OK:
+            result = copy_out(core.exec_out.data, length)
+        core.exec_out.length = 0
+    if rc != CORE_OK:
+        if out != NULL:
+            decref(out)
+        core.md_out.length = 0
+        raise MemoryError(f"an output buffer could not grow; stopped at the record at offset {consumed}")
+    if out != NULL:
+        if bytes_resize(&out, length) != 0:
+            raise MemoryError()
+        result = <object>out
+        decref(out)
+    return result
+
+
+cdef dict order_dict(const Order* o):
+    return {
+        "order_id": o.order_id,
+        "session": o.session,
+        "cl_ord_id": o.cl_ord_id,
+        "account": o.account,
+        "instrument_id": o.instrument_id,
+        "side": _SIDES.get(o.side, o.side),
+        "ord_type": _ORD_TYPES.get(o.ord_type, o.ord_type),
+        "time_in_force": _TIME_IN_FORCE.get(o.time_in_force, o.time_in_force),
+        "post_only": bool(o.flags & (1 << sbe.OrderFlags_PostOnly_BIT)),
+        "price": None if o.price == INT64_NULL else o.price,
+        "order_qty": o.order_qty,
+        "leaves_qty": o.leaves_qty,
+        "cum_qty": o.cum_qty,
+    }
+
+
+cdef Instrument* find_instrument(EngineCore* core, instrument_id) except NULL:
+    cdef int index = -1
+    if isinstance(instrument_id, int) and 0 < instrument_id < 1 << 32:
+        index = instrument_index(core, instrument_id)
+    if index < 0:
+        raise KeyError(instrument_id)
+    return &core.instruments[index]
+
+
+cdef class Engine:
+    """A matching engine over many instruments.
+
+    instruments: {instrument_id: tick_size}, default {1: 1}. max_orders: capacity of the order pool
+    (resting orders of all instruments). market_data: generate BookUpdate/Trade frames.
+    An engine is driven from one thread at a time; process() releases the GIL while it runs.
+    """
+
+    def __cinit__(self, instruments=None, max_orders=1 << 20, market_data=True):
+        self.core = NULL
+        ticks = {1: 1} if instruments is None else {int(k): int(v) for k, v in dict(instruments).items()}
+        if not ticks or len(ticks) > 65535:
+            raise ValueError("an engine needs between 1 and 65535 instruments")
+        for instrument_id, tick in ticks.items():
+            if not 0 < instrument_id < 1 << 32:
+                raise ValueError(f"instrument id {instrument_id} is outside 1..2**32-1")
+            if not 0 < tick < 1 << 62:
+                raise ValueError(f"tick size {tick} of instrument {instrument_id} must be positive")
+        if not 0 < max_orders < 1 << 31:
+            raise ValueError("max_orders must be in 1..2**31-1")
+        self._ticks = ticks
+        self.max_orders = max_orders
+        cdef uint32_t count = len(ticks)
+        cdef uint32_t* ids = <uint32_t*>calloc(count, sizeof(uint32_t))
+        cdef int64_t* tick_sizes = <int64_t*>calloc(count, sizeof(int64_t))
+        self.core = <EngineCore*>calloc(1, sizeof(EngineCore))
+        try:
+            if ids == NULL or tick_sizes == NULL or self.core == NULL:
+                raise MemoryError()
+            for i, (instrument_id, tick) in enumerate(ticks.items()):
+                ids[i] = instrument_id
+                tick_sizes[i] = tick
+            if engine_init(self.core, ids, tick_sizes, count, max_orders, bool(market_data)) != CORE_OK:
+                free(self.core)
+                self.core = NULL
+                raise MemoryError(f"cannot allocate an engine for {max_orders} orders")
+        finally:
+            free(ids)
+            free(tick_sizes)
+
+    def __dealloc__(self):
+        if self.core != NULL:
+            engine_close(self.core)
+            free(self.core)
+            self.core = NULL
+
+    def process(self, const uint8_t[::1] inbound not None):
+        """Run every inbound-framed record of the buffer; return the execution stream (outbound framing)."""
+        cdef size_t n = inbound.shape[0]
+        if n == 0:
+            return b""
+        check_framing(&inbound[0], n)
+        return run_into_bytes(self.core, &inbound[0], n)
+
+    def process_timed(self, const uint8_t[::1] inbound not None, int64_t[::1] latencies not None):
+        """Like process(), timing each record (CLOCK_MONOTONIC ns) into latencies[i].
+
+        Outbound frames are dropped after each record, as a transport drains them once offered;
+        returns the number of outbound bytes (both streams, outbound framing) they added up to.
+        """
+        cdef size_t n = inbound.shape[0]
+        if n == 0:
+            return 0
+        cdef const uint8_t* p = &inbound[0]
+        cdef size_t records = check_framing(p, n)
+        if <size_t>latencies.shape[0] < records:
+            raise ValueError(f"latencies holds {latencies.shape[0]} values, the batch has {records} records")
+        cdef size_t consumed = 0, outbound = 0
+        cdef int rc
+        with nogil:
+            rc = engine_on_records(self.core, p, n, &consumed, &latencies[0], &outbound)
+        if rc != CORE_OK:
+            raise MemoryError(f"an output buffer could not grow; stopped after the record at offset {consumed}")
+        return outbound
+
+    def take_market_data(self):
+        """BookUpdate and Trade frames (outbound framing) produced since the last call."""
+        out = copy_out(self.core.md_out.data, self.core.md_out.length)
+        self.core.md_out.length = 0
+        return out
+
+    def order(self, session, cl_ord_id):
+        """The live order (session, cl_ord_id) as a dict, or None."""
+        if not (0 <= session < 1 << 32 and 0 <= cl_ord_id < 1 << 64):
+            return None
+        cdef uint32_t slot = ids_find(self.core, session, cl_ord_id)
+        return order_dict(&self.core.pool.items[slot]) if slot else None
+
+    def orders(self, instrument_id):
+        """Resting orders of an instrument in priority order: bids best first, then asks best first."""
+        cdef Instrument* instrument = find_instrument(self.core, instrument_id)
+        cdef const BookSide* side
+        cdef uint32_t side_index, i, slot
+        result = []
+        for side_index in range(2):
+            side = &instrument.sides[side_index]
+            i = side.count
+            while i > 0:
+                i -= 1
+                slot = self.core.level_pool.items[side.levels[i]].head
+                while slot:
+                    result.append(order_dict(&self.core.pool.items[slot]))
+                    slot = self.core.pool.items[slot].next
+        return result
+
+    def levels(self, instrument_id, side):
+        """[(price, quantity, order_count)] of one side ("Buy"/"Sell" or 1/2), best first."""
+        cdef Instrument* instrument = find_instrument(self.core, instrument_id)
+        cdef const BookSide* book_side = &instrument.sides[<int>_SIDE_INDEX[side]]
+        cdef const Level* level
+        cdef uint32_t i = book_side.count
+        result = []
+        while i > 0:
+            i -= 1
+            level = &self.core.level_pool.items[book_side.levels[i]]
+            result.append((level.price, level.qty, level.count))
+        return result
+
+    def book_snapshot(self, instrument_id):
+        """An encoded BookSnapshot frame of every level of the instrument (no framing prefix)."""
+        cdef Instrument* instrument = find_instrument(self.core, instrument_id)
+        if instrument.sides[0].count + instrument.sides[1].count > _MAX_GROUP:
+            raise ValueError("the book has more levels than one BookSnapshot group can hold")
+        cdef uint32_t index = instrument - self.core.instruments
+        cdef size_t length = book_snapshot_length(self.core, index)
+        out = PyBytes_FromStringAndSize(NULL, length)
+        book_snapshot_encode(self.core, index, <uint8_t*>PyBytes_AS_STRING(out))
+        return out
+
+    @property
+    def instruments(self):
+        return dict(self._ticks)
+
+    @property
+    def market_data(self):
+        return bool(self.core.market_data)
+
+    @property
+    def live_orders(self):
+        return self.core.pool.live
+
+    @property
+    def next_order_id(self):
+        return self.core.next_order_id
+
+    @property
+    def next_trade_id(self):
+        return self.core.next_trade_id
+
+    @property
+    def traded_quantity(self):
+        """Sum of the quantities of all fills."""
+        return self.core.traded_qty
+
+    @property
+    def next_exec_seq(self):
+        """Sequence number of the next execution-stream message."""
+        return self.core.next_exec_seq
+
+    @property
+    def next_md_seq(self):
+        """Sequence number of the next market-data message."""
+        return self.core.next_md_seq

@@ -1,0 +1,323 @@
+"""A small, obviously correct model of the matching engine, for the property test.
+
+Resting orders live in one plain list; the best order is found by sorting it. Reports come out as the
+simplified dicts of engine_helpers.simplify (prices as mantissas). No cleverness, no speed.
+"""
+import struct
+
+from lob.sbe import messages
+
+HEADER = struct.Struct("<HHHH")  # blockLength, templateId, schemaId, version
+# Root block lengths of the order-entry messages in schemas/lob.xml (sum of their field sizes).
+BLOCK_LENGTHS = {
+    1: 8 + 4 + 4 + 1 + 1 + 1 + 1 + 1 + 8 + 8 + 8 + 8,  # NewOrderSingle
+    2: 8 + 8 + 4 + 1,                                  # OrderCancelRequest
+    3: 8 + 8 + 4 + 1 + 8 + 8,                          # OrderCancelReplaceRequest
+    4: 8 + 4,                                          # OrderMassCancelRequest
+}
+MAX_QTY = 10 ** 12
+TIME_IN_FORCE = ("Day", "GoodTillCancel", "ImmediateOrCancel", "FillOrKill")
+
+
+class Order:
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+    def as_dict(self):
+        return {"order_id": self.order_id, "session": self.session, "cl_ord_id": self.cl_ord_id,
+                "account": self.account, "instrument_id": self.instrument_id, "side": self.side,
+                "ord_type": self.ord_type, "time_in_force": self.tif, "post_only": self.post_only,
+                "price": self.price, "order_qty": self.order_qty, "leaves_qty": self.leaves, "cum_qty": self.cum}
+
+
+class ReferenceEngine:
+    def __init__(self, instruments=None, max_orders=1 << 20):
+        self.ticks = dict(instruments or {1: 1})
+        self.max_orders = max_orders
+        self.resting = []
+        self.next_order_id = 1
+        self.next_trade_id = 1
+        self.next_exec_seq = 1
+        self.next_md_seq = 1
+        self.arrivals = 0
+
+    # -- the book ---------------------------------------------------------------------------------
+
+    def book(self, instrument_id, side):
+        """Resting orders of one side, best first, oldest first within a price."""
+        orders = [o for o in self.resting if o.instrument_id == instrument_id and o.side == side]
+        if side == "Buy":
+            return sorted(orders, key=lambda o: (-o.price, o.arrival))
+        return sorted(orders, key=lambda o: (o.price, o.arrival))
+
+    def orders(self, instrument_id):
+        return [o.as_dict() for side in ("Buy", "Sell") for o in self.book(instrument_id, side)]
+
+    def levels(self, instrument_id, side):
+        out = []
+        for o in self.book(instrument_id, side):
+            if out and out[-1][0] == o.price:
+                out[-1] = (o.price, out[-1][1] + o.leaves, out[-1][2] + 1)
+            else:
+                out.append((o.price, o.leaves, 1))
+        return out
+
+    def all_levels(self):
+        return {(i, side, price): (qty, count)
+                for i in self.ticks for side in ("Buy", "Sell") for price, qty, count in self.levels(i, side)}
+
+    def find(self, session, cl_ord_id):
+        for o in self.resting:
+            if o.session == session and o.cl_ord_id == cl_ord_id:
+                return o
+        return None
+
+    def touch(self, o):
+        key = (o.instrument_id, o.side, o.price)
+        if key not in self.touched:
+            self.touched.append(key)
+
+    def rest(self, o):
+        self.touch(o)
+        self.arrivals += 1
+        o.arrival = self.arrivals
+        self.resting.append(o)
+
+    def unrest(self, o):
+        self.touch(o)
+        self.resting.remove(o)
+
+    # -- output -----------------------------------------------------------------------------------
+
+    def emit(self, message):
+        message["seqNum"] = self.next_exec_seq
+        self.next_exec_seq += 1
+        message["transactTime"] = self.now
+        self.exec_out.append(message)
+
+    def emit_md(self, message):
+        message["seqNum"] = self.next_md_seq
+        self.next_md_seq += 1
+        message["transactTime"] = self.now
+        self.md_out.append(message)
+
+    def report(self, o, execType, ordStatus, reason="None", liquidity="None", clOrdId=None, origClOrdId=0,
+               lastPx=None, lastQty=0, tradeId=0):
+        self.emit({"_name": "ExecutionReport", "sessionId": o.session, "account": o.account,
+                   "clOrdId": o.cl_ord_id if clOrdId is None else clOrdId, "origClOrdId": origClOrdId,
+                   "orderId": o.order_id, "instrumentId": o.instrument_id, "side": o.side,
+                   "ordType": o.ord_type, "timeInForce": o.tif, "execType": execType, "ordStatus": ordStatus,
+                   "reason": reason, "liquidity": liquidity, "price": o.price, "orderQty": o.order_qty,
+                   "lastPx": lastPx, "lastQty": lastQty, "leavesQty": o.leaves, "cumQty": o.cum, "tradeId": tradeId})
+
+    def cancel_reject(self, session, request, responseTo, reason, orderId=0):
+        self.emit({"_name": "OrderCancelReject", "sessionId": session, "clOrdId": request["clOrdId"],
+                   "origClOrdId": request["origClOrdId"], "orderId": orderId,
+                   "instrumentId": request["instrumentId"], "responseTo": responseTo, "reason": reason})
+
+    def message_reject(self, session, template_id, length, reason):
+        self.emit({"_name": "MessageReject", "sessionId": session, "refTemplateId": template_id,
+                   "refLength": length, "reason": reason})
+
+    def book_updates(self, before):
+        after = self.all_levels()
+        runs = []
+        for key in self.touched:
+            old, new = before.get(key), after.get(key)
+            if old == new:
+                continue
+            instrument_id, side, price = key
+            if new is None:
+                level = {"action": "Delete", "side": side, "price": price, "quantity": 0, "orderCount": 0}
+            else:
+                level = {"action": "New" if old is None else "Change", "side": side, "price": price,
+                         "quantity": new[0], "orderCount": new[1]}
+            if runs and runs[-1][0] == instrument_id:
+                runs[-1][1].append(level)
+            else:
+                runs.append((instrument_id, [level]))
+        for instrument_id, levels in runs:
+            self.emit_md({"_name": "BookUpdate", "instrumentId": instrument_id, "levels": levels})
+
+    # -- messages ---------------------------------------------------------------------------------
+
+    def process(self, frame, session, timestamp):
+        """One inbound frame -> (execution reports, market data messages)."""
+        self.now = timestamp
+        self.exec_out, self.md_out, self.touched = [], [], []
+        before = self.all_levels()
+        self.on_frame(bytes(frame), session)
+        self.book_updates(before)
+        return self.exec_out, self.md_out
+
+    def on_frame(self, frame, session):
+        length = len(frame)
+        if length < HEADER.size:
+            template_id = int.from_bytes(frame[2:4], "little") if length >= 4 else 0
+            return self.message_reject(session, template_id, length, "MalformedFrame")
+        block_length, template_id, schema_id, _version = HEADER.unpack_from(frame)
+        if schema_id != messages.SCHEMA_ID:
+            return self.message_reject(session, template_id, length, "UnknownSchema")
+        if HEADER.size + block_length > length:
+            return self.message_reject(session, template_id, length, "MalformedFrame")
+        if template_id not in BLOCK_LENGTHS:
+            return self.message_reject(session, template_id, length, "UnknownTemplate")
+        if block_length < BLOCK_LENGTHS[template_id]:
+            return self.message_reject(session, template_id, length, "MalformedFrame")
+        request = {k: (v["mantissa"] if isinstance(v, dict) else v) for k, v in messages.decode(frame).items()}
+        handler = {1: self.on_new_order, 2: self.on_cancel, 3: self.on_replace, 4: self.on_mass_cancel}
+        handler[template_id](request, session)
+
+    def new_order_reason(self, r, o):
+        if r["instrumentId"] not in self.ticks:
+            return "UnknownInstrument"
+        if r["side"] not in ("Buy", "Sell"):
+            return "InvalidSide"
+        if r["ordType"] in ("Stop", "StopLimit"):
+            return "Unsupported"
+        if r["ordType"] not in ("Market", "Limit"):
+            return "InvalidOrdType"
+        if r["timeInForce"] not in TIME_IN_FORCE:
+            return "InvalidTimeInForce"
+        if not 0 < r["quantity"] <= MAX_QTY:
+            return "InvalidQuantity"
+        if r["ordType"] == "Limit":
+            if r["price"] is None or r["price"] <= 0:
+                return "InvalidPrice"
+            if r["price"] % self.ticks[r["instrumentId"]] != 0:
+                return "PriceOffTick"
+        if r["displayQty"] is not None:
+            return "Unsupported"
+        if r["selfTradePrevention"] != "None":
+            return "Unsupported"
+        if r["stopPrice"] is not None:
+            return "InvalidStopPrice"
+        if self.find(o.session, o.cl_ord_id):
+            return "DuplicateClOrdId"
+        if len(self.resting) >= self.max_orders:
+            return "PoolFull"
+        if o.ord_type == "Limit" and o.post_only and self.crossable(o, o.price) > 0:
+            return "PostOnlyWouldCross"
+        return None
+
+    def can_trade(self, taker, limit, maker):
+        if limit is None:
+            return True
+        return maker.price <= limit if taker.side == "Buy" else maker.price >= limit
+
+    def opposite(self, o):
+        return self.book(o.instrument_id, "Sell" if o.side == "Buy" else "Buy")
+
+    def crossable(self, o, limit):
+        return sum(m.leaves for m in self.opposite(o) if self.can_trade(o, limit, m))
+
+    def match(self, taker, limit):
+        while taker.leaves > 0:
+            makers = self.opposite(taker)
+            if not makers or not self.can_trade(taker, limit, makers[0]):
+                return
+            maker = makers[0]
+            self.touch(maker)
+            qty = min(taker.leaves, maker.leaves)
+            for o in (maker, taker):
+                o.leaves -= qty
+                o.cum += qty
+            trade_id = self.next_trade_id
+            self.next_trade_id += 1
+            for o, liquidity in ((maker, "Added"), (taker, "Removed")):
+                self.report(o, "Trade", "Filled" if o.leaves == 0 else "PartiallyFilled", liquidity=liquidity,
+                            lastPx=maker.price, lastQty=qty, tradeId=trade_id)
+            self.emit_md({"_name": "Trade", "instrumentId": taker.instrument_id, "tradeId": trade_id,
+                          "price": maker.price, "quantity": qty, "aggressorSide": taker.side})
+            if maker.leaves == 0:
+                self.resting.remove(maker)
+
+    def end(self, o, reason, **fields):
+        o.leaves = 0
+        self.report(o, "Canceled", "Canceled", reason=reason, **fields)
+
+    def on_new_order(self, r, session):
+        o = Order(order_id=0, session=session, cl_ord_id=r["clOrdId"], account=r["account"],
+                  instrument_id=r["instrumentId"], side=r["side"], ord_type=r["ordType"], tif=r["timeInForce"],
+                  post_only="PostOnly" in (r["flags"] or []), price=r["price"], order_qty=r["quantity"],
+                  leaves=0, cum=0)
+        reason = self.new_order_reason(r, o)
+        if reason:
+            return self.report(o, "Rejected", "Rejected", reason=reason)
+        o.order_id = self.next_order_id
+        self.next_order_id += 1
+        o.leaves = o.order_qty
+        self.report(o, "New", "New")
+        limit = None if o.ord_type == "Market" else o.price
+        if o.tif == "FillOrKill" and self.crossable(o, limit) < o.order_qty:
+            return self.end(o, "FillOrKillNotFillable")
+        self.match(o, limit)
+        if o.leaves == 0:
+            return
+        if o.ord_type == "Market":
+            self.end(o, "NoLiquidity")
+        elif o.tif == "ImmediateOrCancel":
+            self.end(o, "ImmediateOrCancel")
+        else:
+            self.rest(o)
+
+    def on_cancel(self, r, session):
+        o = self.find(session, r["origClOrdId"])
+        if o is None or o.instrument_id != r["instrumentId"] or o.side != r["side"]:
+            return self.cancel_reject(session, r, "Cancel", "UnknownOrder", o.order_id if o else 0)
+        self.unrest(o)
+        self.end(o, "UserRequest", clOrdId=r["clOrdId"], origClOrdId=o.cl_ord_id)
+
+    def on_replace(self, r, session):
+        o = self.find(session, r["origClOrdId"])
+        if o is None:
+            return self.cancel_reject(session, r, "Replace", "UnknownOrder")
+        price, qty = r["price"], r["quantity"]
+        if o.instrument_id != r["instrumentId"] or o.side != r["side"]:
+            reason = "UnknownOrder"
+        elif not 0 < qty <= MAX_QTY:
+            reason = "InvalidQuantity"
+        elif price <= 0:
+            reason = "InvalidPrice"
+        elif price % self.ticks[o.instrument_id] != 0:
+            reason = "PriceOffTick"
+        elif r["clOrdId"] != o.cl_ord_id and self.find(session, r["clOrdId"]):
+            reason = "DuplicateClOrdId"
+        elif qty <= o.cum:
+            self.unrest(o)
+            return self.end(o, "ReplacedAtOrBelowFilled", clOrdId=r["clOrdId"], origClOrdId=o.cl_ord_id)
+        elif o.post_only and self.crossable(o, price) > 0:
+            reason = "PostOnlyWouldCross"
+        else:
+            reason = None
+        if reason:
+            return self.cancel_reject(session, r, "Replace", reason, o.order_id)
+
+        old_cl_ord_id, keeps_priority = o.cl_ord_id, price == o.price and qty <= o.order_qty
+        if keeps_priority:
+            self.touch(o)
+        else:
+            self.unrest(o)
+        o.cl_ord_id, o.price, o.order_qty, o.leaves = r["clOrdId"], price, qty, qty - o.cum
+        self.report(o, "Replaced", "New" if o.cum == 0 else "PartiallyFilled", origClOrdId=old_cl_ord_id)
+        if keeps_priority:
+            return
+        self.match(o, price)
+        if o.leaves > 0:
+            self.rest(o)
+
+    def on_mass_cancel(self, r, session):
+        instrument_id = r["instrumentId"]
+        if instrument_id != 0 and instrument_id not in self.ticks:
+            count, reason = 0, "UnknownInstrument"
+        else:
+            count, reason = 0, "None"
+            for i in (self.ticks if instrument_id == 0 else [instrument_id]):
+                for side in ("Buy", "Sell"):
+                    for o in self.book(i, side):
+                        if o.session == session:
+                            self.unrest(o)
+                            self.end(o, "MassCancel")
+                            count += 1
+        self.emit({"_name": "OrderMassCancelReport", "sessionId": session, "clOrdId": r["clOrdId"],
+                   "instrumentId": instrument_id, "canceledCount": count, "reason": reason})

@@ -1,0 +1,173 @@
+"""Random order flow through the Engine and through the reference model: every report, every market
+data message and the resting orders must agree after every message.
+
+Hypothesis draws the flow as a list of seeds, each for a burst of up to ten messages. A seed picks its
+messages with a plain `random.Random` (Hypothesis' own value choices lean towards repeating one value,
+which keeps books one-sided); a message may name a live order of the model's book, so cancels and
+replaces mostly hit something. Shrinking drops bursts."""
+import random
+import struct
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine_helpers import cancel, decode_stream, mass_cancel, nos, replace
+from lob.engine import Engine
+from lob.framing import pack_inbound
+from reference_model import ReferenceEngine
+
+INSTRUMENTS = {1: 1, 7: 5}
+MAX_ORDERS = 6
+SESSIONS = (1, 2, 3)
+
+
+def pick(r, weighted):
+    """One of a {value: weight} dict."""
+    return r.choices(list(weighted), list(weighted.values()))[0]
+
+
+def some_price(r, instrument):
+    tick = INSTRUMENTS.get(instrument, 1)
+    price = r.randint(20, 26) * tick
+    return pick(r, {price: 96, price + 1: 2, 0: 1, -tick: 1})
+
+
+def some_quantity(r):
+    return r.randint(1, 25) if r.random() < 0.97 else r.choice([0, -5, 10 ** 12, 10 ** 12 + 1])
+
+
+def new_order(r):
+    instrument = pick(r, {1: 50, 7: 45, 99: 5})
+    ord_type = pick(r, {"Limit": 80, "Market": 12, "Stop": 2, "StopLimit": 2, 9: 2})
+    fields = dict(instrumentId=instrument, ordType=ord_type, account=r.randint(0, 2),
+                  timeInForce=pick(r, {"GoodTillCancel": 50, "Day": 10, "ImmediateOrCancel": 17,
+                                       "FillOrKill": 17, 2: 3}))
+    if r.random() < 0.03:
+        unsupported = {"displayQty": 5, "stopPrice": {"mantissa": 100}, "selfTradePrevention": "CancelBoth"}
+        key = r.choice(sorted(unsupported))
+        fields[key] = unsupported[key]
+    price = None if ord_type == "Market" and r.random() < 0.5 else some_price(r, instrument)
+    side = pick(r, {"Buy": 49, "Sell": 49, 0: 1, 3: 1})
+    return nos(r.randint(1, 8), side, price, some_quantity(r), post_only=r.random() < 0.15, **fields)
+
+
+def any_cancel(r):
+    return cancel(r.randint(1, 8), r.randint(1, 8), r.choice(["Buy", "Sell"]), pick(r, {1: 10, 7: 10, 99: 1}))
+
+
+def any_replace(r):
+    instrument = r.choice([1, 7])
+    return replace(r.randint(1, 8), r.randint(1, 8), some_price(r, instrument), some_quantity(r),
+                   r.choice(["Buy", "Sell"]), instrument)
+
+
+def live_cancel(r, o):
+    side = o.side if r.random() < 0.9 else ("Buy" if o.side == "Sell" else "Sell")
+    return cancel(r.randint(1, 8), o.cl_ord_id, side, o.instrument_id)
+
+
+def live_replace(r, o):
+    tick = INSTRUMENTS[o.instrument_id]
+    price = o.price + tick * pick(r, {0: 8, 1: 2, -1: 2, 3: 2, -3: 2, -6: 1, 6: 1})
+    price = pick(r, {price: 95, price + 1: 3, 0: 2})
+    qty = pick(r, {o.order_qty: 4, o.order_qty - 1: 3, o.order_qty + 5: 3, o.cum: 1, o.cum + 1: 1, 0: 1,
+                   o.leaves: 1, 10 ** 12 + 1: 1})
+    new_id = o.cl_ord_id if r.random() < 0.5 else r.randint(1, 8)
+    side = o.side if r.random() < 0.95 else ("Buy" if o.side == "Sell" else "Sell")
+    return replace(new_id, o.cl_ord_id, price, qty, side, o.instrument_id)
+
+
+def bad_frame(r):
+    frame = r.choice([new_order, any_cancel, any_replace, lambda r: mass_cancel(1, 0)])(r)
+    block_length, template_id, schema_id, version = struct.unpack_from("<HHHH", frame)
+    body = frame[8:]
+    kind = r.choice(["random", "truncated", "schema", "template", "short_block", "newer"])
+    if kind == "random":
+        return r.randbytes(r.randint(0, 64))
+    if kind == "truncated":
+        return frame[:r.randint(0, len(frame) - 1)]
+    if kind == "schema":
+        return struct.pack("<HHHH", block_length, template_id, schema_id + 1, version) + body
+    if kind == "template":
+        return struct.pack("<HHHH", block_length, r.choice([0, 10, 20, 30, 99]), schema_id, version) + body
+    if kind == "short_block":
+        return struct.pack("<HHHH", block_length - 1, template_id, schema_id, version) + body[:-1]
+    # a newer version of the message with a longer block: our fields are read, the rest skipped
+    extra = r.randbytes(r.randint(1, 16))
+    return struct.pack("<HHHH", block_length + len(extra), template_id, schema_id, version + 1) + body + extra
+
+
+def burst(seed, model):
+    """Messages chosen by the seed: yields (session, frame); the model must process each before the next."""
+    r = random.Random(seed)
+    for _ in range(r.randint(1, 10)):
+        yield some_message(r, model)
+
+
+def some_message(r, model):
+    """(session, frame), given the model's current book."""
+    kind = pick(r, {"new": 50, "cancel_live": 12, "replace_live": 12, "cancel": 4, "replace": 4, "mass": 3,
+                    "bad": 6})
+    if kind in ("cancel_live", "replace_live") and model.resting:
+        o = r.choice(model.resting)
+        return o.session, (live_cancel if kind == "cancel_live" else live_replace)(r, o)
+    session = r.choice(SESSIONS)
+    if kind == "cancel":
+        return session, any_cancel(r)
+    if kind == "replace":
+        return session, any_replace(r)
+    if kind == "mass":
+        return session, mass_cancel(r.randint(1, 8), pick(r, {0: 2, 1: 2, 7: 2, 99: 1}))
+    if kind == "bad":
+        return session, bad_frame(r)
+    return session, new_order(r)
+
+
+def check_state(engine, model):
+    for instrument in INSTRUMENTS:
+        assert engine.orders(instrument) == model.orders(instrument), "resting orders differ"
+        for side in ("Buy", "Sell"):
+            assert engine.levels(instrument, side) == model.levels(instrument, side), "levels differ"
+    assert engine.live_orders == len(model.resting)
+    assert (engine.next_order_id, engine.next_trade_id, engine.next_exec_seq, engine.next_md_seq) == \
+        (model.next_order_id, model.next_trade_id, model.next_exec_seq, model.next_md_seq)
+
+
+def messages_of(flow, model):
+    """(step, session, frame) of a whole flow; the model must process each before the next."""
+    step = 0
+    for seed in flow:
+        for session, frame in burst(seed, model):
+            yield step, session, frame
+            step += 1
+
+
+seeds = st.lists(st.integers(0, 2 ** 64 - 1), min_size=1, max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(seeds)
+def test_engine_matches_reference_model(flow):
+    engine, model = Engine(INSTRUMENTS, max_orders=MAX_ORDERS), ReferenceEngine(INSTRUMENTS, MAX_ORDERS)
+    for step, session, frame in messages_of(flow, model):
+        timestamp = 1_000 + step
+        got = decode_stream(engine.process(pack_inbound(frame, session, timestamp)))
+        got_md = decode_stream(engine.take_market_data())
+        want, want_md = model.process(frame, session, timestamp)
+        assert got == want, f"step {step}: execution reports differ"
+        assert got_md == want_md, f"step {step}: market data differs"
+        check_state(engine, model)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seeds)
+def test_one_batch_equals_message_by_message(flow):
+    """Processing a whole flow in one buffer gives the same streams as one message at a time."""
+    model = ReferenceEngine(INSTRUMENTS, MAX_ORDERS)
+    records = []
+    for step, session, frame in messages_of(flow, model):
+        model.process(frame, session, 1_000 + step)
+        records.append(pack_inbound(frame, session, 1_000 + step))
+    one, many = Engine(INSTRUMENTS, max_orders=MAX_ORDERS), Engine(INSTRUMENTS, max_orders=MAX_ORDERS)
+    assert one.process(b"".join(records)) == b"".join(many.process(r) for r in records)
+    assert one.take_market_data() == many.take_market_data()
