@@ -14,6 +14,9 @@ COMMANDS = {
     "driver": ("lob.transport.driver", "run a standalone Aeron media driver"),
     "loadgen": ("lob.tools.loadgen", "send an SBE order workload to an engine and report latency"),
     "marketmaker": ("lob.tools.market_maker", "run the example market maker"),
+    "replay": ("lob.tools.replay", "run a journal through an offline engine, or republish it over Aeron"),
+    "record": ("lob.tools.record", "record an Aeron stream in the journal format"),
+    "snapshot": ("lob.tools.snapshot_tool", "write a snapshot of a journal's engine state"),
     "demo": ("lob.tools.demo", "engine + embedded driver + load generator over UDP, with a report"),
 }
 

@@ -42,8 +42,20 @@ A config file mirrors the flags:
     [metrics]
     port = 9464                      # Prometheus endpoint, omit: none
     host = "127.0.0.1"
+
+    [journal]
+    dir = "var/journal"              # journal every inbound message here and recover from it; omit: none
+    policy = "batch"                 # none | batch | every
+    segment_mb = 64
+    batch_records = 512              # batch policy: sync every N records ...
+    batch_us = 1000                  # ... or T microseconds, whichever first
+
+    [snapshot]
+    dir = "var/snapshots"            # default: <journal dir>/snapshots
+    interval = 60.0                  # seconds between scheduled snapshots, 0: only on SIGUSR1 and at exit
 """
 import argparse
+import os
 import dataclasses
 import tomllib
 from dataclasses import dataclass, field
@@ -140,6 +152,20 @@ class EngineConfig:
     metrics_port: int | None = None
     metrics_host: str = DEFAULT_HOST
     drain_timeout: float = 2.0
+    journal_dir: str | None = None
+    journal_policy: str = "batch"
+    journal_segment_mb: int = 64
+    journal_batch_records: int = 512
+    journal_batch_us: int = 1000
+    snapshot_dir: str | None = None
+    snapshot_interval: float = 0.0
+
+    @property
+    def snapshots(self):
+        """Where snapshots go: the configured directory, else <journal dir>/snapshots."""
+        if self.snapshot_dir:
+            return self.snapshot_dir
+        return os.path.join(self.journal_dir, "snapshots") if self.journal_dir else None
 
     def with_ports(self, port_base, host=DEFAULT_HOST):
         """A copy whose three channels use ports port_base, +1, +2 on `host`."""
@@ -164,6 +190,9 @@ _FILE_KEYS = {
                "fragment_limit": "fragment_limit", "drain_timeout": "drain_timeout"},
     "status": {"interval": "status_interval"},
     "metrics": {"port": "metrics_port", "host": "metrics_host"},
+    "journal": {"dir": "journal_dir", "policy": "journal_policy", "segment_mb": "journal_segment_mb",
+                "batch_records": "journal_batch_records", "batch_us": "journal_batch_us"},
+    "snapshot": {"dir": "snapshot_dir", "interval": "snapshot_interval"},
 }
 _CHANNELS = {"order_entry": "order_entry", "execution": "execution", "market_data": "market_data"}
 
@@ -237,6 +266,20 @@ def add_arguments(parser):
     engine.add_argument("--metrics-port", default=s, type=int, metavar="PORT",
                         help="serve Prometheus metrics on this port (default: none)")
     engine.add_argument("--metrics-host", default=s, help="address of the metrics endpoint (default 127.0.0.1)")
+    journal = parser.add_argument_group("journal and snapshots")
+    journal.add_argument("--journal", dest="journal_dir", default=s, metavar="DIR",
+                         help="journal every inbound message in DIR and recover from it at start (default: none)")
+    journal.add_argument("--journal-policy", default=s, choices=("none", "batch", "every"),
+                         help="durability: none (survives a process crash), batch (group commit), "
+                              "every (sync before publishing); default batch")
+    journal.add_argument("--journal-segment-mb", default=s, type=int, metavar="MB", help="segment size (default 64)")
+    journal.add_argument("--journal-batch-records", default=s, type=int, metavar="N",
+                         help="batch policy: sync every N records (default 512)")
+    journal.add_argument("--journal-batch-us", default=s, type=int, metavar="US",
+                         help="batch policy: or every US microseconds (default 1000)")
+    journal.add_argument("--snapshot-dir", default=s, metavar="DIR", help="default: <journal>/snapshots")
+    journal.add_argument("--snapshot-interval", default=s, type=float, metavar="SECONDS",
+                         help="scheduled snapshots; 0: only on SIGUSR1 and at exit (default 0)")
 
 
 def from_args(args):
@@ -252,7 +295,10 @@ def from_args(args):
                        ("market_data_enabled", "market_data_enabled"), ("instruments", "instruments"),
                        ("max_orders", "max_orders"), ("idle", "idle"), ("fragment_limit", "fragment_limit"),
                        ("status_interval", "status_interval"), ("metrics_port", "metrics_port"),
-                       ("metrics_host", "metrics_host")):
+                       ("metrics_host", "metrics_host"), ("journal_dir", "journal_dir"),
+                       ("journal_policy", "journal_policy"), ("journal_segment_mb", "journal_segment_mb"),
+                       ("journal_batch_records", "journal_batch_records"), ("journal_batch_us", "journal_batch_us"),
+                       ("snapshot_dir", "snapshot_dir"), ("snapshot_interval", "snapshot_interval")):
         if flag in given:
             setattr(config, attr, given[flag])
     for prefix, attr in (("order_entry", "order_entry"), ("exec", "execution"), ("md", "market_data")):
@@ -280,4 +326,12 @@ def validate(config):
         raise ValueError("order entry, execution and market data need distinct channel/stream pairs")
     if config.status_interval < 0:
         raise ValueError("status interval must be >= 0")
+    if config.journal_policy not in ("none", "batch", "every"):
+        raise ValueError(f"journal policy {config.journal_policy!r}: use none, batch or every")
+    if not 1 <= int(config.journal_segment_mb) <= 1 << 16:
+        raise ValueError(f"journal segment size {config.journal_segment_mb} MB must be in 1..65536")
+    if config.snapshot_interval < 0:
+        raise ValueError("snapshot interval must be >= 0")
+    if config.snapshot_dir and not config.journal_dir:
+        raise ValueError("snapshots need a journal (--journal DIR): a snapshot alone cannot be recovered from")
     return config

@@ -167,3 +167,4 @@ cdef int instrument_index(const EngineCore* core, uint32_t instrument_id) noexce
 cdef uint32_t ids_find(const EngineCore* core, uint32_t session, uint64_t cl_ord_id) noexcept nogil
 cdef size_t book_snapshot_length(const EngineCore* core, uint32_t index) noexcept nogil
 cdef void book_snapshot_encode(const EngineCore* core, uint32_t index, uint8_t* out) noexcept nogil
+cdef uint32_t engine_restore_order(EngineCore* core, const Order* order) noexcept nogil

@@ -1200,3 +1200,36 @@ cdef void book_snapshot_encode(const EngineCore* core, uint32_t index, uint8_t* 
             BookSnapshot_levels_set_quantity(g, level.qty)
             BookSnapshot_levels_set_orderCount(g, level.count)
             g += BookSnapshot_levels_BLOCK_LENGTH
+
+
+# ---------------------------------------------------------------------------------------------------
+# Snapshot restore (not on the hot path)
+
+cdef uint32_t engine_restore_order(EngineCore* core, const Order* order) noexcept nogil:
+    """Rest an order read from a snapshot at the tail of its level: no reports, no market data.
+
+    Orders restored in the snapshot's order get back their time priority. Returns the pool slot, or
+    0 when the order does not fit (unknown instrument, bad side, nothing left, duplicate id, pool full).
+    """
+    cdef int index = instrument_index(core, order.instrument_id)
+    if index < 0 or (order.side != Side_Buy and order.side != Side_Sell) or order.leaves_qty <= 0:
+        return 0
+    if ids_find(core, order.session, order.cl_ord_id) != 0:
+        return 0
+    if side_reserve(&core.instruments[index].sides[order.side - Side_Buy], 1) != 0:
+        return 0
+    cdef uint32_t slot = pool_acquire(&core.pool)
+    if slot == 0:
+        return 0
+    cdef Order* o = &core.pool.items[slot]
+    o[0] = order[0]
+    o.instrument = <uint16_t>index
+    o.level = 0
+    o.prev = 0
+    o.next = 0
+    cdef bint market_data = core.market_data
+    core.market_data = False
+    book_add(core, slot)
+    core.market_data = market_data
+    ids_insert(&core.ids, o.session, o.cl_ord_id, slot)
+    return slot

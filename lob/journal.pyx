@@ -387,10 +387,12 @@ cdef class JournalWriter:
     `batch_records` records or `batch_us` microseconds, whichever comes first, checked at each commit:
     a power loss loses at most that window) or "every" (msync at every commit, before effects are
     published: a power loss loses nothing that was acknowledged).
+    first_seq: the sequence of the first record of an empty journal (after a snapshot that covers
+    everything before it, when old segments were removed).
     """
 
     def __cinit__(self, directory, uint64_t segment_size=64 << 20, policy="batch",
-                  uint32_t batch_records=512, uint64_t batch_us=1000):
+                  uint32_t batch_records=512, uint64_t batch_us=1000, uint64_t first_seq=1):
         if policy not in POLICIES:
             raise ValueError(f"unknown durability policy {policy!r}; expected one of {sorted(POLICIES)}")
         if segment_size < MIN_SEGMENT_SIZE or segment_size % PAGE:
@@ -410,13 +412,13 @@ cdef class JournalWriter:
         self.j.batch_records = max(1, batch_records)
         self.j.batch_ns = batch_us * 1000
         self.j.last_sync_ns = monotonic_ns()
-        self._open_tail()
+        self._open_tail(first_seq)
 
-    def _open_tail(self):
+    def _open_tail(self, uint64_t first_seq):
         paths = list_segments(self.directory)
         self.torn_offset = -1
         if not paths:
-            self.j.next_seq = 1
+            self.j.next_seq = first_seq
             if segment_create(self.j) != 0:
                 raise OSError(errno, f"cannot create a journal segment in {self.directory}")
             return

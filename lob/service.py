@@ -5,6 +5,11 @@ the order-entry subscription and the execution-report and market-data publicatio
 loop thread running nogil (lob.service_loop). The main thread only prints the status line, feeds the
 Prometheus collector and waits for SIGINT/SIGTERM.
 
+With --journal DIR, every inbound message is appended to the journal before it is processed and
+before any of its effects are published; at start the engine recovers from the newest snapshot plus
+the journal after it. Snapshots are written on SIGUSR1, every --snapshot-interval seconds, and at a
+clean exit, on the loop thread between two messages.
+
 Shutdown (first SIGINT/SIGTERM): stop polling, answer the messages that already arrived, wait until
 the driver has sent everything published (bounded by the drain timeout), close the publications and
 the subscription, stop the embedded driver and remove its directory. A second signal during shutdown
@@ -44,6 +49,7 @@ def run(args):
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, lambda *_: service.request_snapshot())
     try:
         try:
             service.start()
@@ -64,6 +70,8 @@ class EngineService:
         self.cfg = config_module.validate(cfg)
         self.out = out or sys.stdout
         self.driver = self.client = self.engine = self.loop = self.metrics = None
+        self.journal = self.recovered = None
+        self.snapshots_written = 0
         self.order_entry = self.execution = self.market_data = None
         self.thread = None
         self.loop_error = None
@@ -94,10 +102,14 @@ class EngineService:
             if cfg.market_data_enabled:
                 self.market_data = self.client.add_exclusive_publication(cfg.market_data.channel,
                                                                          cfg.market_data.stream_id)
-            self.engine = Engine(instruments=cfg.instruments, max_orders=cfg.max_orders,
-                                 market_data=cfg.market_data_enabled)
+            if cfg.journal_dir:
+                self._recover()
+            else:
+                self.engine = Engine(instruments=cfg.instruments, max_orders=cfg.max_orders,
+                                     market_data=cfg.market_data_enabled)
             self.loop = ServiceLoop(self.engine, self.order_entry, self.execution, self.market_data,
-                                    idle=cfg.idle, fragment_limit=cfg.fragment_limit)
+                                    idle=cfg.idle, fragment_limit=cfg.fragment_limit, journal=self.journal,
+                                    on_snapshot=self._write_snapshot)
             if cfg.metrics_port is not None:
                 from lob.metrics import EngineMetrics
                 self.metrics = EngineMetrics(LATENCY_BOUNDS_NS, other_template=TEMPLATE_OTHER)
@@ -109,6 +121,38 @@ class EngineService:
         self.thread = threading.Thread(target=self._run_loop, name="lob-engine-loop", daemon=True)
         self.thread.start()
         self._banner(version_number())
+
+    def _recover(self):
+        from lob.journal import JournalWriter
+        from lob.recovery import recover
+
+        cfg = self.cfg
+        started = time.monotonic()
+        self.recovered = recover(cfg.journal_dir, cfg.snapshots, instruments=cfg.instruments,
+                                 max_orders=cfg.max_orders, market_data=cfg.market_data_enabled, log=self._print)
+        self.engine = self.recovered.engine
+        self.journal = JournalWriter(cfg.journal_dir, segment_size=cfg.journal_segment_mb << 20,
+                                     policy=cfg.journal_policy, batch_records=cfg.journal_batch_records,
+                                     batch_us=cfg.journal_batch_us, first_seq=self.recovered.last_seq + 1)
+        if self.journal.torn_offset >= 0:
+            self._print(f"journal: dropped a torn record at offset {self.journal.torn_offset} of the newest segment")
+        self._print(f"{self.recovered.describe()} in {time.monotonic() - started:.3f} s")
+
+    def request_snapshot(self):
+        """Ask for a snapshot between two messages (from a signal handler or another thread)."""
+        if self.loop is not None and self.journal is not None:
+            self.loop.request_snapshot()
+
+    def _write_snapshot(self):
+        """On the loop thread (or after it stopped): everything journaled so far has been processed."""
+        from lob.snapshot import write_snapshot
+        try:
+            started = time.monotonic()
+            path = write_snapshot(self.engine, self.cfg.snapshots, self.journal.next_seq - 1)
+            self.snapshots_written += 1
+            self._print(f"snapshot {path}: {self.engine.live_orders} orders in {time.monotonic() - started:.3f} s")
+        except Exception as exc:  # a failed snapshot must not stop matching; the journal still has it all
+            print(f"lob engine: snapshot failed: {exc}", file=sys.stderr, flush=True)
 
     def _banner(self, aeron_version):
         cfg = self.cfg
@@ -126,6 +170,9 @@ class EngineService:
             f"  instruments  {instruments}",
             f"  engine       max orders {cfg.max_orders}, idle {cfg.idle}, {cfg.fragment_limit} fragments per poll",
         ]
+        if self.journal is not None:
+            lines.append(f"  journal      {cfg.journal_dir} (policy {cfg.journal_policy}, next seq {self.journal.next_seq}),"
+                         f" snapshots in {cfg.snapshots}")
         if self.metrics_port is not None:
             lines.append(f"  metrics      http://{cfg.metrics_host}:{self.metrics_port}/metrics")
         lines.append("lob engine ready")
@@ -142,11 +189,15 @@ class EngineService:
         interval = self.cfg.status_interval
         tick = min(interval, 1.0) if interval > 0 else 1.0
         last = self.loop.snapshot()
-        last_time = next_status = time.monotonic()
+        last_time = next_status = next_snapshot = time.monotonic()
         next_status += interval
+        next_snapshot += self.cfg.snapshot_interval
         while not stop.wait(tick):
             if not self.thread.is_alive():
                 break
+            if self.cfg.snapshot_interval > 0 and time.monotonic() >= next_snapshot:
+                self.request_snapshot()
+                next_snapshot = time.monotonic() + self.cfg.snapshot_interval
             snapshot = self.loop.snapshot()
             if self.metrics is not None:
                 self.metrics.update(snapshot)
@@ -174,6 +225,10 @@ class EngineService:
             self.loop.abort()
             self.thread.join()
         self._flush(self.cfg.drain_timeout)
+        if self.journal is not None:
+            self.journal.close()
+            if self.loop_error is None:
+                self._write_snapshot()
         final = self.loop.snapshot()
         if self.metrics is not None:
             self.metrics.update(final)

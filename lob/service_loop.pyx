@@ -3,8 +3,10 @@
 
 Per inbound message, with no Python in between: Aeron's fragment assembler hands the whole message to
 `on_fragment`, which stamps it (CLOCK_REALTIME, the transactTime the core writes into its reports),
-calls `engine_on_frame` with the image's session id, then offers every frame the core staged in
-exec_out and md_out to their publications and resets the buffers.
+appends it to the journal (when there is one), and calls `engine_on_frame` with the image's session id.
+After each poll (up to `fragment_limit` messages) the loop commits the journal per its durability
+policy and only then offers every frame the core staged in exec_out and md_out to their publications:
+no effect of a message is published before the message is journaled.
 
 Outbound policy:
 - back-pressure (and admin action): idle and retry until the frame is taken; counted once per frame.
@@ -24,6 +26,7 @@ from posix.time cimport CLOCK_MONOTONIC, CLOCK_REALTIME, clock_gettime, timespec
 
 from lob.core cimport CORE_OK, EngineCore, OutBuf, engine_on_frame, load_u32le
 from lob.engine cimport Engine
+from lob.journal cimport Journal, JournalWriter, journal_append, journal_commit
 from lob.sbe.messages cimport (
     HEADER_LENGTH, ExecType_Rejected, ExecType_Trade, ExecutionReport_TEMPLATE_ID, ExecutionReport_execType_OFFSET,
     ExecutionReport_liquidity_OFFSET, ExecutionReport_reason_OFFSET, LiquidityIndicator_Removed,
@@ -51,6 +54,7 @@ cdef enum:
     LATENCY_SHIFT = 7
     STOPPED_POLL_ERROR = 1
     STOPPED_PUBLICATION = 2
+    STOPPED_JOURNAL = 3
 
 ctypedef struct stream_counters_t:
     uint64_t frames                 # offered
@@ -64,6 +68,7 @@ ctypedef struct stream_counters_t:
 ctypedef struct service_counters_t:
     uint64_t frames_in
     uint64_t bytes_in
+    uint64_t journaled
     uint64_t core_errors
     uint64_t in_by_template[TEMPLATE_SLOTS + 1]
     uint64_t out_by_template[TEMPLATE_SLOTS + 1]
@@ -80,8 +85,10 @@ ctypedef struct service_loop_t:
     EngineCore* core
     aeron_exclusive_publication_t* execution
     aeron_exclusive_publication_t* market_data   # NULL: market data off
+    Journal* journal     # NULL: no journal
     idle_strategy_t idle
     size_t fragment_limit
+    int snapshot_requested
     int running         # poll for new orders
     int publishing      # keep retrying back-pressured offers (cleared only to abort a shutdown)
     int stopped_by      # STOPPED_* when the loop ended by itself
@@ -155,15 +162,23 @@ cdef void on_fragment(void* clientd, const uint8_t* buffer, size_t length, aeron
     cdef uint64_t started = now_ns(CLOCK_MONOTONIC)
     cdef uint64_t elapsed
     cdef int bucket
+    cdef uint64_t timestamp = now_ns(CLOCK_REALTIME)
+    cdef uint32_t session
+    if not lob_load_flag(&s.running):
+        return  # stopped by a journal failure earlier in this poll: leave the rest unprocessed
     api.header_values(header, &values)
+    session = <uint32_t>values.frame.session_id
+    if s.journal != NULL:
+        if journal_append(s.journal, session, timestamp, buffer, <uint32_t>length) == 0:
+            s.stopped_by = STOPPED_JOURNAL
+            lob_store_flag(&s.running, 0)
+            return
+        c.journaled += 1
     c.frames_in += 1
     c.bytes_in += length
     c.in_by_template[template_of(buffer, length)] += 1
-    if engine_on_frame(s.core, buffer, <uint32_t>length, <uint32_t>values.frame.session_id,
-                       now_ns(CLOCK_REALTIME)) != CORE_OK:
+    if engine_on_frame(s.core, buffer, <uint32_t>length, session, timestamp) != CORE_OK:
         c.core_errors += 1
-    publish(s, &s.core.exec_out, s.execution, &c.execution)
-    publish(s, &s.core.md_out, s.market_data, &c.market_data)
     elapsed = now_ns(CLOCK_MONOTONIC) - started
     c.service_ns_sum += elapsed
     if elapsed > c.service_ns_max:
@@ -172,13 +187,33 @@ cdef void on_fragment(void* clientd, const uint8_t* buffer, size_t length, aeron
     c.service_buckets[bucket if bucket < LATENCY_BUCKETS else LATENCY_BUCKETS - 1] += 1
 
 
-cdef int run_loop(service_loop_t* s, uint64_t drain_ns) noexcept nogil:
+cdef int commit_and_publish(service_loop_t* s) noexcept nogil:
+    """Make the journal as durable as its policy promises, then publish what the core staged."""
+    if s.journal != NULL and journal_commit(s.journal, now_ns(CLOCK_MONOTONIC)) != 0:
+        s.stopped_by = STOPPED_JOURNAL
+        lob_store_flag(&s.running, 0)
+        return -1
+    if s.core.exec_out.length:
+        publish(s, &s.core.exec_out, s.execution, &s.counters.execution)
+    if s.core.md_out.length:
+        publish(s, &s.core.md_out, s.market_data, &s.counters.market_data)
+    return 0
+
+
+cdef int run_loop(service_loop_t* s, uint64_t drain_ns, object on_snapshot) noexcept nogil:
     cdef int work
     while lob_load_flag(&s.running):
         work = poller_poll(&s.poller, s.fragment_limit)
         if work < 0:
             s.stopped_by = STOPPED_POLL_ERROR
             return -1
+        if work > 0 or s.journal != NULL:  # an idle commit lets a batch policy's time limit pass
+            if commit_and_publish(s) != 0:
+                return -1
+        if lob_load_flag(&s.snapshot_requested):
+            lob_store_flag(&s.snapshot_requested, 0)
+            with gil:
+                on_snapshot()
         idle(&s.idle, work)
     if s.stopped_by:
         return -1
@@ -186,6 +221,8 @@ cdef int run_loop(service_loop_t* s, uint64_t drain_ns) noexcept nogil:
     cdef uint64_t deadline = now_ns(CLOCK_MONOTONIC) + drain_ns
     while lob_load_flag(&s.publishing) and now_ns(CLOCK_MONOTONIC) < deadline:
         work = poller_poll(&s.poller, s.fragment_limit)
+        if commit_and_publish(s) != 0:
+            return -1
         if work <= 0:
             break
     return 0
@@ -209,13 +246,20 @@ cdef class ServiceLoop:
     cdef readonly ExclusivePublication execution
     cdef readonly ExclusivePublication market_data
     cdef readonly IdleStrategy idle_strategy
+    cdef readonly JournalWriter journal
+    cdef object on_snapshot
     cdef bint started
 
     def __init__(self, Engine engine not None, Subscription order_entry not None,
                  ExclusivePublication execution not None, ExclusivePublication market_data=None,
-                 idle="yield", size_t fragment_limit=16):
+                 idle="yield", size_t fragment_limit=16, JournalWriter journal=None, on_snapshot=None):
+        """`journal`: every inbound message is appended to it before it is processed.
+        `on_snapshot`: called on the loop thread, between messages, after request_snapshot()."""
         memset(&self.state, 0, sizeof(service_loop_t))
         self.engine, self.order_entry, self.execution, self.market_data = engine, order_entry, execution, market_data
+        self.journal = journal
+        self.state.journal = journal.j if journal is not None else NULL
+        self.on_snapshot = on_snapshot
         self.idle_strategy = parse_idle(idle)
         self.state.core = engine.core
         self.state.execution = execution.publication
@@ -237,8 +281,12 @@ cdef class ServiceLoop:
         if self.started:
             raise RuntimeError("a ServiceLoop runs once")
         self.started = True
+        on_snapshot = self.on_snapshot if self.on_snapshot is not None else (lambda: None)
         with nogil:
-            rc = run_loop(&self.state, drain_ns)
+            rc = run_loop(&self.state, drain_ns, on_snapshot)
+        if self.state.stopped_by == STOPPED_JOURNAL:
+            import os
+            raise RuntimeError(f"journal write failed: {os.strerror(self.state.journal.error)}")
         if self.state.stopped_by == STOPPED_POLL_ERROR:
             raise RuntimeError(f"polling order entry failed: {api.errmsg().decode('utf-8', 'replace')}")
         if self.state.stopped_by == STOPPED_PUBLICATION:
@@ -250,6 +298,10 @@ cdef class ServiceLoop:
     def stop(self):
         """Ask the loop to stop polling for new orders (thread-safe, async-signal-safe enough)."""
         lob_store_flag(&self.state.running, 0)
+
+    def request_snapshot(self):
+        """Ask the loop to call on_snapshot between two messages (thread-safe)."""
+        lob_store_flag(&self.state.snapshot_requested, 1)
 
     def abort(self):
         """Also give up retrying back-pressured offers (a second signal during shutdown)."""
@@ -264,7 +316,8 @@ cdef class ServiceLoop:
         rejects = {i: c.rejects_by_reason[i] for i in range(REASON_SLOTS) if c.rejects_by_reason[i]}
         streams = {"execution": stream_snapshot(&c.execution), "market_data": stream_snapshot(&c.market_data)}
         return {
-            "frames_in": c.frames_in, "bytes_in": c.bytes_in, "core_errors": c.core_errors,
+            "frames_in": c.frames_in, "bytes_in": c.bytes_in, "journaled": c.journaled,
+            "core_errors": c.core_errors,
             "in_by_template": in_by_template, "out_by_template": out_by_template,
             "rejects_by_reason": rejects, "trades": c.trades, "streams": streams,
             "service_buckets": [c.service_buckets[i] for i in range(LATENCY_BUCKETS)],

@@ -1,0 +1,272 @@
+"""Engine snapshots: the whole engine state as SBE messages in one checksummed file.
+
+File `snapshot-<journal seq, 20 digits>.snap`, written to a temporary name, synced, then renamed:
+    "LOBSNAP\\0" | u32 version | u32 0
+    outbound-framed SBE frames (u32 length | frame): one SnapshotHeader, one SnapshotInstrument per
+    instrument, one SnapshotOrder per resting order (instrument by instrument, bids best to worst then
+    asks best to worst, oldest first within a level: restoring them in file order rebuilds priority)
+    "LOBSEND\\0" | u32 crc32c of every byte before the trailer | u32 0
+The journal sequence in the name (and in SnapshotHeader.journalSeq) is the last journal record whose
+effects the snapshot holds: recovery replays the journal from the next one.
+"""
+import os
+
+from cpython.bytearray cimport PyByteArray_AS_STRING
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memset
+
+from lob.core cimport EngineCore, Instrument, Level, Order, engine_restore_order, store_u32le, load_u32le
+from lob.engine cimport Engine
+from lob.journal cimport crc32c
+from lob.sbe.messages cimport *
+
+MAGIC = b"LOBSNAP\x00"
+TRAILER_MAGIC = b"LOBSEND\x00"
+VERSION = 1
+PREFIX = "snapshot-"
+SUFFIX = ".snap"
+
+cdef enum:
+    FILE_HEADER = 16
+    TRAILER = 16
+    ORDER_FRAME = 4 + HEADER_LENGTH + SnapshotOrder_BLOCK_LENGTH
+
+
+class SnapshotError(Exception):
+    """A snapshot file is unreadable, fails its checksum, or does not fit the engine."""
+
+
+cdef inline uint8_t* frame_start(uint8_t* p, uint16_t block_length, uint16_t template_id) noexcept nogil:
+    store_u32le(p, HEADER_LENGTH + block_length)
+    p += 4
+    messageHeader_set_blockLength(p, block_length)
+    messageHeader_set_templateId(p, template_id)
+    messageHeader_set_schemaId(p, SCHEMA_ID)
+    messageHeader_set_version(p, SCHEMA_VERSION)
+    return p + HEADER_LENGTH
+
+
+cdef uint8_t* encode_order(uint8_t* p, const Order* o) noexcept nogil:
+    cdef uint8_t* b = frame_start(p, SnapshotOrder_BLOCK_LENGTH, SnapshotOrder_TEMPLATE_ID)
+    SnapshotOrder_set_orderId(b, o.order_id)
+    SnapshotOrder_set_clOrdId(b, o.cl_ord_id)
+    SnapshotOrder_set_sessionId(b, o.session)
+    SnapshotOrder_set_account(b, o.account)
+    SnapshotOrder_set_instrumentId(b, o.instrument_id)
+    SnapshotOrder_set_side(b, o.side)
+    SnapshotOrder_set_ordType(b, o.ord_type)
+    SnapshotOrder_set_timeInForce(b, o.time_in_force)
+    SnapshotOrder_set_flags(b, o.flags)
+    SnapshotOrder_set_selfTradePrevention(b, o.stp_mode)
+    PriceNull_set_mantissa(b + SnapshotOrder_price_OFFSET, o.price)
+    SnapshotOrder_set_orderQty(b, o.order_qty)
+    SnapshotOrder_set_leavesQty(b, o.leaves_qty)
+    SnapshotOrder_set_cumQty(b, o.cum_qty)
+    SnapshotOrder_set_displayQty(b, o.display_qty)
+    PriceNull_set_mantissa(b + SnapshotOrder_stopPrice_OFFSET, o.stop_price)
+    return b + SnapshotOrder_BLOCK_LENGTH
+
+
+cdef uint64_t encode_orders(const EngineCore* core, uint8_t* p) noexcept nogil:
+    """Every resting order in priority order; returns how many."""
+    cdef uint64_t count = 0
+    cdef uint32_t i, s, pos, slot
+    cdef const Instrument* instrument
+    cdef const Level* level
+    for i in range(core.instrument_count):
+        instrument = &core.instruments[i]
+        for s in range(2):
+            pos = instrument.sides[s].count
+            while pos > 0:
+                pos -= 1
+                level = &core.level_pool.items[instrument.sides[s].levels[pos]]
+                slot = level.head
+                while slot != 0:
+                    p = encode_order(p, &core.pool.items[slot])
+                    count += 1
+                    slot = core.pool.items[slot].next
+    return count
+
+
+def snapshot_path(directory, uint64_t journal_seq):
+    return os.path.join(directory, f"{PREFIX}{journal_seq:020d}{SUFFIX}")
+
+
+def encode_snapshot(Engine engine, uint64_t journal_seq):
+    """The snapshot file's bytes for the engine's current state."""
+    cdef EngineCore* core = engine.core
+    cdef uint64_t orders = core.pool.live
+    cdef size_t size = (FILE_HEADER + 4 + HEADER_LENGTH + SnapshotHeader_BLOCK_LENGTH
+                        + core.instrument_count * (4 + HEADER_LENGTH + SnapshotInstrument_BLOCK_LENGTH)
+                        + orders * ORDER_FRAME + TRAILER)
+    data = bytearray(size)
+    cdef uint8_t* start = <uint8_t*>PyByteArray_AS_STRING(data)
+    cdef uint8_t* p = start
+    cdef uint8_t* b
+    cdef uint32_t i
+    cdef uint64_t written
+    memcpy(p, <const char*>MAGIC, 8)
+    store_u32le(p + 8, VERSION)
+    p += FILE_HEADER
+    b = frame_start(p, SnapshotHeader_BLOCK_LENGTH, SnapshotHeader_TEMPLATE_ID)
+    SnapshotHeader_set_journalSeq(b, journal_seq)
+    SnapshotHeader_set_nextOrderId(b, core.next_order_id)
+    SnapshotHeader_set_nextTradeId(b, core.next_trade_id)
+    SnapshotHeader_set_nextExecSeq(b, core.next_exec_seq)
+    SnapshotHeader_set_nextMdSeq(b, core.next_md_seq)
+    SnapshotHeader_set_lastTransactTime(b, core.last_transact_time)
+    SnapshotHeader_set_instrumentCount(b, core.instrument_count)
+    SnapshotHeader_set_orderCount(b, orders)
+    p = b + SnapshotHeader_BLOCK_LENGTH
+    for i in range(core.instrument_count):
+        b = frame_start(p, SnapshotInstrument_BLOCK_LENGTH, SnapshotInstrument_TEMPLATE_ID)
+        SnapshotInstrument_set_instrumentId(b, core.instruments[i].id)
+        SnapshotInstrument_set_tick(b, core.instruments[i].tick)
+        p = b + SnapshotInstrument_BLOCK_LENGTH
+    with nogil:
+        written = encode_orders(core, p)
+    if written != orders:
+        raise SnapshotError(f"engine holds {orders} live orders but {written} rest in its books")
+    p += orders * ORDER_FRAME
+    memcpy(p, <const char*>TRAILER_MAGIC, 8)
+    store_u32le(p + 8, crc32c(0, start, p - start))
+    return bytes(data)
+
+
+def write_snapshot(Engine engine, directory, uint64_t journal_seq):
+    """Write the engine's state atomically (temporary file, fsync, rename, fsync the directory)."""
+    os.makedirs(directory, exist_ok=True)
+    data = encode_snapshot(engine, journal_seq)
+    path = snapshot_path(directory, journal_seq)
+    temporary = path + ".tmp"
+    with open(temporary, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return path
+
+
+def list_snapshots(directory):
+    """Snapshot paths, newest (highest journal sequence) first."""
+    if not os.path.isdir(directory):
+        return []
+    names = [n for n in os.listdir(directory) if n.startswith(PREFIX) and n.endswith(SUFFIX)]
+    return [os.path.join(directory, n) for n in sorted(names, reverse=True)]
+
+
+def check_snapshot(data, path="snapshot"):
+    """Raise SnapshotError unless `data` is a whole, uncorrupted snapshot file."""
+    cdef const uint8_t[::1] view = data
+    cdef size_t size = view.shape[0]
+    if size < FILE_HEADER + TRAILER or bytes(data[:8]) != MAGIC:
+        raise SnapshotError(f"{path}: not a snapshot file")
+    if load_u32le(&view[8]) != VERSION:
+        raise SnapshotError(f"{path}: unsupported snapshot version {load_u32le(&view[8])}")
+    if bytes(data[size - TRAILER:size - TRAILER + 8]) != TRAILER_MAGIC:
+        raise SnapshotError(f"{path}: truncated (no trailer)")
+    if crc32c(0, &view[0], size - TRAILER) != load_u32le(&view[size - TRAILER + 8]):
+        raise SnapshotError(f"{path}: checksum mismatch")
+
+
+def read_frames(data):
+    """The SBE frames of a checked snapshot file, as memoryviews."""
+    view = memoryview(data)
+    offset, end = FILE_HEADER, len(view) - TRAILER
+    while offset < end:
+        length = int.from_bytes(view[offset:offset + 4], "little")
+        yield view[offset + 4:offset + 4 + length]
+        offset += 4 + length
+
+
+cdef uint64_t restore_orders(EngineCore* core, const uint8_t* p, const uint8_t* end) noexcept nogil:
+    """Restore SnapshotOrder frames in file order; returns how many, or stops at the first bad one."""
+    cdef uint64_t count = 0
+    cdef Order o
+    cdef const uint8_t* b
+    cdef uint32_t length
+    memset(&o, 0, sizeof(Order))
+    while p + 4 <= end:
+        length = load_u32le(p)
+        if length != HEADER_LENGTH + SnapshotOrder_BLOCK_LENGTH or p + 4 + length > end:
+            break
+        if messageHeader_templateId(p + 4) != SnapshotOrder_TEMPLATE_ID:
+            break
+        b = p + 4 + HEADER_LENGTH
+        o.order_id = SnapshotOrder_orderId(b)
+        o.cl_ord_id = SnapshotOrder_clOrdId(b)
+        o.session = SnapshotOrder_sessionId(b)
+        o.account = SnapshotOrder_account(b)
+        o.instrument_id = SnapshotOrder_instrumentId(b)
+        o.side = SnapshotOrder_side(b)
+        o.ord_type = SnapshotOrder_ordType(b)
+        o.time_in_force = SnapshotOrder_timeInForce(b)
+        o.flags = SnapshotOrder_flags(b)
+        o.stp_mode = SnapshotOrder_selfTradePrevention(b)
+        o.price = PriceNull_mantissa(b + SnapshotOrder_price_OFFSET)
+        o.order_qty = SnapshotOrder_orderQty(b)
+        o.leaves_qty = SnapshotOrder_leavesQty(b)
+        o.cum_qty = SnapshotOrder_cumQty(b)
+        o.display_qty = SnapshotOrder_displayQty(b)
+        o.stop_price = PriceNull_mantissa(b + SnapshotOrder_stopPrice_OFFSET)
+        if engine_restore_order(core, &o) == 0:
+            break
+        count += 1
+        p += 4 + length
+    return count
+
+
+def load_snapshot(path, max_orders=1 << 20, market_data=True):
+    """Build an Engine from a snapshot file. Returns (engine, journal sequence it covers)."""
+    from lob.sbe import messages
+    with open(path, "rb") as f:
+        data = f.read()
+    check_snapshot(data, path)
+    frames = read_frames(data)
+    header = messages.decode(next(frames))
+    if header["_name"] != "SnapshotHeader":
+        raise SnapshotError(f"{path}: first frame is {header['_name']}, not SnapshotHeader")
+    instruments = {}
+    offset = FILE_HEADER + 4 + HEADER_LENGTH + SnapshotHeader_BLOCK_LENGTH
+    for _ in range(header["instrumentCount"]):
+        instrument = messages.decode(next(frames))
+        instruments[instrument["instrumentId"]] = instrument["tick"]
+        offset += 4 + HEADER_LENGTH + SnapshotInstrument_BLOCK_LENGTH
+    orders = header["orderCount"]
+    if orders > max_orders:
+        raise SnapshotError(f"{path}: {orders} resting orders do not fit an engine of {max_orders}")
+    cdef Engine engine = Engine(instruments=instruments, max_orders=max_orders, market_data=market_data)
+    cdef EngineCore* core = engine.core
+    cdef const uint8_t[::1] view = data
+    cdef uint64_t restored
+    cdef size_t start = offset, stop = len(data) - TRAILER
+    with nogil:
+        restored = restore_orders(core, &view[start], &view[stop])
+    if restored != orders or start + restored * ORDER_FRAME != stop:
+        raise SnapshotError(f"{path}: order {restored + 1} of {orders} could not be restored")
+    core.next_order_id = header["nextOrderId"]
+    core.next_trade_id = header["nextTradeId"]
+    core.next_exec_seq = header["nextExecSeq"]
+    core.next_md_seq = header["nextMdSeq"]
+    core.last_transact_time = header["lastTransactTime"]
+    return engine, header["journalSeq"]
+
+
+def latest_snapshot(directory, log=None, **engine_kwargs):
+    """(engine, journal seq, path) from the newest loadable snapshot, or (None, 0, None).
+
+    A newest snapshot that fails its checks is reported through `log` and the next older one is tried.
+    """
+    for path in list_snapshots(directory):
+        try:
+            engine, seq = load_snapshot(path, **engine_kwargs)
+            return engine, seq, path
+        except SnapshotError as exc:
+            if log is not None:
+                log(f"skipping {exc}")
+    return None, 0, None
