@@ -23,7 +23,7 @@ $(VENV)/.built: $(VENV)/.deps $(SOURCES)
 	touch $@
 
 run: setup
-	$(PY) benchmarks/bench_engine.py
+	$(VENV)/bin/lob demo
 
 test: setup
 	$(PY) -m pytest -q

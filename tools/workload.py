@@ -55,7 +55,7 @@ class WorkloadSpec:
         total = self.passive_ratio + self.cancel_ratio + self.aggressive_ratio
         if total <= 0 or min(self.passive_ratio, self.cancel_ratio, self.aggressive_ratio) < 0:
             raise ValueError("the mix ratios must be non-negative and not all zero")
-        # The mid never walks below this floor, so no price reaches zero.
+        # The mid is held above a floor that keeps every price positive; start well above it.
         if self.start_mid <= self.tick * (self.passive_ticks + self.cross_ticks + 1) * 4:
             raise ValueError("start_mid is too close to zero for the tick and the price offsets")
 
@@ -158,7 +158,7 @@ class EncodedWorkload:
         pack_cancel = encoder.pack_cancel
         first = workload.spec.first_cl_ord_id
         account = workload.spec.account
-        session, instrument, orig = workload.session, workload.instrument, workload.orig_cl_ord_id
+        instrument, orig = workload.instrument, workload.orig_cl_ord_id
         side, price, qty = workload.side, workload.price, workload.qty
         for i in range(n):
             if kind[i] == NEW:

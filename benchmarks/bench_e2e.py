@@ -1,0 +1,174 @@
+"""The engine over Aeron UDP against the transport ceiling, on this machine, in one run.
+
+(a) raw Aeron UDP echo of same-size frames, no matching (benchmarks/bench_echo.py): the ceiling;
+(b) `lob engine` (subprocess, attached to an embedded shared-mode driver in this process) under the
+    load generator: closed-loop maximum throughput, and open-loop round-trip latency at each offered
+    rate (latency from each message's scheduled send time: no coordinated omission).
+Prints both and the ratio (b) closed loop / (a).
+
+    python benchmarks/bench_e2e.py --json results/e2e.json
+    python benchmarks/bench_e2e.py --seconds 2 --rates 10000,50000     # quicker
+
+The workload is the benchmark mix (lob.tools.workload) from a fixed seed, encoded once before any
+clock starts; each run uses a prefix of it and cancels its leftover orders at the end, so every run
+starts from an empty book.
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+DEFAULT_RATES = (10_000, 50_000, 100_000, 200_000)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0,
+                        help="length of each open-loop run and of the echo measurement (default 5)")
+    parser.add_argument("--rates", default=",".join(str(r) for r in DEFAULT_RATES),
+                        help="offered rates for the open-loop runs, msg/s (default 10000,50000,100000,200000)")
+    parser.add_argument("--closed-loop-orders", type=int, default=500_000,
+                        help="messages in the closed-loop run (default 500000)")
+    parser.add_argument("--window", type=int, default=256, help="closed-loop messages in flight (default 256)")
+    parser.add_argument("--sessions", type=int, default=1, help="client sessions (default 1)")
+    parser.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
+    parser.add_argument("--warmup-orders", type=int, default=50_000, help="closed-loop warm-up before measuring")
+    parser.add_argument("--skip-echo", action="store_true", help="do not measure the echo ceiling")
+    parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
+    parser.add_argument("--hdr-dir", metavar="DIR", help="write each run's HdrHistogram percentile distribution here")
+    return parser.parse_args(argv)
+
+
+def measure_echo(seconds, size):
+    from bench_echo import measure_echo_ceiling
+
+    return measure_echo_ceiling(seconds, size)
+
+
+def run_engine(args, rates, frame_size_out):
+    from lob.client import connection
+    from lob.tools import loadgen
+    from lob.tools.demo import LocalStack
+    from lob.tools.workload import WorkloadSpec, generate
+
+    largest = max([int(r * args.seconds) for r in rates] + [args.closed_loop_orders, args.warmup_orders, 1])
+    print(f"generating and encoding {largest:,} messages (seed {args.seed}) ...", flush=True)
+    t0 = time.perf_counter()
+    spec = WorkloadSpec(orders=largest, seed=args.seed, sessions=args.sessions)
+    encoded = generate(spec).encode()
+    encoded.frame_list()
+    frame_size_out.append(encoded.lengths[0])
+    print(f"  done in {time.perf_counter() - t0:.1f} s", flush=True)
+
+    results = {"open_loop": {}, "runs": []}
+    with LocalStack(instruments={1: 1}) as stack, connection.connect(stack.config) as conn:
+        # One execution-report subscription for every run: see loadgen.LoadGenerator.
+        subscription = loadgen.exec_subscription(conn.aeron, stack.config)
+
+        def once(count, **mode):
+            report, histogram = loadgen.run_workload(conn.aeron, stack.config, encoded.head(count),
+                                                     drain_timeout=30.0, subscription=subscription, **mode)
+            results["runs"].append(report.to_json())
+            return report, histogram
+
+        if args.warmup_orders:
+            report, _ = once(args.warmup_orders, window=args.window)
+            print(f"warm-up: {report.sent:,} messages closed loop, {report.throughput_per_s:,.0f} msg/s, "
+                  f"lost {report.lost}", flush=True)
+
+        report, histogram = once(args.closed_loop_orders, window=args.window)
+        print(report.format(), flush=True)
+        results["closed_loop"] = report.to_json()
+        if args.hdr_dir:
+            loadgen.write_percentile_distribution(histogram, os.path.join(args.hdr_dir, "closed_loop.hdr"))
+
+        for rate in rates:
+            count = max(1, int(rate * args.seconds))
+            report, histogram = once(count, rate=rate)
+            print(report.format(), flush=True)
+            lat = report.latency_us
+            results["open_loop"][str(rate)] = {
+                "achieved_per_s": round(report.throughput_per_s, 1),
+                "p50_us": lat.get("p50"), "p99_us": lat.get("p99"), "p999_us": lat.get("p99.9"),
+                "max_us": lat.get("max"), "lost": report.lost,
+                "duplicated": report.duplicated, "sent": report.sent, "send_rate_per_s": round(report.send_rate_per_s, 1),
+            }
+            if args.hdr_dir:
+                loadgen.write_percentile_distribution(histogram, os.path.join(args.hdr_dir, f"open_{rate}.hdr"))
+        stack.stop_engine()
+        results["engine_final_status"] = next((l for l in reversed(stack.lines) if "stopped" in l), None)
+    results["leftovers"] = stack.leftovers()
+    return results
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    rates = [int(float(r)) for r in args.rates.split(",") if r.strip()]
+    if args.hdr_dir:
+        os.makedirs(args.hdr_dir, exist_ok=True)
+
+    frame_size = []
+    engine = run_engine(args, rates, frame_size)
+    size = frame_size[0]
+
+    echo = None
+    if not args.skip_echo:
+        print(f"\nraw Aeron UDP echo of {size}-byte frames for {args.seconds:g} s ...", flush=True)
+        echo = measure_echo(args.seconds, size)
+
+    closed = engine["closed_loop"]
+    engine_rate = closed["throughput_per_s"]
+    echo_rate = echo["echo_ceiling_per_s"] if echo else None
+    runs = engine["runs"]
+    lost = sum(r["lost"] for r in runs)
+    duplicated = sum(r["duplicated"] for r in runs)
+
+    print("\n== lob end-to-end over Aeron UDP (127.0.0.1, one shared-mode driver, "
+          f"{os.cpu_count()} cores) ==")
+    if echo_rate:
+        print(f"(a) raw echo ceiling         {echo_rate:>12,.0f} msg/s   ({size}-byte frames, no matching)")
+    print(f"(b) engine, closed loop      {engine_rate:>12,.0f} msg/s   (window {args.window}; "
+          f"p50 {closed['latency_us'].get('p50', 0):,.1f} µs, p99 {closed['latency_us'].get('p99', 0):,.1f} µs)")
+    if echo_rate:
+        print(f"    ratio (b)/(a)            {engine_rate / echo_rate:>12.2f}")
+    print("    open loop (latency from the scheduled send time):")
+    print(f"    {'offered/s':>10} {'achieved/s':>11} {'p50 µs':>9} {'p99 µs':>9} {'p99.9 µs':>9} {'max µs':>9} {'lost':>5}")
+    for rate, r in engine["open_loop"].items():
+        print(f"    {int(rate):>10,} {r['achieved_per_s']:>11,.0f} {r['p50_us']:>9,.1f} {r['p99_us']:>9,.1f} "
+              f"{r['p999_us']:>9,.1f} {r['max_us']:>9,.1f} {r['lost']:>5}")
+    print(f"    lost {lost}, duplicated {duplicated} over {len(runs)} runs ({sum(r['sent'] for r in runs):,} messages)")
+    if engine.get("engine_final_status"):
+        print(f"    engine: {engine['engine_final_status']}")
+
+    if args.json:
+        out = {
+            "echo_ceiling_per_s": echo_rate,
+            "engine_closed_loop_per_s": engine_rate,
+            "ratio": engine_rate / echo_rate if echo_rate else None,
+            "lost": lost,
+            "duplicated": duplicated,
+            "open_loop": engine["open_loop"],
+            "closed_loop": closed,
+            "echo": echo,
+            "frame_size": size,
+            "seconds": args.seconds,
+            "window": args.window,
+            "sessions": args.sessions,
+            "seed": args.seed,
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        }
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+            f.write("\n")
+        print(f"wrote {args.json}")
+    return 0 if lost == 0 and duplicated == 0 and not engine["leftovers"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Where a client finds the engine: channels from `lob.config`, and a media driver to talk through.
+
+Driver choice, in order: `--aeron-dir` (or `[driver] dir` in the config file) attaches to that running
+driver; otherwise a driver already running in Aeron's default directory (`lob driver`) is used;
+otherwise the client embeds its own driver for as long as it runs. Sharing the engine's driver is the
+fast path: two drivers on one host each spend a core moving the same packets.
+"""
+import argparse
+
+import pyaeron
+
+from lob import config as lob_config
+
+
+def add_arguments(parser):
+    """The flags a client needs (the same names and file format as `lob engine`)."""
+    s = argparse.SUPPRESS
+    parser.add_argument("--config", metavar="FILE", default=None, help="TOML configuration file (as for lob engine)")
+    group = parser.add_argument_group("connection")
+    group.add_argument("--aeron-dir", default=s, metavar="DIR",
+                       help="attach to the media driver running in DIR (default: the driver in Aeron's default "
+                            "directory if one runs, else an embedded one)")
+    group.add_argument("--order-entry-channel", default=s, metavar="URI")
+    group.add_argument("--order-entry-stream", default=s, type=int, metavar="ID")
+    group.add_argument("--exec-channel", default=s, metavar="URI", help="the engine's execution-report channel")
+    group.add_argument("--exec-stream", default=s, type=int, metavar="ID")
+    group.add_argument("--md-channel", default=s, metavar="URI", help="the engine's market-data channel")
+    group.add_argument("--md-stream", default=s, type=int, metavar="ID")
+    group.add_argument("--port-base", default=s, type=int, metavar="PORT",
+                       help="the engine's default channels on ports PORT, PORT+1, PORT+2 of 127.0.0.1")
+
+
+def config_from_args(args):
+    return lob_config.from_args(args)
+
+
+class Connection:
+    """A media driver (attached or embedded) and an Aeron client on it; close() releases both."""
+
+    def __init__(self, config=None, aeron_dir=None, *, embed=None):
+        self.config = config if config is not None else lob_config.EngineConfig()
+        self.channels = self.config.client_channels()
+        self.driver = None
+        aeron_dir = aeron_dir or self.config.aeron_dir
+        if aeron_dir is None and not embed and pyaeron.is_driver_active(pyaeron.default_path(), 200):
+            aeron_dir = pyaeron.default_path()
+        if aeron_dir is None:
+            from lob.transport.driver import MediaDriver
+
+            self.driver = MediaDriver()
+            aeron_dir = self.driver.dir
+        self.dir = aeron_dir
+        try:
+            self.aeron = pyaeron.Aeron(dir=aeron_dir)
+        except BaseException:
+            self._close_driver()
+            raise
+
+    def describe(self):
+        return self.driver.describe() if self.driver is not None else f"attached to {self.dir}"
+
+    def _close_driver(self):
+        if self.driver is not None:
+            self.driver.close()
+            self.driver = None
+
+    def close(self):
+        try:
+            if self.aeron is not None and not self.aeron.is_closed:
+                self.aeron.close()
+            self.aeron = None
+        finally:
+            self._close_driver()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def connect(config=None, aeron_dir=None, **kwargs):
+    return Connection(config, aeron_dir, **kwargs)

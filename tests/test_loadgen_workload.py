@@ -1,0 +1,138 @@
+"""The workload generator: deterministic for a seed, the requested mix, and a self-consistent book."""
+import pytest
+
+from lob.tools.workload import BUY, CANCEL, NEW, SELL, WorkloadSpec, generate
+
+
+def test_same_seed_same_workload():
+    a = generate(orders=5_000, seed=11, instruments=3, sessions=2)
+    b = generate(orders=5_000, seed=11, instruments=3, sessions=2)
+    assert a.digest() == b.digest()
+    assert a.expected == b.expected
+    assert [a.op(i) for i in range(len(a))] == [b.op(i) for i in range(len(b))]
+
+
+def test_different_seed_different_workload():
+    assert generate(orders=2_000, seed=1).digest() != generate(orders=2_000, seed=2).digest()
+
+
+def test_prefix_is_stable():
+    # A longer run starts with the same messages: --orders changes only the length.
+    short = generate(orders=1_000, seed=5)
+    long = generate(orders=3_000, seed=5)
+    assert [short.op(i) for i in range(1_000)] == [long.op(i) for i in range(1_000)]
+
+
+def test_mix_and_ranges():
+    w = generate(orders=20_000, seed=3)
+    n = len(w)
+    e = w.expected
+    assert n == 20_000 == e.new_orders + e.cancels
+    assert 0.57 < e.passive / n < 0.63
+    assert 0.27 < e.cancels / n < 0.33
+    assert 0.08 < e.aggressive / n < 0.12
+    for i in range(n):
+        if w.kind[i] == NEW:
+            assert 1 <= w.qty[i] <= 100
+            assert w.price[i] > 0
+            assert w.side[i] in (BUY, SELL)
+            assert w.orig_cl_ord_id[i] == 0
+        else:
+            assert w.kind[i] == CANCEL
+            assert w.qty[i] == 0
+
+
+def test_cancels_name_earlier_orders_of_the_same_session_once():
+    w = generate(orders=10_000, seed=9, instruments=2, sessions=3)
+    owner = {}
+    canceled = set()
+    for i in range(len(w)):
+        cl = w.cl_ord_id(i)
+        if w.kind[i] == NEW:
+            owner[cl] = (w.session[i], w.instrument[i], w.side[i])
+        else:
+            target = w.orig_cl_ord_id[i]
+            assert target in owner, "a cancel names an order sent before it"
+            assert owner[target] == (w.session[i], w.instrument[i], w.side[i])
+            assert target not in canceled
+            canceled.add(target)
+    assert {w.instrument[i] for i in range(len(w))} == {1, 2}
+    assert {w.session[i] for i in range(len(w))} == {0, 1, 2}
+
+
+def test_reference_book_accounts_for_every_order():
+    w = generate(orders=10_000, seed=4)
+    e = w.expected
+    assert e.fills > 0 and e.traded_quantity > 0
+    assert e.resting_at_end > 0
+    # Every order either rests at the end, was canceled, or was completely filled.
+    assert e.resting_at_end + e.cancels <= e.new_orders
+    assert e.trade_reports == 2 * e.fills
+
+
+def test_spec_validation():
+    with pytest.raises(ValueError):
+        WorkloadSpec(orders=10, sessions=0)
+    with pytest.raises(ValueError):
+        WorkloadSpec(passive_ratio=0, cancel_ratio=0, aggressive_ratio=0)
+    with pytest.raises(TypeError):
+        generate(WorkloadSpec(), orders=3)
+
+
+def test_encoded_frames_decode_to_the_workload():
+    from lob.sbe import messages
+
+    w = generate(orders=3_000, seed=6, instruments=2, sessions=2)
+    encoded = w.encode()
+    assert len(encoded) == len(w)
+    for i in range(len(w)):
+        d = messages.decode(encoded.frame(i))
+        op = w.op(i)
+        assert (d["clOrdId"], d["instrumentId"], d["side"]) == (op["clOrdId"], op["instrumentId"], op["side"])
+        if op["kind"] == "NEW":
+            assert d["_name"] == "NewOrderSingle"
+            assert (d["price"]["mantissa"], d["quantity"], d["ordType"], d["timeInForce"]) == (
+                op["price"], op["quantity"], "Limit", "GoodTillCancel")
+        else:
+            assert d["_name"] == "OrderCancelRequest"
+            assert d["origClOrdId"] == op["origClOrdId"]
+
+
+@pytest.mark.parametrize("instruments,sessions", [(1, 1), (3, 2)])
+def test_the_engine_agrees_with_the_expectations(instruments, sessions):
+    from collections import Counter
+
+    from lob.engine import Engine
+    from lob.framing import iter_outbound
+    from lob.sbe import messages
+
+    w = generate(orders=20_000, seed=8, instruments=instruments, sessions=sessions)
+    engine = Engine(instruments={i: 1 for i in range(1, instruments + 1)})
+    out = engine.process(w.encode().inbound_records())
+    counts = Counter()
+    traded = 0
+    for frame in iter_outbound(out):
+        d = messages.decode(frame)
+        counts[d["_name"], d.get("execType"), d.get("liquidity")] += 1
+        if d.get("liquidity") == "Removed":
+            traded += d["lastQty"]
+    e = w.expected
+    assert counts == Counter({
+        ("ExecutionReport", "New", "None"): e.new_orders,
+        ("ExecutionReport", "Canceled", "None"): e.cancels,
+        ("ExecutionReport", "Trade", "Added"): e.fills,
+        ("ExecutionReport", "Trade", "Removed"): e.fills,
+    })
+    assert traded == e.traded_quantity
+    assert engine.live_orders == e.resting_at_end
+
+
+def test_head_is_a_prefix():
+    w = generate(orders=2_000, seed=12)
+    head = w.head(500)
+    assert len(head) == 500 and head.expected is None
+    assert [head.op(i) for i in range(500)] == [w.op(i) for i in range(500)]
+    encoded = w.encode()
+    part = encoded.head(500)
+    assert len(part) == 500 and part.workload.expected is None
+    assert [part.frame(i) for i in range(500)] == [encoded.frame(i) for i in range(500)]
