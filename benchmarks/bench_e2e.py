@@ -8,6 +8,7 @@ Prints both and the ratio (b) closed loop / (a).
 
     python benchmarks/bench_e2e.py --json results/e2e.json
     python benchmarks/bench_e2e.py --seconds 2 --rates 10000,50000     # quicker
+    python benchmarks/bench_e2e.py --idle backoff:1000:50000 --engine-idle backoff:1000:50000   # see README
 
 The workload is the benchmark mix (lob.tools.workload) from a fixed seed, encoded once before any
 clock starts; each run uses a prefix of it and cancels its leftover orders at the end, so every run
@@ -38,16 +39,22 @@ def parse_args(argv=None):
     parser.add_argument("--sessions", type=int, default=1, help="client sessions (default 1)")
     parser.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
     parser.add_argument("--warmup-orders", type=int, default=50_000, help="closed-loop warm-up before measuring")
+    parser.add_argument("--idle", default="yield", help="idle strategy of the load generator's loop (default yield)")
+    parser.add_argument("--echo-idle", default="yield", help="idle strategy of the echo loops (default yield)")
+    parser.add_argument("--engine-idle", default="yield", help="idle strategy of the engine's loop (default yield)")
+    parser.add_argument("--driver-idle", default="yield", help="idle strategy of the media driver (default yield)")
+    parser.add_argument("--engine-fragment-limit", type=int, default=None,
+                        help="fragments per engine poll (default: the engine's)")
     parser.add_argument("--skip-echo", action="store_true", help="do not measure the echo ceiling")
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
     parser.add_argument("--hdr-dir", metavar="DIR", help="write each run's HdrHistogram percentile distribution here")
     return parser.parse_args(argv)
 
 
-def measure_echo(seconds, size):
+def measure_echo(seconds, size, idle="yield", driver_idle="yield"):
     from bench_echo import measure_echo_ceiling
 
-    return measure_echo_ceiling(seconds, size)
+    return measure_echo_ceiling(seconds, size, idle=idle, driver_idle=driver_idle)
 
 
 def run_engine(args, rates, frame_size_out):
@@ -66,13 +73,19 @@ def run_engine(args, rates, frame_size_out):
     print(f"  done in {time.perf_counter() - t0:.1f} s", flush=True)
 
     results = {"open_loop": {}, "runs": []}
-    with LocalStack(instruments={1: 1}) as stack, connection.connect(stack.config) as conn:
+    engine_args = ["--idle", args.engine_idle]
+    if args.engine_fragment_limit:
+        engine_args += ["--fragment-limit", str(args.engine_fragment_limit)]
+    with LocalStack(instruments={1: 1}, engine_args=engine_args, driver_idle=args.driver_idle) as stack, \
+            connection.connect(stack.config) as conn:
         # One execution-report subscription for every run: see loadgen.LoadGenerator.
         subscription = loadgen.exec_subscription(conn.aeron, stack.config)
+        options = {"idle": args.idle} if args.idle != "yield" else {}
 
         def once(count, **mode):
             report, histogram = loadgen.run_workload(conn.aeron, stack.config, encoded.head(count),
-                                                     drain_timeout=30.0, subscription=subscription, **mode)
+                                                     drain_timeout=30.0, subscription=subscription, **options,
+                                                     **mode)
             results["runs"].append(report.to_json())
             return report, histogram
 
@@ -100,6 +113,7 @@ def run_engine(args, rates, frame_size_out):
             }
             if args.hdr_dir:
                 loadgen.write_percentile_distribution(histogram, os.path.join(args.hdr_dir, f"open_{rate}.hdr"))
+        subscription.close()
         stack.stop_engine()
         results["engine_final_status"] = next((l for l in reversed(stack.lines) if "stopped" in l), None)
     results["leftovers"] = stack.leftovers()
@@ -119,7 +133,7 @@ def main(argv=None):
     echo = None
     if not args.skip_echo:
         print(f"\nraw Aeron UDP echo of {size}-byte frames for {args.seconds:g} s ...", flush=True)
-        echo = measure_echo(args.seconds, size)
+        echo = measure_echo(args.seconds, size, args.echo_idle, args.driver_idle)
 
     closed = engine["closed_loop"]
     engine_rate = closed["throughput_per_s"]
@@ -130,6 +144,8 @@ def main(argv=None):
 
     print("\n== lob end-to-end over Aeron UDP (127.0.0.1, one shared-mode driver, "
           f"{os.cpu_count()} cores) ==")
+    print(f"    idle: load generator {args.idle}, engine {args.engine_idle}, driver {args.driver_idle}; "
+          f"load average {os.getloadavg()[0]:.2f}")
     if echo_rate:
         print(f"(a) raw echo ceiling         {echo_rate:>12,.0f} msg/s   ({size}-byte frames, no matching)")
     print(f"(b) engine, closed loop      {engine_rate:>12,.0f} msg/s   (window {args.window}; "
@@ -158,6 +174,9 @@ def main(argv=None):
             "frame_size": size,
             "seconds": args.seconds,
             "window": args.window,
+            "idle": {"loadgen": args.idle, "engine": args.engine_idle, "driver": args.driver_idle,
+                     "echo": args.echo_idle},
+            "load_average": os.getloadavg(),
             "sessions": args.sessions,
             "seed": args.seed,
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},

@@ -16,7 +16,7 @@ def test_defaults():
     cfg = parse()
     assert cfg.aeron_dir is None and (cfg.driver_threading, cfg.driver_idle, cfg.idle) == ("shared", "yield", "yield")
     assert cfg.order_entry == config.Channel("aeron:udp?endpoint=127.0.0.1:40101", 1001)
-    assert cfg.execution == config.Channel("aeron:udp?control=127.0.0.1:40102|control-mode=dynamic|fc=min", 1002)
+    assert cfg.execution == config.Channel("aeron:udp?control=127.0.0.1:40102|control-mode=dynamic|fc=min,t:100ms", 1002)
     assert cfg.market_data == config.Channel("aeron:udp?control=127.0.0.1:40103|control-mode=dynamic", 1003)
     assert cfg.instruments == {1: 1} and cfg.market_data_enabled and cfg.metrics_port is None
 

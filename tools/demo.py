@@ -78,8 +78,13 @@ class LocalStack:
             command = [sys.executable, "-m", "lob.cli", "engine", "--aeron-dir", self.driver.dir,
                        "--port-base", str(port_base), "--instruments", instruments, "--status-interval", "0",
                        *self.engine_args]
+            # Its own process group keeps a terminal's Ctrl-C away from the engine (close() stops it), but
+            # not its own session: with the kernel's autogroup scheduling each session is a group that
+            # gets an equal share of the CPU, and the engine alone in one would hold a whole share while
+            # the driver and the load generator split another (10-20x the latency here, see
+            # benchmarks/README.md).
             self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                            bufsize=1, start_new_session=True)
+                                            bufsize=1, process_group=0)
             self._reader = threading.Thread(target=self._read, name="lob-engine-output", daemon=True)
             self._reader.start()
             if not self._ready.wait(self.ready_timeout) or self.process.poll() is not None:

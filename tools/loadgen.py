@@ -7,28 +7,22 @@ unanswered messages allows and times each message from its actual send.
 
 Every message expects exactly one first response: ExecutionReport New or Rejected for a new order,
 ExecutionReport Canceled or OrderCancelReject for a cancel. A message without one is lost; a second one
-is a duplicate. The whole workload is encoded before the clock starts; the receive path reads fixed
-offsets with `struct` and does no dict decoding.
+is a duplicate. The whole workload is encoded before the clock starts; sending, receiving and timing
+run in C with the GIL released (`lob.tools.loadgen_loop`), and the report and HdrHistogram are built
+from its counts and per-message times after the run.
 """
-import gc
 import json
-import os
-import struct
 import sys
 import time
-from array import array
 from dataclasses import asdict, dataclass, field
 
 from lob.client import wire
-from lob.tools.workload import CANCEL, NEW, WorkloadSpec, generate
+from lob.tools.workload import WorkloadSpec, generate
 
 HIGHEST_TRACKABLE_NS = 60_000_000_000
 SIGNIFICANT_FIGURES = 3
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
-
-# ExecType values on the wire (a char enum carries the character code).
-EXEC_NEW, EXEC_CANCELED, EXEC_REJECTED, EXEC_TRADE = (ord(c) for c in "048F")
-LIQUIDITY_REMOVED = 2
+FRAGMENT_LIMIT = 256  # execution reports read per poll
 
 
 @dataclass
@@ -114,29 +108,36 @@ def write_percentile_distribution(histogram, path):
 class LoadGenerator:
     """Publications (one per session) and the execution-report subscription for one workload.
 
+    `aeron` is a `lob.transport.client.Client`, or anything with a `dir` attribute naming the media
+    driver's directory (a pyaeron `Aeron`), in which case this generator opens a Client of its own.
     `encoded` is an `EncodedWorkload`; it can be run more than once (each LoadGenerator brings new
     publications, so new session ids, so the engine sees fresh client order ids).
 
     Pass `subscription` (from `exec_subscription`) to keep one execution-report subscription across
-    several runs: the engine's execution stream is paced by its slowest subscriber, and a subscriber
-    that has just closed still counts until the driver times it out, stalling the next run.
+    several runs: the engine's execution stream is paced by its slowest subscriber, so a subscriber
+    that has just closed holds the stream until the driver times it out (see lob.config).
     """
 
-    def __init__(self, aeron, config, encoded, *, subscription=None, connect_timeout=10.0):
-        self.aeron = aeron
+    def __init__(self, aeron, config, encoded, *, subscription=None, connect_timeout=10.0, idle="yield",
+                 fragment_limit=FRAGMENT_LIMIT):
         self.config = config
         self.encoded = encoded
         self.workload = encoded.workload
+        self.idle = idle
+        self.fragment_limit = fragment_limit
         self.pubs = []
-        self.sub = subscription
-        self._own_sub = subscription is None
+        self.sub = None
+        self._exec = subscription
+        self._own_exec = subscription is None
         channels = config.client_channels()
         order_entry, execution = channels["order_entry"], channels["execution"]
         try:
-            if self.sub is None:
-                self.sub = exec_subscription(aeron, config)
+            if self._exec is None:
+                self._exec = exec_subscription(aeron, config)
+            self.client = self._exec.client
+            self.sub = self._exec.subscription
             for _ in range(self.workload.spec.sessions):
-                self.pubs.append(aeron.add_exclusive_publication(order_entry.channel, order_entry.stream_id))
+                self.pubs.append(self.client.add_exclusive_publication(order_entry.channel, order_entry.stream_id))
             deadline = time.monotonic() + connect_timeout
             while not (self.sub.is_connected and all(p.is_connected for p in self.pubs)):
                 if time.monotonic() > deadline:
@@ -153,9 +154,9 @@ class LoadGenerator:
             if not p.is_closed:
                 p.close()
         self.pubs = []
-        if self._own_sub and self.sub is not None and not self.sub.is_closed:
-            self.sub.close()
-        self.sub = None
+        if self._own_exec and self._exec is not None:
+            self._exec.close()
+        self._exec = self.sub = None
 
     def __enter__(self):
         return self
@@ -168,252 +169,67 @@ class LoadGenerator:
         """Send the workload open-loop at `rate` msg/s, or closed-loop with `window` messages in flight.
 
         Returns (Report, HdrHistogram of round trips in ns)."""
+        from lob.tools.loadgen_loop import LoadLoop
+
         if (rate is None) == (window is None):
             raise ValueError("give exactly one of rate (open loop) or window (closed loop)")
-        workload, encoded = self.workload, self.encoded
+        workload = self.workload
         spec = workload.spec
         n = len(workload)
         report = Report(mode="open" if rate else "closed", offered_rate=float(rate or 0), window=window or 0,
-                        sessions=spec.sessions, instruments=spec.instruments, seed=spec.seed, sent=n,
+                        sessions=spec.sessions, instruments=spec.instruments, seed=spec.seed,
                         expected_trades=workload.expected.fills if workload.expected else 0,
                         expected_trades_exact=workload.expected is not None and spec.sessions == 1)
-
-        layouts = wire.ExecStreamLayout(self.encoded_codec())
-        er_tid = layouts.execution_report.template_id
-        ocj_tid = layouts.cancel_reject.template_id
-        mcr_tid = layouts.mass_cancel_report.template_id
-        mrj_tid = layouts.message_reject.template_id
-        # Execution reports are nearly all of the stream: one unpack reads the template id and the fields.
-        er_read = layouts.execution_report.reader(
-            "templateId", "seqNum", "sessionId", "clOrdId", "execType", "liquidity").unpack_from
-        ocj_read = layouts.cancel_reject.reader("seqNum", "sessionId", "clOrdId").unpack_from
-        mcr_read = layouts.mass_cancel_report.reader("seqNum", "sessionId", "clOrdId").unpack_from
-        seq_read = layouts.message_reject.reader("seqNum", "sessionId").unpack_from
-        tid_read = wire.TEMPLATE_ID.unpack_from
-        struct_error = struct.error
-
-        kinds = workload.kind
-        base = spec.first_cl_ord_id
-        mass_cancel_ids = {base + n + s: s for s in range(spec.sessions)}
-        mine = frozenset(self.session_ids)
-        responses = bytearray(n)
-        recv_ns = array("q", bytes(8 * n))
-        send_ns = array("q", bytes(8 * n)) if window else None
-        now_ns = time.perf_counter_ns
-
-        answered = acked = rejected = duplicated = 0
-        trade_reports = fills = unsolicited = message_rejects = unknown = gaps = 0
-        mass_cancel_reports = 0
-        last_seq = 0
-
-        def on_other(buffer):
-            """Everything but an execution report: (seqNum, sessionId, clOrdId or None, template id)."""
-            nonlocal mass_cancel_reports, message_rejects
-            tid = tid_read(buffer, 2)[0]
-            if tid == ocj_tid:
-                return (*ocj_read(buffer), tid)
-            if tid == mcr_tid:
-                seq, session, cl = mcr_read(buffer)
-                if session in mine and cl in mass_cancel_ids:
-                    mass_cancel_reports += 1
-                return seq, session, None, tid
-            if tid == mrj_tid:
-                seq, session = seq_read(buffer)
-                if session in mine:
-                    message_rejects += 1
-                return seq, session, None, tid
-            return None
-
-        def on_fragment(buffer, header):
-            nonlocal answered, acked, rejected, duplicated, trade_reports, fills, unsolicited
-            nonlocal unknown, gaps, last_seq
-            try:
-                tid, seq, session, cl, exec_type, liquidity = er_read(buffer)
-            except struct_error:  # shorter than an execution report
-                tid = -1
-            if tid != er_tid:
-                other = on_other(buffer)
-                if other is None:
-                    return
-                seq, session, cl, tid = other
-                if seq != last_seq + 1 and last_seq:
-                    gaps += 1
-                last_seq = seq
-                if cl is None or session not in mine:
-                    return
-                i = cl - base
-                if not 0 <= i < n or kinds[i] != CANCEL:
-                    unknown += 1
-                    return
-                positive = False
-            else:
-                if seq != last_seq + 1 and last_seq:
-                    gaps += 1
-                last_seq = seq
-                if session not in mine:
-                    return
-                i = cl - base
-                if not 0 <= i < n:
-                    unknown += 1
-                    return
-                if exec_type == EXEC_TRADE:
-                    trade_reports += 1
-                    if liquidity == LIQUIDITY_REMOVED:
-                        fills += 1
-                    return
-                if kinds[i] == NEW:
-                    if exec_type != EXEC_NEW and exec_type != EXEC_REJECTED:
-                        unsolicited += exec_type == EXEC_CANCELED
-                        return
-                    positive = exec_type == EXEC_NEW
-                elif exec_type == EXEC_CANCELED:
-                    positive = True
-                else:
-                    unknown += 1
-                    return
-            count = responses[i]
-            if count:
-                duplicated += 1
-                if count < 255:
-                    responses[i] = count + 1
-                return
-            recv_ns[i] = now_ns()
-            responses[i] = 1
-            answered += 1
-            if positive:
-                acked += 1
-            else:
-                rejected += 1
-
-        frames = encoded.frame_list()
-        offers = [p.offer for p in self.pubs]
-        session_of = workload.session
-        sends = [offers[session_of[j]] for j in range(n)] if len(offers) > 1 else None
-        single = offers[0]
-        poll = self.sub.poll
-        yield_cpu = os.sched_yield
-        back_pressure = 0
+        loop = LoadLoop(self.sub, self.pubs, self.session_ids, self.encoded, idle=self.idle,
+                        fragment_limit=self.fragment_limit)
         bar = _progress(n, progress)
-        next_progress = 0
-        shown = 0
+        shown = [0]
 
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
+        def on_progress(answered):
+            bar.update(answered - shown[0])
+            shown[0] = answered
+
         try:
-            i = 0
-            if rate:
-                period = 1e9 / rate
-                start = now_ns()
-                first_send = start
-                while i < n:
-                    now = now_ns()
-                    due = int((now - start) / period) + 1
-                    if due > n:
-                        due = n
-                    before = i
-                    while i < due:
-                        if (single if sends is None else sends[i])(frames[i]) is not True:
-                            back_pressure += 1
-                            before = i  # back-pressured: the driver needs the core, idle below
-                            break
-                        i += 1
-                    if not poll(on_fragment, 256) and i == before:
-                        yield_cpu()
-                    if bar is not None and now >= next_progress:
-                        bar.update(answered - shown)
-                        shown = answered
-                        next_progress = now + 200_000_000
-                last_send = now_ns()
-            else:
-                first_send = start = now_ns()
-                while answered < n:
-                    before = i
-                    while i < n and i - answered < window:
-                        t = now_ns()
-                        if (single if sends is None else sends[i])(frames[i]) is not True:
-                            back_pressure += 1
-                            before = i
-                            break
-                        send_ns[i] = t
-                        i += 1
-                    if not poll(on_fragment, 256) and i == before:
-                        yield_cpu()
-                    if bar is not None:
-                        now = now_ns()
-                        if now >= next_progress:
-                            bar.update(answered - shown)
-                            shown = answered
-                            next_progress = now + 200_000_000
-                    if i == n:
-                        break
-                last_send = now_ns()
-
-            # Wait for the remaining first responses, then for the stream to go quiet (trailing fills).
-            deadline = now_ns() + int(drain_timeout * 1e9)
-            quiet_since = None
-            while now_ns() < deadline:
-                work = poll(on_fragment, 256)
-                if work:
-                    quiet_since = None
-                    continue
-                if answered >= n:
-                    now = now_ns()
-                    if quiet_since is None:
-                        quiet_since = now
-                    elif now - quiet_since > 50_000_000:
-                        break
-                if bar is not None and answered != shown:
-                    bar.update(answered - shown)
-                    shown = answered
-                yield_cpu()
-            end = max(recv_ns) if answered else now_ns()
+            times = loop.run(rate=rate, window=window, drain_timeout=drain_timeout,
+                             progress=on_progress if bar is not None else None)
         finally:
-            if gc_was_enabled:
-                gc.enable()
             if bar is not None:
-                bar.update(answered - shown)
+                on_progress(loop.counts()["answered"])
                 bar.close()
-
-        report.acked, report.rejected, report.duplicated = acked, rejected, duplicated
-        report.lost = n - answered
-        report.trades, report.trade_reports = fills, trade_reports
-        report.unsolicited_cancels, report.message_rejects = unsolicited, message_rejects
-        report.unknown_reports, report.exec_seq_gaps, report.back_pressure = unknown, gaps, back_pressure
-        report.elapsed_s = (end - first_send) / 1e9
-        send_span = (last_send - first_send) / 1e9
-        report.send_rate_per_s = n / send_span if send_span > 0 else 0.0
-        report.throughput_per_s = answered / report.elapsed_s if report.elapsed_s > 0 else 0.0
+        counts = loop.counts()
+        sent = times["sent"]
+        report.sent = sent
+        report.acked, report.rejected, report.duplicated = counts["acked"], counts["rejected"], counts["duplicated"]
+        report.lost = sent - counts["answered"]
+        report.trades, report.trade_reports = counts["trades"], counts["trade_reports"]
+        report.unsolicited_cancels, report.message_rejects = counts["unsolicited_cancels"], counts["message_rejects"]
+        report.unknown_reports, report.exec_seq_gaps = counts["unknown_reports"], counts["exec_seq_gaps"]
+        report.back_pressure = counts["back_pressure"]
+        end = times["last_recv_ns"] if counts["answered"] else time.perf_counter_ns()
+        report.elapsed_s = (end - times["first_send_ns"]) / 1e9
+        send_span = (times["last_send_ns"] - times["first_send_ns"]) / 1e9
+        report.send_rate_per_s = sent / send_span if send_span > 0 else 0.0
+        report.throughput_per_s = counts["answered"] / report.elapsed_s if report.elapsed_s > 0 else 0.0
 
         histogram = histogram if histogram is not None else new_histogram()
         record = histogram.record_value
-        for j in range(n):
-            r = recv_ns[j]
-            if r:
-                sent_at = send_ns[j] if window else start + int(j * period)
-                latency = r - sent_at
-                record(latency if latency > 0 else 1)
+        for value, count in loop.latency_counts(
+                1e9 / rate if rate else 0.0, times["start_ns"],
+                histogram.sub_bucket_half_count_magnitude, histogram.unit_magnitude):
+            record(value, count)
         report.latency_us = latency_summary(histogram)
 
         if cancel_at_end:
-            self._mass_cancel(n, poll, on_fragment, lambda: mass_cancel_reports, drain_timeout)
+            self._mass_cancel(loop, n, drain_timeout)
         return report, histogram
 
-    def _mass_cancel(self, n, poll, on_fragment, reports_seen, timeout):
+    def _mass_cancel(self, loop, n, timeout):
         """Leave the engine's book as we found it: cancel what our sessions still have resting."""
         messages = self.encoded_codec()
         base = self.workload.spec.first_cl_ord_id
-        for s, pub in enumerate(self.pubs):
-            frame = messages.encode("OrderMassCancelRequest", clOrdId=base + n + s, instrumentId=0)
-            deadline = time.monotonic() + timeout
-            while pub.offer(frame) is not True:
-                if time.monotonic() > deadline:
-                    return
-                if not poll(on_fragment, 256):
-                    os.sched_yield()
-        deadline = time.monotonic() + timeout
-        while reports_seen() < len(self.pubs) and time.monotonic() < deadline:
-            if not poll(on_fragment, 256):
-                os.sched_yield()
+        frames = [messages.encode("OrderMassCancelRequest", clOrdId=base + n + s, instrumentId=0)
+                  for s in range(len(self.pubs))]
+        return loop.mass_cancel(frames, timeout)
 
     @staticmethod
     def encoded_codec():
@@ -429,16 +245,60 @@ def _progress(total, enabled):
                 dynamic_ncols=True, mininterval=0.2)
 
 
+class ExecSubscription:
+    """The execution-report subscription (a `lob.transport` Subscription) and the Client it lives on."""
+
+    def __init__(self, client, subscription, owns_client):
+        self.client = client
+        self.subscription = subscription
+        self._owns_client = owns_client
+
+    @property
+    def is_connected(self):
+        return self.subscription.is_connected
+
+    @property
+    def is_closed(self):
+        return self.subscription.is_closed
+
+    def close(self):
+        self.subscription.close()
+        if self._owns_client:
+            self.client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def transport_client(aeron):
+    """(a lob.transport Client on the same driver as `aeron`, whether the caller must close it)."""
+    from lob.transport.client import Client
+
+    if isinstance(aeron, Client):
+        return aeron, False
+    return Client(aeron.dir, client_name="lob-loadgen"), True
+
+
 def exec_subscription(aeron, config):
-    """A subscription to the engine's execution reports (one per process is enough)."""
+    """A subscription to the engine's execution reports (one per process is enough); close() it."""
     execution = config.client_channels()["execution"]
-    return aeron.add_subscription(execution.channel, execution.stream_id)
+    client, owned = transport_client(aeron)
+    try:
+        return ExecSubscription(client, client.add_subscription(execution.channel, execution.stream_id), owned)
+    except BaseException:
+        if owned:
+            client.close()
+        raise
 
 
 def run_workload(aeron, config, encoded, *, rate=None, window=None, progress=False, drain_timeout=10.0,
-                 cancel_at_end=True, subscription=None):
+                 cancel_at_end=True, subscription=None, idle="yield", fragment_limit=FRAGMENT_LIMIT):
     """Connect, run `encoded` once, disconnect: (Report, histogram)."""
-    with LoadGenerator(aeron, config, encoded, subscription=subscription) as generator:
+    with LoadGenerator(aeron, config, encoded, subscription=subscription, idle=idle,
+                       fragment_limit=fragment_limit) as generator:
         return generator.run(rate=rate, window=window, progress=progress, drain_timeout=drain_timeout,
                              cancel_at_end=cancel_at_end)
 
@@ -465,16 +325,23 @@ def add_arguments(parser):
     parser.add_argument("--hdr-out", metavar="PATH", help="write the HdrHistogram percentile distribution (µs)")
     parser.add_argument("--json", metavar="PATH", help="write the report as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--idle", default="yield",
+                        help="idle strategy of the send/receive loop: yield, spin, sleep:NS, backoff (default yield)")
+    parser.add_argument("--fragment-limit", type=int, default=FRAGMENT_LIMIT,
+                        help=f"execution reports read per poll (default {FRAGMENT_LIMIT})")
     connection.add_arguments(parser)
 
 
 def run(args):
     from lob.client import connection
 
-    if args.orders < 1 or args.rate <= 0 or args.window < 1:
-        print("lob loadgen: --orders, --rate and --window must be positive", file=sys.stderr)
+    if args.orders < 1 or args.rate <= 0 or args.window < 1 or args.fragment_limit < 1:
+        print("lob loadgen: --orders, --rate, --window and --fragment-limit must be positive", file=sys.stderr)
         return 2
     try:
+        from lob.transport.idle import IdleStrategy
+
+        IdleStrategy(args.idle)
         config = connection.config_from_args(args)
         spec = WorkloadSpec(orders=args.orders, seed=args.seed, instruments=args.instrument_count,
                             sessions=args.sessions, tick=args.tick)
@@ -488,7 +355,8 @@ def run(args):
             report, histogram = run_workload(
                 conn.aeron, config, encoded, rate=None if args.closed_loop else args.rate,
                 window=args.window if args.closed_loop else None, progress=not args.no_progress,
-                drain_timeout=args.drain_timeout, cancel_at_end=not args.keep_orders)
+                drain_timeout=args.drain_timeout, cancel_at_end=not args.keep_orders, idle=args.idle,
+                fragment_limit=args.fragment_limit)
     except TimeoutError as exc:
         print(f"lob loadgen: {exc}", file=sys.stderr)
         return 1
