@@ -1,10 +1,15 @@
-"""`lob decode FILE`: print each SBE frame of an inbound- or outbound-framed file as one JSON line.
+"""`lob decode PATH`: print SBE frames as JSON lines, from a journal, a snapshot or a framed file.
 
-The framing (see lob.framing) is detected unless --inbound or --outbound says which: a framing fits when
-its records tile the whole file and every frame carries our schema id; if both fit, inbound files hold
-order-entry templates and outbound files the rest.
+- A journal directory, or one segment file (it starts with "LOBJRNL\0"): one line per record, the
+  decoded frame with `_seq`, `_timestamp_ns` and `_session` of its journal record.
+- A snapshot file (it starts with "LOBSNAP\0"): one line per frame, after its checksum is verified.
+- Any other file: inbound- or outbound-framed records (see lob.framing). The framing is detected unless
+  --inbound or --outbound says which: a framing fits when its records tile the whole file and every
+  frame carries our schema id; if both fit, inbound files hold order-entry templates and outbound
+  files the rest.
 """
 import json
+import os
 import sys
 
 from lob.framing import INBOUND_HEADER, OUTBOUND_HEADER, iter_inbound, iter_outbound
@@ -13,8 +18,15 @@ HEADER_LENGTH = 8
 ORDER_ENTRY_TEMPLATES = range(1, 10)
 
 
+JOURNAL_MAGIC = b"LOBJRNL\x00"
+SNAPSHOT_MAGIC = b"LOBSNAP\x00"
+
+
 def add_arguments(parser):
-    parser.add_argument("file", metavar="FILE", help="framed SBE file ('-' reads standard input)")
+    parser.add_argument("file", metavar="PATH",
+                        help="journal directory or segment, snapshot, or framed SBE file ('-' reads standard input)")
+    parser.add_argument("--from-seq", type=int, default=1, metavar="SEQ",
+                        help="journals: start at this journal sequence (default 1)")
     framing = parser.add_mutually_exclusive_group()
     framing.add_argument("--inbound", action="store_true",
                          help="records are u32 length | u32 session | u64 timestamp_ns | frame")
@@ -73,21 +85,76 @@ def decode_lines(data, framing, decode, schema_id):
             yield json.dumps(_decoded(decode, frame))
 
 
-def run(args):
-    from lob.sbe import messages
+def journal_lines(path, decode, from_seq=1):
+    """A journal directory or a single segment file, one JSON line per record."""
+    from lob.journal import SegmentView, check_segment, list_segments, read_journal
 
-    if args.file == "-":
-        data = sys.stdin.buffer.read()
+    if os.path.isdir(path):
+        if not list_segments(path):
+            raise ValueError(f"{path}: no journal segments (journal-<seq>.seg) in this directory")
+        records = read_journal(path, from_seq)
     else:
-        with open(args.file, "rb") as f:
-            data = f.read()
+        records = _segment_records(path, from_seq, SegmentView, check_segment)
+    for seq, timestamp_ns, session, frame in records:
+        yield json.dumps({"_seq": seq, "_timestamp_ns": timestamp_ns, "_session": session, **_decoded(decode, frame)})
+
+
+def _segment_records(path, from_seq, SegmentView, check_segment):
+    segment = SegmentView(path)
+    try:
+        end, _, _, _ = check_segment(segment, True, segment.first_seq)
+        for record in segment.records(end):
+            if record[0] >= from_seq:
+                yield record
+    finally:
+        segment.close()
+
+
+def snapshot_lines(data, path, decode):
+    from lob.snapshot import check_snapshot, read_frames
+
+    check_snapshot(data, path)
+    for frame in read_frames(data):
+        yield json.dumps(_decoded(decode, bytes(frame)))
+
+
+def _kind(path):
+    """"journal", "snapshot" or "framed", from the magic at the start of the file (or a directory)."""
+    if os.path.isdir(path):
+        return "journal"
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    if magic == JOURNAL_MAGIC:
+        return "journal"
+    if magic == SNAPSHOT_MAGIC:
+        return "snapshot"
+    if path.endswith(".seg") or path.endswith(".snap"):
+        raise ValueError(f"{path}: named like a journal segment or snapshot but does not start with its magic")
+    return "framed"
+
+
+def run(args):
+    from lob.journal import JournalError
+    from lob.sbe import messages
+    from lob.snapshot import SnapshotError
+
     framing = "inbound" if args.inbound else "outbound" if args.outbound else None
     try:
-        for line in decode_lines(data, framing, messages.decode, messages.SCHEMA_ID):
+        kind = "framed" if args.file == "-" else _kind(args.file)
+        if kind == "journal":
+            lines = journal_lines(args.file, messages.decode, args.from_seq)
+        elif args.file == "-":
+            lines = decode_lines(sys.stdin.buffer.read(), framing, messages.decode, messages.SCHEMA_ID)
+        else:
+            with open(args.file, "rb") as f:
+                data = f.read()
+            lines = (snapshot_lines(data, args.file, messages.decode) if kind == "snapshot"
+                     else decode_lines(data, framing, messages.decode, messages.SCHEMA_ID))
+        for line in lines:
             print(line)
-    except ValueError as exc:
+    except (ValueError, OSError, JournalError, SnapshotError) as exc:
+        if isinstance(exc, BrokenPipeError):
+            return 0
         print(f"lob decode: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:
-        pass
     return 0

@@ -11,6 +11,14 @@
 #  32  SBE frame, then zero padding to a multiple of 8
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 
+cdef extern from "<pthread.h>" nogil:
+    ctypedef struct pthread_t:
+        pass
+    ctypedef struct pthread_mutex_t:
+        pass
+    ctypedef struct pthread_cond_t:
+        pass
+
 cdef enum:
     JOURNAL_FILE_HEADER_LENGTH = 64
     JOURNAL_RECORD_HEADER_LENGTH = 32
@@ -18,7 +26,7 @@ cdef enum:
 
 cdef enum JournalPolicy:
     POLICY_NONE = 0     # page cache only: survives a process crash, not a power loss
-    POLICY_BATCH = 1    # msync every N records or T microseconds, whichever comes first
+    POLICY_BATCH = 1    # group commit: msync every N records or T microseconds, on a syncer thread
     POLICY_EVERY = 2    # msync before the effects of any record are published
 
 cdef struct Journal:
@@ -35,8 +43,24 @@ cdef struct Journal:
     uint64_t batch_ns
     uint32_t pending          # records appended since the last sync
     uint64_t last_sync_ns
-    uint64_t syncs
+    uint64_t syncs            # syncs done (every) or group commits handed to the syncer thread (batch)
     int error                 # errno of the first failure; appends fail once it is set
+    # The helper threads (see journal.pyx) and what they share with the writer, guarded by lock.
+    pthread_t prefaulter
+    pthread_t syncer          # batch policy only
+    pthread_mutex_t lock
+    pthread_cond_t prefault_wake
+    pthread_cond_t sync_wake
+    pthread_cond_t done       # the writer waits here for a helper
+    uint64_t prefaulted       # pages of the current segment before this offset are mapped writable
+    uint64_t sync_target      # batch: the syncer syncs the current segment up to this offset
+    uint64_t max_lag          # batch: a group commit waits while more than this many bytes are unsynced
+    uint64_t last_sync_started
+    int prefault_busy         # a helper is working on the current mapping without the lock
+    int sync_busy
+    int sync_error            # errno of a failed msync on the syncer
+    int helpers               # threads started
+    int helper_state          # 0: no helpers, 1: running, 2: asked to stop
 
 cdef uint32_t crc32c(uint32_t crc, const uint8_t* data, size_t length) noexcept nogil
 cdef size_t journal_record_length(uint32_t frame_length) noexcept nogil

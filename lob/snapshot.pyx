@@ -3,8 +3,9 @@
 File `snapshot-<journal seq, 20 digits>.snap`, written to a temporary name, synced, then renamed:
     "LOBSNAP\\0" | u32 version | u32 0
     outbound-framed SBE frames (u32 length | frame): one SnapshotHeader, one SnapshotInstrument per
-    instrument, one SnapshotOrder per resting order (instrument by instrument, bids best to worst then
-    asks best to worst, oldest first within a level: restoring them in file order rebuilds priority)
+    instrument, one SnapshotOrder per resting order (instrument by instrument, bids then asks, each
+    side's levels from the worst price to the best, oldest first within a level: restoring them in
+    file order rebuilds price-time priority)
     "LOBSEND\\0" | u32 crc32c of every byte before the trailer | u32 0
 The journal sequence in the name (and in SnapshotHeader.journalSeq) is the last journal record whose
 effects the snapshot holds: recovery replays the journal from the next one.
@@ -68,7 +69,9 @@ cdef uint8_t* encode_order(uint8_t* p, const Order* o) noexcept nogil:
 
 
 cdef uint64_t encode_orders(const EngineCore* core, uint8_t* p) noexcept nogil:
-    """Every resting order in priority order; returns how many."""
+    """Every resting order, level by level from the worst price to the best, oldest first within a
+    level; returns how many. Restored in this order, each new level goes at the best end of its side
+    (no shifting of the side's sorted levels) and each order at the tail of its level."""
     cdef uint64_t count = 0
     cdef uint32_t i, s, pos, slot
     cdef const Instrument* instrument
@@ -76,9 +79,7 @@ cdef uint64_t encode_orders(const EngineCore* core, uint8_t* p) noexcept nogil:
     for i in range(core.instrument_count):
         instrument = &core.instruments[i]
         for s in range(2):
-            pos = instrument.sides[s].count
-            while pos > 0:
-                pos -= 1
+            for pos in range(instrument.sides[s].count):
                 level = &core.level_pool.items[instrument.sides[s].levels[pos]]
                 slot = level.head
                 while slot != 0:
@@ -117,6 +118,7 @@ def encode_snapshot(Engine engine, uint64_t journal_seq):
     SnapshotHeader_set_lastTransactTime(b, core.last_transact_time)
     SnapshotHeader_set_instrumentCount(b, core.instrument_count)
     SnapshotHeader_set_orderCount(b, orders)
+    SnapshotHeader_set_tradedQty(b, core.traded_qty)
     p = b + SnapshotHeader_BLOCK_LENGTH
     for i in range(core.instrument_count):
         b = frame_start(p, SnapshotInstrument_BLOCK_LENGTH, SnapshotInstrument_TEMPLATE_ID)
@@ -254,6 +256,7 @@ def load_snapshot(path, max_orders=1 << 20, market_data=True):
     core.next_exec_seq = header["nextExecSeq"]
     core.next_md_seq = header["nextMdSeq"]
     core.last_transact_time = header["lastTransactTime"]
+    core.traded_qty = header["tradedQty"]
     return engine, header["journalSeq"]
 
 

@@ -39,7 +39,8 @@ def run(args):
     recorded = [0]
 
     def on_message(buffer, header):
-        writer.append(header.session_id, time.time_ns(), bytes(buffer))
+        # Aeron session ids are signed 32-bit; the journal (like the engine) keeps them as uint32.
+        writer.append(header.session_id & 0xFFFFFFFF, time.time_ns(), bytes(buffer))
         recorded[0] += 1
 
     print(f"recording {args.channel} stream {args.stream} into {args.out} from seq {writer.next_seq}",

@@ -35,6 +35,10 @@ def add_arguments(parser):
     publish.add_argument("--aeron-dir", metavar="DIR", help="use this running media driver (default: embed one)")
     publish.add_argument("--speed", type=float, default=1.0,
                          help="multiple of the recorded pace; 0 = as fast as possible (default 1)")
+    publish.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                         help="how long to wait for a subscriber, or for one that back-pressures (default 10)")
+    publish.add_argument("--linger", type=float, default=0.2, metavar="SECONDS",
+                         help="after the last frame, keep the driver up this long for retransmits (default 0.2)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -42,9 +46,11 @@ def run(args):
     if not list_segments(args.journal):
         print(f"lob replay: no journal segments in {args.journal}", file=sys.stderr)
         return 2
+    from lob.snapshot import SnapshotError
+
     try:
         return republish(args) if args.publish else replay_offline(args)
-    except JournalError as exc:
+    except (JournalError, SnapshotError) as exc:
         print(f"lob replay: {exc}", file=sys.stderr)
         return 1
 
@@ -104,47 +110,62 @@ def replay_offline(args):
 
 
 def republish(args):
-    import pyaeron
-
+    from lob.transport.client import Client
     from lob.transport.driver import launch
+    from lob.transport.publication import result_name
 
     driver = launch(args.aeron_dir, attach=bool(args.aeron_dir))
-    client = pyaeron.Aeron(dir=driver.dir)
-    publication = client.add_exclusive_publication(args.channel, args.stream)
-    sent = back_pressure = 0
+    client = publication = None
     try:
-        deadline = time.monotonic() + 10
+        client = Client(driver.dir, client_name="lob-replay")
+        publication = client.add_exclusive_publication(args.channel, args.stream)
+        deadline = time.monotonic() + args.connect_timeout
         while not publication.is_connected:
             if time.monotonic() > deadline:
                 print(f"lob replay: no subscriber on {args.channel} stream {args.stream}", file=sys.stderr)
                 return 1
-            time.sleep(0.01)
-        first_ts = None
+            time.sleep(0.001)
+        sent, first_ts = 0, None
         started = time.perf_counter()
         with tqdm(unit="msg", disable=args.quiet, desc="republish", file=sys.stderr) as bar:
             for seq, timestamp, session, frame in read_journal(args.journal, args.from_seq):
                 if args.speed > 0:
                     if first_ts is None:
                         first_ts = timestamp
-                    due = started + (timestamp - first_ts) / 1e9 / args.speed
-                    while time.perf_counter() < due:
-                        time.sleep(0)
-                while True:
-                    result = publication.offer(frame)
-                    if result is True:
-                        break
-                    if result is pyaeron.NOT_CONNECTED:
-                        print("lob replay: the subscriber went away", file=sys.stderr)
-                        return 1
-                    back_pressure += 1
-                    time.sleep(0)
+                    wait_until(started + (timestamp - first_ts) / 1e9 / args.speed)
+                try:
+                    result = publication.offer_retry(frame, retry_not_connected=False, timeout=args.connect_timeout)
+                except TimeoutError:
+                    print(f"lob replay: the subscriber stopped reading (back-pressured for {args.connect_timeout} s) "
+                          f"after {sent} frames", file=sys.stderr)
+                    return 1
+                if result < 0:
+                    print(f"lob replay: the subscriber went away ({result_name(result)}) after {sent} frames",
+                          file=sys.stderr)
+                    return 1
                 sent += 1
                 bar.update(1)
         seconds = time.perf_counter() - started
-        print(f"republished {sent:,} frames in {seconds:.3f} s ({sent / seconds if seconds else 0:,.0f}/s), "
-              f"back-pressure retries {back_pressure}")
+        # The embedded driver goes away with this process: let it send everything offered, then answer
+        # the subscriber's retransmit requests for a moment.
+        deadline = time.monotonic() + 10
+        while 0 <= publication.sender_position() < publication.position and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(args.linger)
+        print(f"republished {sent:,} frames in {seconds:.3f} s ({sent / seconds if seconds else 0:,.0f}/s)")
         return 0
     finally:
-        publication.close()
-        client.close()
+        if publication is not None:
+            publication.close()
+        if client is not None:
+            client.close()
         driver.close()
+
+
+def wait_until(due):
+    """Sleep until perf_counter() reaches `due`: in short sleeps, then yielding for the last stretch."""
+    while True:
+        left = due - time.perf_counter()
+        if left <= 0:
+            return
+        time.sleep(min(left - 0.0002, 0.001) if left > 0.0005 else 0)
