@@ -9,7 +9,7 @@ import os
 
 from libc.errno cimport EBADF, EFBIG, EIO, errno
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
-from libc.stdio cimport snprintf
+from libc.stdio cimport rename, snprintf
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy, memset, strlen, strncpy
 from posix.fcntl cimport O_CREAT, O_RDWR, O_TRUNC, open as c_open
@@ -104,7 +104,7 @@ SEGMENT_SUFFIX = ".seg"
 MIN_SEGMENT_SIZE = 1 << 20
 cdef enum:
     PAGE = 4096
-    PREFAULT_CHUNK = 2 << 20        # the helper maps this much ahead at a time ...
+    PREFAULT_CHUNK = 2 << 20        # the prefaulter maps this much ahead at a time ...
     PREFAULT_AHEAD = 16 << 20       # ... keeping up to this much mapped ahead of the writer
 
 cdef extern from "<sched.h>" nogil:
@@ -181,15 +181,25 @@ cdef int segment_map(Journal* j, const char* path, bint create) noexcept nogil:
 
 
 cdef int segment_create(Journal* j) noexcept nogil:
+    """A new segment for j.next_seq. It is made under a temporary name and renamed once its header is
+    written, so that a crash never leaves a segment without one."""
     cdef char path[3200]
+    cdef char temporary[3300]
     segment_path(j, j.next_seq, path, sizeof(path))
-    if segment_map(j, path, True) != 0:
+    snprintf(temporary, sizeof(temporary), "%s.tmp", path)
+    if segment_map(j, temporary, True) != 0:
         return -1
     memcpy(j.map, b"LOBJRNL\x00", 8)
     lob_store_u32(j.map + 8, JOURNAL_VERSION)
     lob_store_u32(j.map + 12, JOURNAL_FILE_HEADER_LENGTH)
     lob_store_u64(j.map + 16, j.next_seq)
     lob_store_u64(j.map + 24, j.capacity)
+    if rename(temporary, path) != 0:
+        munmap(j.map, j.capacity)
+        j.map = NULL
+        c_close(j.fd)
+        j.fd = -1
+        return -1
     j.segment_first_seq = j.next_seq
     j.position = JOURNAL_FILE_HEADER_LENGTH
     j.synced_position = 0
@@ -199,7 +209,7 @@ cdef int segment_create(Journal* j) noexcept nogil:
 cdef int segment_close(Journal* j, bint shrink) noexcept nogil:
     """Sync (unless the policy is none), unmap, and shrink a finished segment to its written length.
 
-    With a helper thread, the caller holds it off (helper_pause) around this."""
+    With helper threads, the caller holds them off (helper_pause) around this."""
     cdef int rc = 0
     if j.map == NULL:
         return 0
@@ -232,10 +242,10 @@ cdef int sync_now(Journal* j) noexcept nogil:
 # - the prefaulter keeps the pages ahead of the writer mapped writable (MADV_POPULATE_WRITE), so that
 #   appending is a copy into memory and never a page fault (a fault on a fresh page of a file costs
 #   microseconds);
-# - batch policy: at each group commit the writer hands the syncer the end of the records and goes on;
-#   the syncer msyncs, over and over, so while one sync runs the next group grows and is synced as a
-#   whole. The writer waits only when more than `max_lag` bytes are unsynced (the disk is slower than
-#   the input).
+# - batch policy: at each group commit the writer hands the syncer the end of the records and goes on.
+#   The syncer msyncs what it was handed, at most once per batch interval (more often only when more
+#   than half of `max_lag` is waiting), so under load one sync covers every group since the last. The
+#   writer waits only when more than `max_lag` bytes are unsynced (the disk is slower than the input).
 # Around a segment roll (which unmaps the segment) and an explicit sync the writer holds them off.
 # They are two threads because a sync can take tens of milliseconds, longer than the writer needs to
 # run through the prefaulted pages.
@@ -639,12 +649,17 @@ def read_journal(directory, uint64_t from_seq=1):
 cdef class JournalWriter:
     """Appends inbound frames to a journal directory; reopening continues after the last valid record.
 
-    policy: "none" (page cache only: survives a process crash, not a power loss), "batch" (group commit:
-    every `batch_records` records or `batch_us` microseconds, whichever comes first, checked at each
-    commit, the records appended so far are handed to the helper thread, which msyncs them while
-    matching goes on; a power loss loses the records not yet synced: normally the current group and the
-    one being synced, never more than `batch_lag_bytes`, as commits wait for the disk beyond that) or "every"
-    (msync at every commit, before effects are published: a power loss loses nothing that was published).
+    policy:
+    - "none": records are in the page cache as soon as they are appended: they survive a crash of the
+      process, not a power loss or a crash of the OS.
+    - "batch" (group commit): a commit after `batch_records` records or `batch_us` microseconds,
+      whichever comes first, hands everything appended to a syncer thread, which msyncs it (at most
+      once per `batch_us`) while matching goes on. A power loss loses what was not synced yet: normally
+      the input since the start of the last completed sync (a batch interval or two, plus the time a
+      sync takes), never more than `batch_lag_bytes`, as commits wait for the disk beyond that. Effects
+      of unsynced records may already be published.
+    - "every": every commit msyncs before it returns, that is before the effects of its records are
+      published: a power loss loses nothing that was published.
     first_seq: the sequence of the first record of an empty journal (after a snapshot that covers
     everything before it, when old segments were removed).
     """

@@ -14,7 +14,7 @@ import time
 
 import pyaeron
 import pytest
-from aeron_helpers import WAIT, EngineProcess, wait_until
+from aeron_helpers import WAIT, EngineProcess, free_port_base, wait_until
 from journal_helpers import book_state, traffic
 
 from lob.engine import Engine
@@ -100,14 +100,18 @@ class Run:
         self.journal = str(tmp_path / "journal")
         self.messages = messages
         self.client = Client()
-        self.engine = None
+        self.engine = self.port_base = None
         self.incarnations = []   # (first journal seq it processed, reports it published)
 
     def start(self, policy, snapshot=None):
         """Start an engine on the journal; check what it says it recovered; connect the client."""
         before = journal_records(self.journal)
+        port_base = free_port_base(3)
+        while port_base == self.port_base:  # the client's publication keeps its session id: a new channel
+            port_base = free_port_base(3)
+        self.port_base = port_base
         self.engine = EngineProcess("--journal", self.journal, "--journal-policy", policy,
-                                    instruments="1:1,7:5")
+                                    instruments="1:1,7:5", port_base=port_base)
         self.engine.wait_ready()
         [line] = [line for line in self.engine.lines if line.startswith("recovered from ")]
         match = RECOVERED.fullmatch(line)

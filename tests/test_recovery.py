@@ -245,3 +245,15 @@ def test_replay_of_frames_larger_than_its_staging_buffer(tmp_path, stream):
     out = io.BytesIO()
     assert replay_journal(new_engine(), tmp_path, out=out) == (102, 102)
     assert out.getvalue() == expected
+
+
+def test_a_segment_left_half_made_by_a_crash_is_ignored(tmp_path, journal, stream):
+    # A crash while a new segment was being set up leaves it under its temporary name, without a header.
+    stale = os.path.join(journal, f"journal-{COUNT + 1:020d}.seg.tmp")
+    open(stale, "wb").write(bytes(SEGMENT))
+    recovered = recover(journal, None, instruments=INSTRUMENTS, max_orders=4096)
+    assert (recovered.replayed, recovered.last_seq) == (COUNT, COUNT)
+    writer = JournalWriter(journal, segment_size=SEGMENT, first_seq=COUNT + 1)
+    assert writer.append(*stream[0]) == COUNT + 1
+    writer.close()
+    assert [r[0] for r in read_journal(journal)][-2:] == [COUNT, COUNT + 1]
