@@ -7,13 +7,14 @@ Waits are bounded; nothing here asserts on time.
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 
 import pytest
+
+from lob.transport.driver import free_port_base  # noqa: F401  (tests import it from here)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WAIT = 30.0  # upper bound of any wait; tests pass long before it on an idle machine
@@ -27,26 +28,6 @@ def wait_until(predicate, timeout=WAIT, interval=0.002):
         if time.monotonic() > deadline:
             return False
         time.sleep(interval)
-
-
-def free_port_base(count=3, host="127.0.0.1", attempts=200):
-    """A port p such that UDP ports p..p+count-1 are all free right now."""
-    import random
-    for _ in range(attempts):
-        base = random.randrange(20000, 60000 - count)
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                sockets.append(s)
-                s.bind((host, port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no free UDP port range found")
 
 
 def udp_channel(port, **params):

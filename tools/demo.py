@@ -8,33 +8,14 @@ no process and no driver directory is left behind.
 `LocalStack` is that driver + engine pair as a context manager, for tests and benchmarks too.
 """
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
 
+from lob.transport.driver import free_port_base
+
 READY_LINE = "lob engine ready"
-
-
-def free_port_base(count=3, host="127.0.0.1", attempts=200):
-    """A port p such that UDP ports p..p+count-1 on `host` are free right now."""
-    for _ in range(attempts):
-        base = random.randrange(20000, 60000 - count)
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                sockets.append(s)
-                s.bind((host, port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no free range of UDP ports found")
 
 
 class LocalStack:

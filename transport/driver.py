@@ -239,3 +239,25 @@ def free_udp_ports(count, host="127.0.0.1"):
         for s in sockets:
             s.close()
     return ports
+
+
+def free_port_base(count=3, host="127.0.0.1", attempts=200):
+    """A port p such that UDP ports p..p+count-1 on `host` are free right now (the engine's channels
+    use consecutive ports)."""
+    import random
+    import socket
+    for _ in range(attempts):
+        base = random.randrange(20000, 60000 - count)
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sockets.append(s)
+                s.bind((host, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no free range of UDP ports found")
