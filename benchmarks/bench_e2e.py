@@ -45,16 +45,22 @@ def parse_args(argv=None):
     parser.add_argument("--driver-idle", default="yield", help="idle strategy of the media driver (default yield)")
     parser.add_argument("--engine-fragment-limit", type=int, default=None,
                         help="fragments per engine poll (default: the engine's)")
-    parser.add_argument("--skip-echo", action="store_true", help="do not measure the echo ceiling")
+    parser.add_argument("--sparse-terms", action="store_true",
+                        help="create the driver's log buffers sparse (pages allocated on first write), "
+                             "not whole (the default)")
+    parser.add_argument("--skip-echo", action="store_true", help="do not measure the echo ceilings")
+    parser.add_argument("--stall-seconds", type=float, default=2.0,
+                        help="seconds of the platform stall measurement, 0: none (default 2)")
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
     parser.add_argument("--hdr-dir", metavar="DIR", help="write each run's HdrHistogram percentile distribution here")
     return parser.parse_args(argv)
 
 
-def measure_echo(seconds, size, idle="yield", driver_idle="yield"):
+def measure_echo(args, size, **shape):
     from bench_echo import measure_echo_ceiling
 
-    return measure_echo_ceiling(seconds, size, idle=idle, driver_idle=driver_idle)
+    return measure_echo_ceiling(args.seconds, size, idle=args.echo_idle, driver_idle=args.driver_idle,
+                                sparse_terms=args.sparse_terms, **shape)
 
 
 def run_engine(args, rates, frame_size_out):
@@ -76,7 +82,8 @@ def run_engine(args, rates, frame_size_out):
     engine_args = ["--idle", args.engine_idle]
     if args.engine_fragment_limit:
         engine_args += ["--fragment-limit", str(args.engine_fragment_limit)]
-    with LocalStack(instruments={1: 1}, engine_args=engine_args, driver_idle=args.driver_idle) as stack, \
+    with LocalStack(instruments={1: 1}, engine_args=engine_args, driver_idle=args.driver_idle,
+                    driver_options={"sparse_terms": args.sparse_terms}) as stack, \
             connection.connect(stack.config) as conn:
         # One execution-report subscription for every run: see loadgen.LoadGenerator.
         subscription = loadgen.exec_subscription(conn.aeron, stack.config)
@@ -126,18 +133,30 @@ def main(argv=None):
     if args.hdr_dir:
         os.makedirs(args.hdr_dir, exist_ok=True)
 
+    stalls = None
+    if args.stall_seconds > 0:
+        from lob.tools.stalls import measure as measure_stalls
+        print(f"platform stalls: 2 threads reading the clock for {args.stall_seconds:g} s ...", flush=True)
+        stalls = measure_stalls(args.stall_seconds, threads=2, threshold_us=50.0)
+
     frame_size = []
     engine = run_engine(args, rates, frame_size)
     size = frame_size[0]
-
-    echo = None
-    if not args.skip_echo:
-        print(f"\nraw Aeron UDP echo of {size}-byte frames for {args.seconds:g} s ...", flush=True)
-        echo = measure_echo(args.seconds, size, args.echo_idle, args.driver_idle)
-
     closed = engine["closed_loop"]
     engine_rate = closed["throughput_per_s"]
+    reply_size = round(closed["report_bytes"] / closed["reports_received"]) if closed["reports_received"] else 0
+    replies_per_message = closed["reports_received"] / closed["sent"] if closed["sent"] else 0.0
+
+    echo = shaped = None
+    if not args.skip_echo:
+        print(f"\nraw Aeron UDP echo of {size}-byte frames for {args.seconds:g} s ...", flush=True)
+        echo = measure_echo(args, size)
+        if reply_size >= 16 and replies_per_message >= 1.0:
+            print(f"the same, answered with {replies_per_message:.2f} replies of {reply_size} bytes per message ...",
+                  flush=True)
+            shaped = measure_echo(args, size, reply_size=reply_size, replies_per_ping=replies_per_message)
     echo_rate = echo["echo_ceiling_per_s"] if echo else None
+    shaped_rate = shaped["echo_ceiling_per_s"] if shaped else None
     runs = engine["runs"]
     lost = sum(r["lost"] for r in runs)
     duplicated = sum(r["duplicated"] for r in runs)
@@ -146,12 +165,21 @@ def main(argv=None):
           f"{os.cpu_count()} cores) ==")
     print(f"    idle: load generator {args.idle}, engine {args.engine_idle}, driver {args.driver_idle}; "
           f"load average {os.getloadavg()[0]:.2f}")
+    if stalls:
+        print(f"    platform stalls (nothing else running): {stalls['lost_fraction']:.1%} of a core's time lost to "
+              f"stalls > 50 µs; {stalls['stalls_over_1ms']} stalls > 1 ms in {stalls['seconds']:g} s, longest "
+              f"{stalls['max_us'] / 1000:,.1f} ms (worst of 2 threads)")
     if echo_rate:
         print(f"(a) raw echo ceiling         {echo_rate:>12,.0f} msg/s   ({size}-byte frames, no matching)")
+    if shaped_rate:
+        print(f"(a') echo, engine's answers  {shaped_rate:>12,.0f} msg/s   ({replies_per_message:.2f} replies of "
+              f"{reply_size} bytes per {size}-byte message, no matching)")
     print(f"(b) engine, closed loop      {engine_rate:>12,.0f} msg/s   (window {args.window}; "
           f"p50 {closed['latency_us'].get('p50', 0):,.1f} µs, p99 {closed['latency_us'].get('p99', 0):,.1f} µs)")
     if echo_rate:
         print(f"    ratio (b)/(a)            {engine_rate / echo_rate:>12.2f}")
+    if shaped_rate:
+        print(f"    ratio (b)/(a')           {engine_rate / shaped_rate:>12.2f}")
     print("    open loop (latency from the scheduled send time):")
     print(f"    {'offered/s':>10} {'achieved/s':>11} {'p50 µs':>9} {'p99 µs':>9} {'p99.9 µs':>9} {'max µs':>9} {'lost':>5}")
     for rate, r in engine["open_loop"].items():
@@ -166,6 +194,11 @@ def main(argv=None):
             "echo_ceiling_per_s": echo_rate,
             "engine_closed_loop_per_s": engine_rate,
             "ratio": engine_rate / echo_rate if echo_rate else None,
+            "echo_engine_shaped_per_s": shaped_rate,
+            "ratio_engine_shaped": engine_rate / shaped_rate if shaped_rate else None,
+            "engine_answers": {"replies_per_message": replies_per_message, "reply_size": reply_size},
+            "echo_engine_shaped": shaped,
+            "platform_stalls": stalls,
             "lost": lost,
             "duplicated": duplicated,
             "open_loop": engine["open_loop"],
@@ -176,6 +209,7 @@ def main(argv=None):
             "window": args.window,
             "idle": {"loadgen": args.idle, "engine": args.engine_idle, "driver": args.driver_idle,
                      "echo": args.echo_idle},
+            "sparse_terms": args.sparse_terms,
             "load_average": os.getloadavg(),
             "sessions": args.sessions,
             "seed": args.seed,

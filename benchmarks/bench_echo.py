@@ -4,6 +4,10 @@ One embedded media driver (shared threading, yield idle), two processes: this on
 process (this file with --role pong) echoes every frame back from a C fragment handler. Both loops
 yield when a poll finds no work. Frames are same-size; UDP unicast over 127.0.0.1.
 
+With --reply-size S --replies-per-ping R the pong answers like the engine instead: S-byte replies,
+R per ping on average (the first one is timed; see lob.transport.echo): the ceiling for the engine's
+own traffic.
+
 Two phases:
   throughput  up to --window frames in flight: echoes per second is the ceiling the engine is compared to;
               the round trips include the queueing that throughput causes
@@ -46,8 +50,10 @@ def _latency(result):
 
 
 def measure_echo_ceiling(seconds=5.0, size=64, *, window=256, pingpong_seconds=None, warmup=1.0,
-                         idle="yield", driver_idle="yield", histogram_out=None):
-    """Echo throughput ceiling and round-trip latency of same-size frames over one embedded driver.
+                         idle="yield", driver_idle="yield", histogram_out=None, reply_size=0, replies_per_ping=1.0,
+                         sparse_terms=False):
+    """Echo throughput ceiling and round-trip latency of same-size frames over one embedded driver
+    (reply_size > 0: shaped replies, see the module's docstring).
 
     Returns {"echo_ceiling_per_s", "size", "window", "seconds", "sent", "received", "lost",
     "out_of_order", "throughput": {...latency under load}, "pingpong": {"round_trips_per_s", p50_us,
@@ -59,12 +65,13 @@ def measure_echo_ceiling(seconds=5.0, size=64, *, window=256, pingpong_seconds=N
 
     pingpong_seconds = seconds if pingpong_seconds is None else pingpong_seconds
     ping_port, pong_port = free_udp_ports(2)
-    driver = MediaDriver(idle=driver_idle)
+    driver = MediaDriver(idle=driver_idle, sparse_terms=sparse_terms)
     pong = client = None
     try:
         pong = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--role", "pong", "--aeron-dir", driver.dir,
-             "--ping-port", str(ping_port), "--pong-port", str(pong_port), "--idle", idle],
+             "--ping-port", str(ping_port), "--pong-port", str(pong_port), "--idle", idle,
+             "--reply-size", str(reply_size), "--replies-per-ping", repr(replies_per_ping)],
             stdout=subprocess.PIPE, text=True)
         if pong.stdout.readline().strip() != "ready":
             raise RuntimeError("the pong process did not start")
@@ -92,9 +99,12 @@ def measure_echo_ceiling(seconds=5.0, size=64, *, window=256, pingpong_seconds=N
         with open(histogram_out, "w") as f:
             histogram.output_percentile_distribution(f, 1000.0)
     ceiling = loaded["measured_received"] / loaded["measured_seconds"] if loaded["measured_seconds"] else 0.0
+    answered = loaded["received"] + single["received"]
     return {
         "echo_ceiling_per_s": ceiling,
         "size": size, "window": window, "seconds": seconds,
+        "reply_size": reply_size or size,
+        "replies_per_ping": (answered + loaded["extra_replies"] + single["extra_replies"]) / answered if answered else 0.0,
         "sent": loaded["sent"] + single["sent"], "received": loaded["received"] + single["received"],
         "lost": loaded["lost"] + single["lost"], "out_of_order": loaded["out_of_order"] + single["out_of_order"],
         "throughput": {"per_s": ceiling, "back_pressure": loaded["back_pressure"], **loaded_latency},
@@ -111,7 +121,8 @@ def _pong(args):
         subscription = client.add_subscription(_channel(args.ping_port), PING_STREAM)
         publication = client.add_exclusive_publication(_channel(args.pong_port), PONG_STREAM)
         print("ready", flush=True)
-        run_pong(subscription, publication, idle_strategy=args.idle)
+        run_pong(subscription, publication, idle_strategy=args.idle, reply_size=args.reply_size,
+                 replies_per_ping=args.replies_per_ping)
     return 0
 
 
@@ -121,8 +132,15 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=64, help="frame size in bytes (default 64, min 16)")
     parser.add_argument("--window", type=int, default=256, help="frames in flight in the throughput phase")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring (default 1)")
+    parser.add_argument("--reply-size", type=int, default=0,
+                        help="pong answers with replies of this size (default 0: the echo, same size)")
+    parser.add_argument("--replies-per-ping", type=float, default=1.0,
+                        help="with --reply-size: replies per ping on average, >= 1 (default 1)")
     parser.add_argument("--idle", default="yield", help="idle strategy of the ping and pong loops")
     parser.add_argument("--driver-idle", default="yield", help="idle strategy of the media driver")
+    parser.add_argument("--sparse-terms", action="store_true",
+                        help="create the driver's log buffers sparse (pages allocated on first write), "
+                             "not whole (the default)")
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
     parser.add_argument("--hdr-out", metavar="PATH", help="write the ping-pong percentile distribution")
     parser.add_argument("--role", choices=("bench", "pong"), default="bench", help=argparse.SUPPRESS)
@@ -134,9 +152,12 @@ def main(argv=None):
         return _pong(args)
     started = time.monotonic()
     r = measure_echo_ceiling(args.seconds, args.size, window=args.window, warmup=args.warmup, idle=args.idle,
-                             driver_idle=args.driver_idle, histogram_out=args.hdr_out)
+                             driver_idle=args.driver_idle, histogram_out=args.hdr_out, reply_size=args.reply_size,
+                             replies_per_ping=args.replies_per_ping, sparse_terms=args.sparse_terms)
     t, p = r["throughput"], r["pingpong"]
-    print(f"raw Aeron UDP echo, {r['size']}-byte frames, one embedded shared-mode driver, 2 processes "
+    replies = (f", answered with {r['replies_per_ping']:.2f} replies of {r['reply_size']} bytes each"
+               if args.reply_size else "")
+    print(f"raw Aeron UDP echo, {r['size']}-byte frames{replies}, one embedded shared-mode driver, 2 processes "
           f"({os.cpu_count()} cores)")
     print(f"  throughput  {r['echo_ceiling_per_s']:>12,.0f} echoes/s  (window {r['window']}; round trip "
           f"p50 {t['p50_us']:.1f} µs  p99 {t['p99_us']:.1f} µs  max {t['max_us']:.1f} µs)")

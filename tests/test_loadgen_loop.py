@@ -5,6 +5,7 @@ reference book expects; never times.
 """
 import pytest
 
+from lob.sbe.messages import BLOCK_LENGTHS, HEADER_LENGTH
 from lob.tools import loadgen
 from lob.tools.demo import LocalStack
 from lob.tools.loadgen_loop import LoadLoop
@@ -63,8 +64,15 @@ def test_exact_counts_against_the_workload(stack, client, mode):
         assert (counts["duplicated"], counts["unknown_reports"], counts["unsolicited_cancels"]) == (0, 0, 0)
         assert (counts["trades"], counts["trade_reports"]) == (e.fills, 2 * e.fills)
         assert (counts["message_rejects"], counts["exec_seq_gaps"]) == (0, 0)
+        # Every report on the stream was ours: one answer per message and two per fill (taker and maker).
+        assert counts["reports_received"] == 5_000 + 2 * e.fills
+        assert counts["report_bytes"] == counts["reports_received"] * (HEADER_LENGTH + BLOCK_LENGTHS["ExecutionReport"])
         assert bytes(loop.responses) == b"\x01" * 5_000   # exactly one first response each: none lost
         assert all(loop.recv_ns)
+        period = 1e9 / mode["rate"] if "rate" in mode else 0.0
+        sent_at = ([times["start_ns"] + int(i * period) for i in range(5_000)] if period
+                   else list(loop.send_ns))
+        assert list(loop.round_trips(period, times["start_ns"])) == [r - s for r, s in zip(loop.recv_ns, sent_at)]
         assert loop.mass_cancel(mass_cancel_frames(generator, 5_000), timeout=30.0)
         assert loop.counts()["mass_cancel_reports"] == 1
     finally:

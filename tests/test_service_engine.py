@@ -67,7 +67,7 @@ def test_banner_names_the_channels(engine):
     banner = engine.output
     for channel in (cfg.order_entry, cfg.execution, cfg.market_data):
         assert f"{channel.channel} stream {channel.stream_id}" in banner
-    assert "embedded (shared threading, yield idle)" in banner and engine.embedded_dir in banner
+    assert "embedded (shared threading, yield idle, 4 MiB terms)" in banner and engine.embedded_dir in banner
     assert "1 (tick 1), 2 (tick 5)" in banner
 
 

@@ -85,3 +85,29 @@ def test_directories_of_dead_processes_are_removed():
     finally:
         shutil.rmtree(stale, ignore_errors=True)
         shutil.rmtree(alive, ignore_errors=True)
+
+
+def _log_file(driver):
+    folder = os.path.join(driver.dir, "publications")
+    names = os.listdir(folder)
+    assert len(names) == 1
+    return os.stat(os.path.join(folder, names[0]))
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_log_buffers_are_allocated_whole_unless_sparse(sparse):
+    from aeron_helpers import free_port_base
+    with MediaDriver(sparse_terms=sparse) as driver, Client(driver.dir, client_name="lob-test") as client:
+        publication = client.add_exclusive_publication(f"aeron:udp?endpoint=127.0.0.1:{free_port_base(1)}", 5)
+        try:
+            assert publication.term_buffer_length == 4 << 20
+            log = _log_file(driver)
+            assert log.st_size > 3 * (4 << 20)          # three terms and the metadata
+            allocated = log.st_blocks * 512
+            if sparse:
+                assert allocated < 4 << 20              # pages come when first written
+            else:
+                assert allocated >= log.st_size         # every page is there before the first message
+            assert ("sparse" in driver.describe()) == sparse
+        finally:
+            publication.close()

@@ -28,13 +28,14 @@ class LocalStack:
     """
 
     def __init__(self, *, instruments=None, engine_args=(), on_line=None, ready_timeout=30.0, stop_timeout=15.0,
-                 driver_idle="yield"):
+                 driver_idle="yield", driver_options=None):
         self.instruments = dict(instruments or {1: 1})
         self.engine_args = list(engine_args)
         self.on_line = on_line
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.driver_idle = driver_idle
+        self.driver_options = dict(driver_options or {})   # more MediaDriver keywords (sparse_terms=...)
         self.driver = None
         self.process = None
         self.config = None
@@ -52,7 +53,7 @@ class LocalStack:
         from lob.transport.driver import MediaDriver
 
         try:
-            self.driver = MediaDriver(idle=self.driver_idle)
+            self.driver = MediaDriver(idle=self.driver_idle, **self.driver_options)
             port_base = free_port_base(3)
             self.config = EngineConfig(aeron_dir=self.driver.dir, instruments=self.instruments).with_ports(port_base)
             instruments = ",".join(f"{i}:{t}" for i, t in self.instruments.items())

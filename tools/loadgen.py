@@ -45,6 +45,8 @@ class Report:
     unknown_reports: int = 0
     exec_seq_gaps: int = 0
     back_pressure: int = 0
+    reports_received: int = 0  # execution-stream messages received during the run (every session's)
+    report_bytes: int = 0
     expected_trades: int = 0
     expected_trades_exact: bool = False
     elapsed_s: float = 0.0
@@ -69,6 +71,10 @@ class Report:
             f"  lost        {self.lost:>12,}",
             f"  duplicated  {self.duplicated:>12,}",
         ]
+        if self.reports_received:
+            lines.append(f"  reports     {self.reports_received:>12,}   (execution stream, "
+                         f"{self.reports_received / max(self.sent, 1):.2f} per message sent, "
+                         f"{self.report_bytes / self.reports_received:.0f} bytes each)")
         if self.message_rejects or self.unknown_reports or self.exec_seq_gaps:
             lines.append(f"  message rejects {self.message_rejects:,}, unknown reports {self.unknown_reports:,}, "
                          f"exec sequence gaps {self.exec_seq_gaps:,}")
@@ -205,6 +211,7 @@ class LoadGenerator:
         report.unsolicited_cancels, report.message_rejects = counts["unsolicited_cancels"], counts["message_rejects"]
         report.unknown_reports, report.exec_seq_gaps = counts["unknown_reports"], counts["exec_seq_gaps"]
         report.back_pressure = counts["back_pressure"]
+        report.reports_received, report.report_bytes = counts["reports_received"], counts["report_bytes"]
         end = times["last_recv_ns"] if counts["answered"] else time.perf_counter_ns()
         report.elapsed_s = (end - times["first_send_ns"]) / 1e9
         send_span = (times["last_send_ns"] - times["first_send_ns"]) / 1e9

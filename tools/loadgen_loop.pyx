@@ -58,6 +58,8 @@ cdef enum:
     STOP_POLL = 3
 
 ctypedef struct counts_t:
+    uint64_t frames                 # every execution-stream message received (any session)
+    uint64_t frame_bytes
     uint64_t answered
     uint64_t acked
     uint64_t rejected
@@ -141,6 +143,8 @@ cdef void on_fragment(void* clientd, const uint8_t* buffer, size_t length, aeron
     cdef uint8_t exec_type, count
     cdef bint positive
     cdef int64_t now
+    s.c.frames += 1
+    s.c.frame_bytes += length
     if length < HEADER_LENGTH:
         return
     template_id = u16(buffer + messageHeader_templateId_OFFSET)
@@ -556,7 +560,7 @@ cdef class LoadLoop:
                 "trade_reports": c.trade_reports, "trades": c.fills, "unsolicited_cancels": c.unsolicited_cancels,
                 "message_rejects": c.message_rejects, "unknown_reports": c.unknown, "exec_seq_gaps": c.gaps,
                 "mass_cancel_reports": c.mass_cancel_reports, "back_pressure": c.back_pressure,
-                "not_connected": c.not_connected}
+                "not_connected": c.not_connected, "reports_received": c.frames, "report_bytes": c.frame_bytes}
 
     def latency_counts(self, double period_ns=0.0, int64_t start_ns=0, int sub_bucket_half_count_magnitude=10,
                        int unit_magnitude=0):
@@ -596,6 +600,22 @@ cdef class LoadLoop:
             return out
         finally:
             free(values)
+
+    def round_trips(self, double period_ns=0.0, int64_t start_ns=0):
+        """Each message's round trip in ns, in sending order, as an array('q'); -1 where unanswered.
+        Open loop (period_ns > 0): from start_ns + i * period_ns; closed loop: from send_ns[i]."""
+        from array import array
+        cdef uint64_t n = self.s.n, i
+        out = array("q", bytes(8 * n))
+        cdef int64_t[::1] view = out
+        with nogil:
+            for i in range(n):
+                if self.s.recv_ns[i] == 0:
+                    view[i] = -1
+                else:
+                    view[i] = self.s.recv_ns[i] - (start_ns + <int64_t>(i * period_ns) if period_ns > 0
+                                                   else self.s.send_ns[i])
+        return out
 
     def __dealloc__(self):
         free(self.s.publications)

@@ -8,6 +8,10 @@ The embedded driver runs in the shared threading mode (one agent thread for cond
 receiver) with the `yield` idle strategy unless told otherwise: with fewer cores than busy loops, a
 driver that spins keeps the engine and its clients off the CPU for whole scheduler slices. Its
 directory is created for it and removed when it closes, even when the driver fails to start.
+
+Its log buffers are allocated whole when a publication or image is created (not sparse), with 4 MiB
+terms (12 MiB per log): a sparse log makes the first pass over every page fault and zero it on the
+message path, which cost a fresh client about a quarter of its closed-loop throughput (benchmarks/README.md).
 """
 import getpass
 import os
@@ -23,6 +27,7 @@ import pyaeron
 THREADING_MODES = ("shared", "shared_network", "dedicated")
 DEFAULT_THREADING = "shared"
 DEFAULT_IDLE = "yield"
+DEFAULT_TERM_BUFFER_LENGTH = 4 << 20
 DRIVER_IDLE_STRATEGIES = ("yield", "spin", "backoff", "noop", "sleep-ns", "sleeping")
 DEFAULT_ROOT = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
@@ -73,8 +78,8 @@ class MediaDriver:
     owned = True
 
     def __init__(self, aeron_dir=None, *, threading=DEFAULT_THREADING, idle=DEFAULT_IDLE,
-                 term_buffer_length=None, ipc_term_buffer_length=None, mtu_length=None,
-                 spies_simulate_connection=False):
+                 term_buffer_length=DEFAULT_TERM_BUFFER_LENGTH, ipc_term_buffer_length=None, mtu_length=None,
+                 spies_simulate_connection=False, sparse_terms=False):
         if threading not in THREADING_MODES:
             raise ValueError(f"threading mode {threading!r}: use one of {', '.join(THREADING_MODES)}")
         if idle not in DRIVER_IDLE_STRATEGIES:
@@ -84,6 +89,8 @@ class MediaDriver:
         self.dir = aeron_dir or unique_dir()
         self.threading = threading
         self.idle = idle
+        self.term_buffer_length = term_buffer_length
+        self.sparse_terms = sparse_terms
         self._driver = None
         kwargs = {"dir": self.dir, "threading": threading, "dir_delete_on_start": True,
                   "dir_delete_on_shutdown": True, "spies_simulate_connection": spies_simulate_connection}
@@ -91,14 +98,14 @@ class MediaDriver:
                            ("ipc_term_buffer_length", ipc_term_buffer_length), ("mtu_length", mtu_length)):
             if value is not None:
                 kwargs[key] = value
-        # The C driver reads its idle strategies from the environment when its context is created; set
-        # them only for that moment so the rest of the process (and its children) keep their own.
-        names = _IDLE_ENV[threading]
+        # The C driver reads these settings from the environment when its context is created; set them
+        # only for that moment so the rest of the process (and its children) keep their own.
+        settings = {name: idle for name in _IDLE_ENV[threading]}
+        settings["AERON_TERM_BUFFER_SPARSE_FILE"] = "true" if sparse_terms else "false"
         with _ENV_LOCK:
-            saved = {name: os.environ.get(name) for name in names}
+            saved = {name: os.environ.get(name) for name in settings}
             try:
-                for name in names:
-                    os.environ[name] = idle
+                os.environ.update(settings)
                 self._driver = pyaeron.MediaDriver(**kwargs)
             except BaseException:
                 shutil.rmtree(self.dir, ignore_errors=True)
@@ -124,7 +131,9 @@ class MediaDriver:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def describe(self):
-        return f"embedded ({self.threading} threading, {self.idle} idle) in {self.dir}"
+        terms = f"{self.term_buffer_length >> 20} MiB" if self.term_buffer_length else "default"
+        return (f"embedded ({self.threading} threading, {self.idle} idle, {terms} terms"
+                f"{', sparse' if self.sparse_terms else ''}) in {self.dir}")
 
     def __enter__(self):
         return self
@@ -186,7 +195,10 @@ def add_arguments(parser):
                         help="driver threading mode (default %(default)s)")
     parser.add_argument("--idle", choices=DRIVER_IDLE_STRATEGIES, default=DEFAULT_IDLE,
                         help="idle strategy of the driver's agents (default %(default)s)")
-    parser.add_argument("--term-buffer-length", type=int, default=None, help="publication term length (bytes)")
+    parser.add_argument("--term-buffer-length", type=int, default=DEFAULT_TERM_BUFFER_LENGTH,
+                        help="publication term length in bytes, a power of 2 (default %(default)s)")
+    parser.add_argument("--sparse-terms", action="store_true",
+                        help="create log buffers sparse: less memory, page faults on the message path")
     parser.add_argument("--mtu-length", type=int, default=None, help="UDP MTU length (bytes)")
 
 
@@ -203,7 +215,8 @@ def run(args):
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with MediaDriver(aeron_dir, threading=args.threading, idle=args.idle,
-                         term_buffer_length=args.term_buffer_length, mtu_length=args.mtu_length) as driver:
+                         term_buffer_length=args.term_buffer_length, mtu_length=args.mtu_length,
+                         sparse_terms=args.sparse_terms) as driver:
             print(f"lob driver: {pyaeron.aeron_version}, {driver.describe()}", flush=True)
             print("ready", flush=True)
             while not stop.wait(1.0):

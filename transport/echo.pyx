@@ -5,6 +5,11 @@ Every frame starts with u64 send time (CLOCK_MONOTONIC ns) | u64 sequence; the r
 pong side offers every message back unchanged from its C fragment handler; the ping side keeps at most
 `window` messages in flight, records each round trip into a 10 ns-resolution count array, and checks
 that echoes come back in sequence. A frame with sequence STOP_SEQUENCE ends the pong loop.
+
+A shaped pong (reply_size > 0) answers like the engine does instead: `reply_size`-byte replies, the
+first carrying the ping's header and on average `replies_per_ping - 1` more carrying its sequence with
+EXTRA_FLAG set, which the ping side counts and otherwise ignores. It moves the engine's bytes and
+messages over the transport with no matching: the ceiling for the engine's traffic.
 """
 from libc.stdint cimport UINT64_MAX, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
@@ -31,6 +36,7 @@ cdef enum:
 
 STOP_SEQUENCE = UINT64_MAX
 MIN_SIZE = HEADER
+cdef uint64_t EXTRA_FLAG = 1ULL << 62
 
 
 cdef inline uint64_t monotonic_ns() noexcept nogil:
@@ -45,26 +51,54 @@ ctypedef struct pong_t:
     int running
     int stop_seen
     uint64_t echoed
+    uint64_t extra_replies
     uint64_t back_pressure_events
     uint64_t failed
+    uint8_t* reply          # shaped replies: reply_size bytes; NULL: echo each frame unchanged
+    size_t reply_size
+    double extra_per_ping   # replies beyond the first, on average
+    double credit
 
 
-cdef void pong_on_fragment(void* clientd, const uint8_t* buffer, size_t length, aeron_header_t* header) noexcept nogil:
-    cdef pong_t* p = <pong_t*>clientd
-    cdef uint64_t sequence
+cdef inline void pong_offer(pong_t* p, const uint8_t* buffer, size_t length) noexcept nogil:
     if offer_with_retry(p.publication, buffer, length, &p.idle, &p.running, False, &p.back_pressure_events) > 0:
         p.echoed += 1
     else:
         p.failed += 1
+
+
+cdef void pong_on_fragment(void* clientd, const uint8_t* buffer, size_t length, aeron_header_t* header) noexcept nogil:
+    cdef pong_t* p = <pong_t*>clientd
+    cdef uint64_t sequence = 0
     if length >= HEADER:
         memcpy(&sequence, buffer + 8, 8)
         if sequence == UINT64_MAX:
             p.stop_seen = 1
+    if p.reply == NULL or length < HEADER:
+        pong_offer(p, buffer, length)
+        return
+    memcpy(p.reply, buffer, HEADER)
+    pong_offer(p, p.reply, p.reply_size)
+    if p.stop_seen:
+        return
+    p.credit += p.extra_per_ping
+    sequence |= EXTRA_FLAG
+    memcpy(p.reply + 8, &sequence, 8)
+    while p.credit >= 1.0:
+        p.credit -= 1.0
+        pong_offer(p, p.reply, p.reply_size)
+        p.extra_replies += 1
 
 
 def run_pong(Subscription subscription not None, ExclusivePublication publication not None, idle_strategy="yield",
-             double idle_timeout=30.0):
-    """Echo every message until a STOP frame (or `idle_timeout` seconds without any message)."""
+             double idle_timeout=30.0, size_t reply_size=0, double replies_per_ping=1.0):
+    """Echo every message until a STOP frame (or `idle_timeout` seconds without any message).
+
+    reply_size > 0: answer with shaped replies instead (see the module's docstring)."""
+    if reply_size and not HEADER <= reply_size <= publication.max_message_length:
+        raise ValueError(f"reply_size {reply_size} must be in {HEADER}..{publication.max_message_length}")
+    if replies_per_ping < 1.0:
+        raise ValueError(f"replies_per_ping {replies_per_ping} must be >= 1")
     cdef pong_t state
     cdef IdleStrategy strategy = parse_idle(idle_strategy)
     cdef fragment_poller_t poller
@@ -74,25 +108,37 @@ def run_pong(Subscription subscription not None, ExclusivePublication publicatio
     state.publication = publication.publication
     state.idle = strategy.state
     state.running = 1
-    subscription.set_handler(pong_on_fragment, &state, True, None)
-    poller = subscription.poller
-    with nogil:
-        last_work = monotonic_ns()
-        while not state.stop_seen:
-            work = poller_poll(&poller, FRAGMENT_LIMIT)
-            if work < 0:
-                break
-            if work > 0:
-                last_work = monotonic_ns()
-            elif monotonic_ns() - last_work > timeout_ns:
-                break
-            idle(&state.idle, work)
-    subscription.clear_handler()
-    return {"echoed": state.echoed, "back_pressure_events": state.back_pressure_events, "failed": state.failed,
+    if reply_size:
+        state.reply = <uint8_t*>calloc(reply_size, 1)
+        if state.reply == NULL:
+            raise MemoryError()
+        state.reply_size = reply_size
+        state.extra_per_ping = replies_per_ping - 1.0
+    try:
+        subscription.set_handler(pong_on_fragment, &state, True, None)
+        poller = subscription.poller
+        with nogil:
+            last_work = monotonic_ns()
+            while not state.stop_seen:
+                work = poller_poll(&poller, FRAGMENT_LIMIT)
+                if work < 0:
+                    break
+                if work > 0:
+                    last_work = monotonic_ns()
+                elif monotonic_ns() - last_work > timeout_ns:
+                    break
+                idle(&state.idle, work)
+        subscription.clear_handler()
+    finally:
+        free(state.reply)
+    return {"echoed": state.echoed, "extra_replies": state.extra_replies,
+            "back_pressure_events": state.back_pressure_events, "failed": state.failed,
             "stopped": bool(state.stop_seen)}
 
 
 ctypedef struct ping_t:
+    uint64_t extra_replies
+    uint64_t reply_bytes
     uint64_t received
     uint64_t measured
     uint64_t out_of_order
@@ -112,6 +158,10 @@ cdef void ping_on_fragment(void* clientd, const uint8_t* buffer, size_t length, 
     memcpy(&sent_at, buffer, 8)
     memcpy(&sequence, buffer + 8, 8)
     if sequence == UINT64_MAX:
+        return
+    p.reply_bytes += length
+    if sequence & EXTRA_FLAG:
+        p.extra_replies += 1
         return
     rtt = monotonic_ns() - sent_at
     if sequence != p.next_sequence:
@@ -213,6 +263,7 @@ def run_ping(Subscription subscription not None, ExclusivePublication publicatio
             "measured_received": received_at_measure_end - received_at_measure_start,
             "back_pressure": back_pressure, "not_connected": not_connected, "failed": failed,
             "max_ns": state.max_ns, "rtt_ns": rtt, "next_sequence": first_sequence + sent,
+            "extra_replies": state.extra_replies, "reply_bytes": state.reply_bytes,
         }
     finally:
         subscription.clear_handler()
