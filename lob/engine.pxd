@@ -1,10 +1,14 @@
+from cpython.object cimport PyObject
 from libc.stdint cimport uint8_t
 
-from lob.core cimport EngineCore
+from lob.core cimport EngineCore, OutBuf
 
-# Output helpers shared with lob.replay: huge-page advice for a large fresh buffer, and a copy into bytes.
+# Output helpers shared with lob.replay: huge-page advice for a large fresh buffer, a copy into bytes,
+# and a bytes object lent to the core as its execution output for the length of a run.
 cdef void advise_huge(uint8_t* p, size_t length) noexcept nogil
 cdef bytes copy_out(const uint8_t* data, size_t length)
+cdef PyObject* lend_bytes(EngineCore* core, size_t guess, OutBuf* saved) except NULL
+cdef object take_back_bytes(EngineCore* core, PyObject* out, OutBuf* saved)
 
 
 cdef class Engine:

@@ -75,40 +75,48 @@ cdef bytes copy_out(const uint8_t* data, size_t length):
     return out
 
 
-cdef object run_into_bytes(EngineCore* core, const uint8_t* records, size_t n):
-    """Runs a well-framed batch and returns its execution stream. The stream is written straight into the
-    bytes object returned, made with room for a guess and shrunk after; a stream that outgrows the guess
-    moves to the core's own buffer and is copied out once."""
-    cdef size_t guess = OUTPUT_GUESS_FACTOR * n + OUTPUT_GUESS_MIN
+cdef PyObject* lend_bytes(EngineCore* core, size_t guess, OutBuf* saved) except NULL:
+    """A new bytes object with room for `guess` bytes, lent to the core as its execution output (the
+    core's own buffer is kept in `saved`). End the loan with take_back_bytes."""
     cdef PyObject* out = new_bytes(NULL, guess)
     if out == NULL:
         raise MemoryError()
     cdef uint8_t* data = <uint8_t*>PyBytes_AS_STRING(<object>out)
     advise_huge(data, guess)
-    cdef OutBuf saved
-    cdef size_t consumed = 0, length
-    cdef int rc
-    outbuf_lend(&core.exec_out, &saved, data, guess)
-    with nogil:
-        rc = engine_on_records(core, records, n, &consumed, NULL, NULL)
-    length = core.exec_out.length
-    result = None
-    if not outbuf_unlend(&core.exec_out, &saved):
-        decref(out)
-        out = NULL
-        if rc == CORE_OK:
-            result = copy_out(core.exec_out.data, length)
-        core.exec_out.length = 0
-    if rc != CORE_OK:
-        if out != NULL:
-            decref(out)
-        core.md_out.length = 0
-        raise MemoryError(f"an output buffer could not grow; stopped at the record at offset {consumed}")
-    if out != NULL:
-        if bytes_resize(&out, length) != 0:
+    outbuf_lend(&core.exec_out, saved, data, guess)
+    return out
+
+
+cdef object take_back_bytes(EngineCore* core, PyObject* out, OutBuf* saved):
+    """End lend_bytes' loan and return the execution stream written meanwhile: the lent object shrunk to
+    fit or, when the stream outgrew it and moved to the core's own buffer, a copy of that (emptied).
+    Consumes the reference to `out`."""
+    cdef size_t length = core.exec_out.length
+    if outbuf_unlend(&core.exec_out, saved):
+        if bytes_resize(&out, length) != 0:   # which has released `out` already
             raise MemoryError()
         result = <object>out
-        decref(out)
+    else:
+        result = copy_out(core.exec_out.data, length)
+        core.exec_out.length = 0
+    decref(out)
+    return result
+
+
+cdef object run_into_bytes(EngineCore* core, const uint8_t* records, size_t n):
+    """Runs a well-framed batch and returns its execution stream. The stream is written straight into the
+    bytes object returned, made with room for a guess and shrunk after; a stream that outgrows the guess
+    moves to the core's own buffer and is copied out once."""
+    cdef OutBuf saved
+    cdef PyObject* out = lend_bytes(core, OUTPUT_GUESS_FACTOR * n + OUTPUT_GUESS_MIN, &saved)
+    cdef size_t consumed = 0
+    cdef int rc
+    with nogil:
+        rc = engine_on_records(core, records, n, &consumed, NULL, NULL)
+    result = take_back_bytes(core, out, &saved)
+    if rc != CORE_OK:
+        core.md_out.length = 0
+        raise MemoryError(f"an output buffer could not grow; stopped at the record at offset {consumed}")
     return result
 
 

@@ -7,7 +7,6 @@ batch of inbound records is appended to the journal, then processed, then the jo
 outbound frames to a file: the same input gives the same bytes.
 """
 from cpython.buffer cimport PyBUF_READ
-from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.memoryview cimport PyMemoryView_FromMemory
 from cpython.object cimport PyObject
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
@@ -15,9 +14,8 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
 
-from lob.core cimport (CORE_OK, EngineCore, OutBuf, engine_on_records, load_u32le, load_u64le, outbuf_lend,
-                       outbuf_unlend, store_u32le)
-from lob.engine cimport Engine, advise_huge, copy_out
+from lob.core cimport CORE_OK, EngineCore, OutBuf, engine_on_records, load_u32le, load_u64le, store_u32le
+from lob.engine cimport Engine, lend_bytes, take_back_bytes
 from lob.journal cimport (
     JOURNAL_FILE_HEADER_LENGTH,
     JOURNAL_RECORD_HEADER_LENGTH,
@@ -33,11 +31,6 @@ from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 import os
 
 from lob.journal import JournalError, check_segment, list_segments, segment_first_seq
-
-cdef extern from "Python.h":
-    PyObject* new_bytes "PyBytes_FromStringAndSize"(const char* data, Py_ssize_t length)
-    int bytes_resize "_PyBytes_Resize"(PyObject** bytes, Py_ssize_t length)
-    void decref "Py_DECREF"(PyObject* o)
 
 cdef enum:
     INBOUND_HEADER = 16
@@ -65,21 +58,15 @@ def process_journaled(Engine engine, JournalWriter writer, inbound, uint32_t bat
     cdef const uint8_t[::1] view = memoryview(inbound).cast("B")
     cdef const uint8_t* p = &view[0] if view.shape[0] else NULL
     cdef size_t size = view.shape[0]
-    cdef size_t offset = 0, start = 0, consumed = 0, length
+    cdef size_t offset = 0, start = 0, consumed = 0
     cdef uint32_t frame_length, in_batch
     cdef EngineCore* core = engine.core
     cdef Journal* j = writer.j
     cdef int failed = 0, rc = CORE_OK
     if batch == 0:
         raise ValueError("batch must be at least 1")
-    cdef size_t guess = OUTPUT_GUESS_FACTOR * size + OUTPUT_GUESS_MIN
-    cdef PyObject* out = new_bytes(NULL, guess)
-    if out == NULL:
-        raise MemoryError()
-    cdef uint8_t* data = <uint8_t*>PyBytes_AS_STRING(<object>out)
-    advise_huge(data, guess)
     cdef OutBuf saved
-    outbuf_lend(&core.exec_out, &saved, data, guess)
+    cdef PyObject* out = lend_bytes(core, OUTPUT_GUESS_FACTOR * size + OUTPUT_GUESS_MIN, &saved)
     with nogil:
         while offset + INBOUND_HEADER <= size:
             start = offset
@@ -102,16 +89,7 @@ def process_journaled(Engine engine, JournalWriter writer, inbound, uint32_t bat
             if journal_commit(j, monotonic_ns()) != 0:
                 failed = 1
                 break
-    length = core.exec_out.length
-    result = None
-    if outbuf_unlend(&core.exec_out, &saved):
-        if bytes_resize(&out, length) != 0:
-            raise MemoryError()
-        result = <object>out
-    else:
-        result = copy_out(core.exec_out.data, length)
-        core.exec_out.length = 0
-    decref(out)
+    result = take_back_bytes(core, out, &saved)
     if failed:
         raise JournalError(f"journal write failed: {os.strerror(j.error)}")
     if rc != CORE_OK:
@@ -218,29 +196,13 @@ def replay_journal_bytes(Engine engine, directory, uint64_t from_seq=1, progress
     place as Engine.process does. Returns (records replayed, last journal sequence seen, stream)."""
     cdef EngineCore* core = engine.core
     cdef size_t guess = OUTPUT_GUESS_FACTOR * sum(os.path.getsize(p) for p in list_segments(directory))
-    guess += OUTPUT_GUESS_MIN
-    cdef PyObject* out = new_bytes(NULL, guess)
-    if out == NULL:
-        raise MemoryError()
-    cdef uint8_t* data = <uint8_t*>PyBytes_AS_STRING(<object>out)
-    advise_huge(data, guess)
     cdef OutBuf saved
-    cdef size_t length
-    outbuf_lend(&core.exec_out, &saved, data, guess)
+    cdef PyObject* out = lend_bytes(core, guess + OUTPUT_GUESS_MIN, &saved)
     try:
         total, last_seq = replay(engine, directory, from_seq, None, progress, True)
     finally:
-        length = core.exec_out.length
         core.md_out.length = 0
-        result = None
-        if outbuf_unlend(&core.exec_out, &saved):
-            if bytes_resize(&out, length) != 0:
-                raise MemoryError()
-            result = <object>out
-        else:
-            result = copy_out(core.exec_out.data, length)
-            core.exec_out.length = 0
-        decref(out)
+        result = take_back_bytes(core, out, &saved)
     return total, last_seq, result
 
 

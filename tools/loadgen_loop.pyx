@@ -250,6 +250,23 @@ ctypedef struct phase_t:
     int stopped_by
 
 
+cdef inline int poll_idle_tick(loop_t* s, int work, int64_t now, int64_t* next_tick, phase_t* p,
+                               object progress) noexcept nogil:
+    """The rest of a send loop's duty cycle: poll the reports, idle if nothing happened, report progress
+    every TICK_NS. -1 (p.stopped_by set) when the loop must stop."""
+    cdef int taken = poller_poll(&s.poller, s.fragment_limit)
+    if taken < 0:
+        p.stopped_by = STOP_POLL
+        return -1
+    idle(&s.idle, work + taken)
+    if now >= next_tick[0]:
+        next_tick[0] = now + TICK_NS
+        if tick(progress, s.c.answered) < 0:
+            p.stopped_by = STOP_INTERRUPTED
+            return -1
+    return 0
+
+
 cdef int send_open(loop_t* s, double period_ns, phase_t* p, object progress) noexcept nogil:
     cdef uint64_t i = 0
     cdef int64_t now, next_tick
@@ -270,19 +287,9 @@ cdef int send_open(loop_t* s, double period_ns, phase_t* p, object progress) noe
                 break
             i += 1
             work += 1
-        taken = poller_poll(&s.poller, s.fragment_limit)
-        if taken < 0:
-            p.stopped_by = STOP_POLL
+        if poll_idle_tick(s, work, now, &next_tick, p, progress) < 0:
             p.sent = i
             return -1
-        work += taken
-        idle(&s.idle, work)
-        if now >= next_tick:
-            next_tick = now + TICK_NS
-            if tick(progress, s.c.answered) < 0:
-                p.stopped_by = STOP_INTERRUPTED
-                p.sent = i
-                return -1
     p.last_send_ns = monotonic_ns()
     p.sent = i
     return 0
@@ -309,20 +316,9 @@ cdef int send_closed(loop_t* s, uint64_t window, phase_t* p, object progress) no
             s.send_ns[i] = now
             i += 1
             work += 1
-        taken = poller_poll(&s.poller, s.fragment_limit)
-        if taken < 0:
-            p.stopped_by = STOP_POLL
+        if poll_idle_tick(s, work, monotonic_ns(), &next_tick, p, progress) < 0:
             p.sent = i
             return -1
-        work += taken
-        idle(&s.idle, work)
-        now = monotonic_ns()
-        if now >= next_tick:
-            next_tick = now + TICK_NS
-            if tick(progress, s.c.answered) < 0:
-                p.stopped_by = STOP_INTERRUPTED
-                p.sent = i
-                return -1
     p.last_send_ns = monotonic_ns()
     p.sent = i
     return 0

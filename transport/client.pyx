@@ -8,6 +8,7 @@ Publications and subscriptions belong to their client: closing the client closes
 its publications and subscriptions, is used by one thread at a time (the Aeron C client's own conductor
 thread runs beside it).
 """
+import time
 import weakref
 
 from libc.stdint cimport int64_t, uint64_t
@@ -114,3 +115,19 @@ cdef class Client:
     def __repr__(self):
         state = "closed" if self.aeron == NULL else "open"
         return f"Client(aeron_dir={self.aeron_dir!r}, {state})"
+
+
+def wait_for_add(poll, str what, timeout=None):
+    """Call `poll` (an async add's poll) every millisecond until it returns the resource; Aeron fails the
+    add after its driver timeout. `timeout` in seconds (None: Aeron's); TimeoutError names `what`."""
+    from lob.transport.idle import parse as parse_idle
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    sleeper = parse_idle("sleep:1000000")
+    while True:
+        result = poll()
+        if result is not None:
+            return result
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: no answer from the driver in {timeout} s")
+        sleeper.idle()

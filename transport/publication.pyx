@@ -15,6 +15,7 @@ from lob.transport.aeronc cimport (
 from lob.transport.aeron cimport raise_aeron_error
 from lob.transport.idle cimport IdleStrategy
 
+from lob.transport.client import wait_for_add
 from lob.transport.idle import parse as parse_idle
 
 NOT_CONNECTED = AERON_PUBLICATION_NOT_CONNECTED
@@ -64,16 +65,8 @@ cdef class PendingExclusivePublication:
 
     def wait(self, timeout=None):
         """Poll until done (Aeron fails the add after its driver timeout); `timeout` in seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        sleeper = parse_idle("sleep:1000000")
-        while True:
-            result = self.poll()
-            if result is not None:
-                return result
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"add exclusive publication {self.channel} stream {self.stream_id}: "
-                                   f"no answer from the driver in {timeout} s")
-            sleeper.idle()
+        return wait_for_add(self.poll, f"add exclusive publication {self.channel} stream {self.stream_id}",
+                            timeout)
 
 
 cdef ExclusivePublication _wrap(Client client, aeron_exclusive_publication_t* raw, str channel):

@@ -20,6 +20,7 @@ from lob.transport.aeron cimport raise_aeron_error
 from lob.transport.aeronc cimport aeron_header_values_t
 from lob.transport.idle cimport IdleStrategy, idle, idle_strategy_t
 
+from lob.transport.client import wait_for_add
 from lob.transport.idle import parse as parse_idle
 
 DEFAULT_FRAGMENT_LIMIT = 16
@@ -66,16 +67,7 @@ cdef class PendingSubscription:
 
     def wait(self, timeout=None):
         """Poll until done (Aeron fails the add after its driver timeout); `timeout` in seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        sleeper = parse_idle("sleep:1000000")
-        while True:
-            result = self.poll()
-            if result is not None:
-                return result
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"add subscription {self.channel} stream {self.stream_id}: "
-                                   f"no answer from the driver in {timeout} s")
-            sleeper.idle()
+        return wait_for_add(self.poll, f"add subscription {self.channel} stream {self.stream_id}", timeout)
 
 
 cdef class Subscription:
