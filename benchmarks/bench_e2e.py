@@ -45,6 +45,8 @@ def parse_args(argv=None):
     parser.add_argument("--driver-idle", default="yield", help="idle strategy of the media driver (default yield)")
     parser.add_argument("--engine-fragment-limit", type=int, default=None,
                         help="fragments per engine poll (default: the engine's)")
+    parser.add_argument("--engine-arg", action="append", default=[], metavar="ARG",
+                        help="one more `lob engine` argument (repeat for more), e.g. --engine-arg=--no-prefault")
     parser.add_argument("--sparse-terms", action="store_true",
                         help="create the driver's log buffers sparse (pages allocated on first write), "
                              "not whole (the default)")
@@ -82,6 +84,7 @@ def run_engine(args, rates, frame_size_out):
     engine_args = ["--idle", args.engine_idle]
     if args.engine_fragment_limit:
         engine_args += ["--fragment-limit", str(args.engine_fragment_limit)]
+    engine_args += args.engine_arg
     with LocalStack(instruments={1: 1}, engine_args=engine_args, driver_idle=args.driver_idle,
                     driver_options={"sparse_terms": args.sparse_terms}) as stack, \
             connection.connect(stack.config) as conn:
@@ -210,6 +213,7 @@ def main(argv=None):
             "idle": {"loadgen": args.idle, "engine": args.engine_idle, "driver": args.driver_idle,
                      "echo": args.echo_idle},
             "sparse_terms": args.sparse_terms,
+            "engine_args": args.engine_arg,
             "load_average": os.getloadavg(),
             "sessions": args.sessions,
             "seed": args.seed,

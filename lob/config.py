@@ -42,6 +42,7 @@ A config file mirrors the flags:
     [engine]
     instruments = "1:1,2:5"          # id:tick pairs (or a table: {1 = 1, 2 = 5})
     max_orders = 1048576
+    prefault = true                  # fault the pools for max_orders in at start (false: as first used)
     idle = "yield"                   # yield | spin | sleep:NS | backoff[:MIN_NS[:MAX_NS]]
     fragment_limit = 16
 
@@ -156,6 +157,7 @@ class EngineConfig:
     market_data_enabled: bool = True
     instruments: dict = field(default_factory=lambda: {1: 1})
     max_orders: int = 1 << 20
+    prefault: bool = True                   # fault the engine's pools in at start, not on the message path
     idle: str = "yield"
     fragment_limit: int = 16
     status_interval: float = 5.0
@@ -196,7 +198,7 @@ class EngineConfig:
 _FILE_KEYS = {
     "driver": {"dir": "aeron_dir", "embedded_dir": "embedded_dir", "threading": "driver_threading",
                "idle": "driver_idle"},
-    "engine": {"instruments": "instruments", "max_orders": "max_orders", "idle": "idle",
+    "engine": {"instruments": "instruments", "max_orders": "max_orders", "prefault": "prefault", "idle": "idle",
                "fragment_limit": "fragment_limit", "drain_timeout": "drain_timeout"},
     "status": {"interval": "status_interval"},
     "metrics": {"port": "metrics_port", "host": "metrics_host"},
@@ -268,6 +270,9 @@ def add_arguments(parser):
     engine.add_argument("--instruments", default=s, metavar="ID:TICK,...",
                         help="instruments and tick sizes, e.g. 1:1,2:5 (default 1:1)")
     engine.add_argument("--max-orders", default=s, type=int, help="order pool capacity (default 1048576)")
+    engine.add_argument("--no-prefault", dest="prefault", action="store_false", default=s,
+                        help="fault the order pools in as they are first used instead of at start (less memory "
+                             "for a small book; page faults on the message path)")
     engine.add_argument("--idle", default=s,
                         help="engine loop idle strategy: yield, spin, sleep:NS, backoff[:MIN_NS[:MAX_NS]]")
     engine.add_argument("--fragment-limit", default=s, type=int, help="fragments per poll (default 16)")
@@ -303,7 +308,8 @@ def from_args(args):
     for flag, attr in (("aeron_dir", "aeron_dir"), ("embedded_dir", "embedded_dir"),
                        ("driver_threading", "driver_threading"), ("driver_idle", "driver_idle"),
                        ("market_data_enabled", "market_data_enabled"), ("instruments", "instruments"),
-                       ("max_orders", "max_orders"), ("idle", "idle"), ("fragment_limit", "fragment_limit"),
+                       ("max_orders", "max_orders"), ("prefault", "prefault"), ("idle", "idle"),
+                       ("fragment_limit", "fragment_limit"),
                        ("status_interval", "status_interval"), ("metrics_port", "metrics_port"),
                        ("metrics_host", "metrics_host"), ("journal_dir", "journal_dir"),
                        ("journal_policy", "journal_policy"), ("journal_segment_mb", "journal_segment_mb"),
@@ -327,6 +333,8 @@ def validate(config):
         raise ValueError(f"driver idle strategy {config.driver_idle!r}: use one of {', '.join(DRIVER_IDLE_STRATEGIES)}")
     if config.driver_threading not in THREADING_MODES:
         raise ValueError(f"driver threading {config.driver_threading!r}: use one of {', '.join(THREADING_MODES)}")
+    if not isinstance(config.prefault, bool):
+        raise ValueError(f"prefault {config.prefault!r} must be true or false")
     if not 0 < int(config.max_orders) < 1 << 31:
         raise ValueError(f"max_orders {config.max_orders} must be in 1..2**31-1")
     if not 0 < int(config.fragment_limit) <= 1 << 16:

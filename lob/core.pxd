@@ -144,6 +144,7 @@ cdef inline void store_u32le(uint8_t* p, uint32_t v) noexcept nogil:
 cdef int engine_init(EngineCore* core, const uint32_t* ids, const int64_t* ticks, uint32_t count,
                      uint32_t max_orders, bint market_data) noexcept nogil
 cdef void engine_close(EngineCore* core) noexcept nogil
+cdef size_t engine_prefault(EngineCore* core) noexcept nogil
 # Process one inbound SBE frame sent by `session`; timestamp_ns becomes the transactTime of everything it
 # produces. Appends outbound-framed frames to exec_out and md_out. CORE_OK, or CORE_ERR_NOMEM when an
 # output buffer could not grow (the book is consistent; some of this frame's output is missing).

@@ -27,9 +27,10 @@ cdef enum:
 
 # ---------------------------------------------------------------------------------------------------
 # Memory regions: anonymous mappings are zero-filled and become resident page by page as they are
-# touched, so a pool sized for a million orders costs only what is used. Large regions ask for huge
-# pages: random access over tens of megabytes (id table, order pool) otherwise misses the TLB on
-# nearly every lookup, and growing output buffers would fault every 4 KiB.
+# touched, so a pool sized for a million orders costs only what is used, unless engine_prefault faults
+# it all in at once (the service does, so that no page fault lands on the message path). Large regions
+# ask for huge pages: random access over tens of megabytes (id table, order pool) otherwise misses the
+# TLB on nearly every lookup, and growing output buffers would fault every 4 KiB.
 
 cdef inline size_t region_length(size_t length) noexcept nogil:
     return (length + PAGE - 1) & ~(<size_t>PAGE - 1)
@@ -42,6 +43,33 @@ cdef void* region_map(size_t length) noexcept nogil:
     if length >= HUGE_PAGE:
         madvise(p, region_length(length), MADV_HUGEPAGE)
     return p
+
+
+cdef extern from *:
+    """
+    #include <sys/mman.h>
+    #ifndef MADV_POPULATE_WRITE
+    #define MADV_POPULATE_WRITE 23
+    #endif
+    /* Fault a mapped region in, writable, leaving its contents as they are. */
+    static size_t lob_region_prefault(void *p, size_t length, size_t page)
+    {
+        if (p == NULL || length == 0)
+            return 0;
+        if (madvise(p, length, MADV_POPULATE_WRITE) != 0)
+        {
+            volatile unsigned char *b = (volatile unsigned char *)p;
+            for (size_t off = 0; off < length; off += page)
+                b[off] = b[off];
+        }
+        return length;
+    }
+    """
+    size_t lob_region_prefault(void* p, size_t length, size_t page) noexcept nogil
+
+
+cdef size_t region_prefault(void* p, size_t length) noexcept nogil:
+    return lob_region_prefault(p, region_length(length), PAGE)
 
 
 cdef void region_unmap(void* p, size_t length) noexcept nogil:
@@ -1097,6 +1125,15 @@ cdef int engine_on_records(EngineCore* core, const uint8_t* records, size_t leng
 
 # ---------------------------------------------------------------------------------------------------
 # Setup
+
+cdef size_t engine_prefault(EngineCore* core) noexcept nogil:
+    """Fault the pools and the id table in now (contents unchanged); returns the bytes they span."""
+    cdef size_t slots = <size_t>core.pool.capacity + 1
+    return (region_prefault(core.pool.items, slots * sizeof(Order))
+            + region_prefault(core.level_pool.items, slots * sizeof(Level))
+            + region_prefault(core.ids.entries, (<size_t>core.ids.mask + 1) * sizeof(IdEntry))
+            + region_prefault(core.touches, slots * sizeof(Touch)))
+
 
 cdef int engine_init(EngineCore* core, const uint32_t* ids, const int64_t* ticks, uint32_t count,
                      uint32_t max_orders, bint market_data) noexcept nogil:

@@ -14,8 +14,8 @@ from posix.mman cimport MADV_HUGEPAGE, madvise
 
 from lob.core cimport (CORE_OK, INBOUND_RECORD_HEADER_LENGTH, INT64_NULL, BookSide, EngineCore, Instrument,
                        Level, OutBuf, Order, book_snapshot_encode, book_snapshot_length, engine_close,
-                       engine_init, engine_on_records, ids_find, instrument_index, load_u32le, outbuf_lend,
-                       outbuf_unlend)
+                       engine_init, engine_on_records, engine_prefault, ids_find, instrument_index, load_u32le,
+                       outbuf_lend, outbuf_unlend)
 
 cdef extern from "Python.h":
     PyObject* new_bytes "PyBytes_FromStringAndSize"(const char* data, Py_ssize_t length)
@@ -192,6 +192,16 @@ cdef class Engine:
             engine_close(self.core)
             free(self.core)
             self.core = NULL
+
+    def prefault(self):
+        """Fault the order and level pools and the id table in now, sized for max_orders, leaving the
+        engine's state as it is; returns the bytes they span. They are mapped lazily, so without this
+        the first time a session reaches each new page costs a page fault (and a huge page's zeroing)
+        on the message path. `lob engine` does it before it serves."""
+        cdef size_t n
+        with nogil:
+            n = engine_prefault(self.core)
+        return n
 
     def process(self, const uint8_t[::1] inbound not None):
         """Run every inbound-framed record of the buffer; return the execution stream (outbound framing)."""

@@ -72,6 +72,7 @@ class EngineService:
         self.driver = self.client = self.engine = self.loop = self.metrics = None
         self.journal = self.recovered = None
         self.snapshots_written = 0
+        self.prefaulted = None      # (bytes, seconds) when the pools were faulted in at start
         self.order_entry = self.execution = self.market_data = None
         self.thread = None
         self.loop_error = None
@@ -107,6 +108,9 @@ class EngineService:
             else:
                 self.engine = Engine(instruments=cfg.instruments, max_orders=cfg.max_orders,
                                      market_data=cfg.market_data_enabled)
+            if cfg.prefault:
+                started = time.monotonic()
+                self.prefaulted = (self.engine.prefault(), time.monotonic() - started)
             self.loop = ServiceLoop(self.engine, self.order_entry, self.execution, self.market_data,
                                     idle=cfg.idle, fragment_limit=cfg.fragment_limit, journal=self.journal,
                                     on_snapshot=self._write_snapshot)
@@ -168,7 +172,9 @@ class EngineService:
                                   f"clients subscribe with {clients['market_data'].channel}"
                                   if self.market_data is not None else "off"),
             f"  instruments  {instruments}",
-            f"  engine       max orders {cfg.max_orders}, idle {cfg.idle}, {cfg.fragment_limit} fragments per poll",
+            f"  engine       max orders {cfg.max_orders}, idle {cfg.idle}, {cfg.fragment_limit} fragments per poll"
+            + (f"; pools faulted in: {self.prefaulted[0] / (1 << 20):,.0f} MiB in {self.prefaulted[1]:.2f} s"
+               if self.prefaulted else "; pools faulted in as used (--no-prefault)"),
         ]
         if self.journal is not None:
             lines.append(f"  journal      {cfg.journal_dir} (policy {cfg.journal_policy}, next seq {self.journal.next_seq}),"

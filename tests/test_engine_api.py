@@ -153,3 +153,29 @@ def test_decode_refuses_what_it_cannot_frame(tmp_path, capsys):
     (tmp_path / "junk.bin").write_bytes(b"\xff" * 7)
     assert cli.main(["decode", str(tmp_path / "junk.bin")]) == 1
     assert "--inbound" in capsys.readouterr().err
+
+
+def _rss_bytes():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+
+
+def test_prefault_touches_the_pools_and_changes_nothing():
+    from lob.tools.workload import WorkloadSpec, generate
+    encoded = generate(WorkloadSpec(orders=4_000, seed=5)).encode()
+    frames = [pack_inbound(f, 1, 1_000 + i) for i, f in enumerate(encoded.frame_list())]
+    first, second = b"".join(frames[:2_000]), b"".join(frames[2_000:])
+    fresh = Engine(max_orders=100_000)
+    before = _rss_bytes()
+    touched = fresh.prefault()
+    assert touched > 100_000 * 8 and touched % 4096 == 0
+    assert _rss_bytes() - before >= touched * 0.9       # the pages are there now, not when first used
+    plain, faulted = Engine(max_orders=100_000), Engine(max_orders=100_000)
+    assert plain.process(first) == faulted.process(first)
+    assert faulted.prefault() == touched                # with 2,000 orders in: their state stays as it was
+    assert plain.process(second) == faulted.process(second)
+    assert (plain.live_orders, plain.next_order_id, plain.next_exec_seq) == (
+        faulted.live_orders, faulted.next_order_id, faulted.next_exec_seq)
+    assert plain.take_market_data() == faulted.take_market_data()

@@ -46,6 +46,7 @@ enabled = false
 [engine]
 instruments = "1:1,2:5"
 max_orders = 1000
+prefault = false
 idle = "backoff:1000:50000"
 
 [status]
@@ -59,6 +60,7 @@ port = 9999
     assert cfg.execution.stream_id == 1002 and not cfg.market_data_enabled
     assert (cfg.driver_threading, cfg.driver_idle, cfg.idle) == ("dedicated", "backoff", "backoff:1000:50000")
     assert (cfg.instruments, cfg.max_orders, cfg.status_interval, cfg.metrics_port) == ({1: 1, 2: 5}, 1000, 0, 9999)
+    assert cfg.prefault is False and parse().prefault is True and parse("--no-prefault").prefault is False
     cfg = parse("--config", str(path), "--order-entry-stream", "12", "--instruments", "7:2", "--max-orders", "5",
                 "--metrics-port", "9000", "--idle", "yield")
     assert cfg.order_entry == config.Channel("aeron:udp?endpoint=127.0.0.1:45000", 12)
@@ -78,6 +80,7 @@ def test_port_base_moves_all_three_channels():
     ("[channels.orders]\nstream = 1\n", "unknown channel"),
     ("[channels.execution]\nenabled = false\n", "unknown keys"),
     ("[engine]\ninstruments = \"1:x\"\n", "instruments"),
+    ("[engine]\nprefault = \"yes\"\n", "prefault 'yes' must be true or false"),
 ])
 def test_bad_files_are_refused(tmp_path, text, error):
     path = tmp_path / "bad.toml"

@@ -69,6 +69,7 @@ def test_banner_names_the_channels(engine):
         assert f"{channel.channel} stream {channel.stream_id}" in banner
     assert "embedded (shared threading, yield idle, 4 MiB terms)" in banner and engine.embedded_dir in banner
     assert "1 (tick 1), 2 (tick 5)" in banner
+    assert re.search(r"; pools faulted in: \d+ MiB in \d+\.\d\d s\n", banner)
 
 
 def test_new_order_gets_the_exact_execution_report_and_book_update(engine, session):
