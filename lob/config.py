@@ -51,7 +51,7 @@ A config file mirrors the flags:
     idle = "yield"                   # yield | spin | sleep:NS | backoff[:MIN_NS[:MAX_NS]]
     fragment_limit = 16
     tick_ms = 50                     # EngineTick records (heartbeats, keep-alive timeouts) every 50 ms
-    retransmit_ring_kb = 1024        # execution messages retained per session for RetransmitRequest
+    retransmit_ring_kb = 4096        # execution messages retained per session for RetransmitRequest
 
     [publications]
     max = 64                         # private publications at once (default 2 x sessions + 16)
@@ -172,7 +172,7 @@ class EngineConfig:
     idle: str = "yield"
     fragment_limit: int = 16
     tick_ms: float = 50.0                   # EngineTick records every tick_ms of monotonic time
-    retransmit_ring_kb: int = 1024          # per session, passed to the Engine
+    retransmit_ring_kb: int = 4096          # per session, passed to the Engine
     max_publications: int | None = None     # None: 2 x sessions + 16
     publication_connect_timeout: float = 5.0
     private_buffer_kb: int = 1024
@@ -307,7 +307,7 @@ def add_arguments(parser):
     engine.add_argument("--tick-ms", default=s, type=float, metavar="MS",
                         help="interval of the engine's clock records: heartbeats and keep-alive timeouts (default 50)")
     engine.add_argument("--retransmit-ring-kb", default=s, type=int, metavar="KB",
-                        help="execution messages kept per session for RetransmitRequest (default 1024)")
+                        help="execution messages kept per session for RetransmitRequest (default 4096)")
     sessions = parser.add_argument_group("private publications")
     sessions.add_argument("--max-publications", default=s, type=int, metavar="N",
                           help="private publications at once (default 2 x sessions + 16)")

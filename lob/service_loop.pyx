@@ -38,7 +38,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 from posix.time cimport CLOCK_MONOTONIC, CLOCK_REALTIME, clock_gettime, timespec
 
-from lob.core cimport CORE_OK, EngineCore, OutBuf, engine_on_frame, load_u32le
+from lob.core cimport CORE_OK, SESSION_ESTABLISHED, EngineCore, OutBuf, engine_on_frame, load_u32le
 from lob.engine cimport Engine
 from lob.journal cimport Journal, JournalWriter, journal_append, journal_commit
 from lob.private_streams cimport (
@@ -51,8 +51,7 @@ from lob.sbe.messages cimport (
     ExecutionReportRejected_reason_OFFSET, ExecutionReportTrade_TEMPLATE_ID, ExecutionReportTrade_liquidity_OFFSET,
     LiquidityIndicator_Removed, MessageReject_TEMPLATE_ID, MessageReject_reason_OFFSET,
     NegotiationReject_TEMPLATE_ID, NegotiationReject_reason_OFFSET, Negotiate_TEMPLATE_ID,
-    OrderCancelReject_TEMPLATE_ID, OrderCancelReject_reason_OFFSET, Reason_NotEstablished, Reason_NotNegotiated,
-    Reason_SessionInUse, Reason_Throttled, Retransmission_TEMPLATE_ID, EstablishmentAck_TEMPLATE_ID,
+    OrderCancelReject_TEMPLATE_ID, OrderCancelReject_reason_OFFSET, Retransmission_TEMPLATE_ID,
     Retransmission_count_OFFSET, TransportLost_TEMPLATE_ID, messageHeader_templateId_OFFSET,
 )
 from lob.transport.aeron cimport api
@@ -380,6 +379,14 @@ cdef bint streams_connecting(private_streams_t* ps) noexcept nogil:
     return False
 
 
+cdef uint32_t established_now(const EngineCore* core) noexcept nogil:
+    cdef uint32_t count = 0
+    cdef uint32_t slot
+    for slot in range(1, core.session_count + 1):
+        count += core.sessions[slot].state == SESSION_ESTABLISHED
+    return count
+
+
 cdef dict stream_snapshot(const stream_counters_t* sc):
     return {"frames": sc.frames, "bytes": sc.bytes, "back_pressure_events": sc.back_pressure_events,
             "not_connected": sc.not_connected, "unsent": sc.unsent, "errors": sc.errors}
@@ -492,13 +499,9 @@ cdef class ServiceLoop:
                      "errors": private["errors"]}
         streams = {"execution": execution, "market_data": stream_snapshot(&c.market_data),
                    "drop_copy": stream_snapshot(&c.drop_copy)}
-        establishments = out_by_template.get(EstablishmentAck_TEMPLATE_ID, 0)
-        established = getattr(self.engine, "sessions_established", None)
-        sessions = {"established": establishments if established is None else established,
-                    "establishments": establishments,
-                    "claims_rejected": rejects.get(Reason_SessionInUse, 0),
-                    "unauthenticated": rejects.get(Reason_NotEstablished, 0) + rejects.get(Reason_NotNegotiated, 0),
-                    "throttled": rejects.get(Reason_Throttled, 0)}
+        sessions = dict(self.engine.core.session_counters)   # the core's, since start
+        sessions["establishments"] = sessions.pop("established")
+        sessions["established"] = established_now(self.engine.core)
         return {
             "frames_in": c.frames_in, "bytes_in": c.bytes_in, "journaled": c.journaled,
             "core_errors": c.core_errors, "forged": c.forged,
