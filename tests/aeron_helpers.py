@@ -155,18 +155,20 @@ class OrderEntrySession:
     one), an order-entry publication (its transport), a subscription on its own response channel for
     its private execution stream, and one to market data. `logon()` negotiates and establishes a
     trading session with lob.logon's signed frames; `channel_params` go into the order-entry channel
-    (e.g. {"session-id": 42} to pick the Aeron session id)."""
+    (e.g. {"session-id": 42} to pick the Aeron session id), `response_params` into the response channel
+    the engine publishes to (e.g. {"term-length": 65536})."""
 
     RESPONSE_STREAM = 2001
 
     def __init__(self, channels, creds=None, driver_dir=None, channel_params=None, response_port=None,
-                 market_data=True):
+                 response_params=None, market_data=True):
         import pyaeron
         from lob.transport.driver import MediaDriver, free_udp_ports
         self.creds = creds
         self.driver = None if driver_dir else MediaDriver()
         self.aeron = pyaeron.Aeron(dir=driver_dir or self.driver.dir)
-        self.response_channel = f"aeron:udp?endpoint=127.0.0.1:{response_port or free_udp_ports(1)[0]}"
+        self.response_channel = f"aeron:udp?endpoint=127.0.0.1:{response_port or free_udp_ports(1)[0]}" + "".join(
+            f"|{k}={v}" for k, v in (response_params or {}).items())
         order_entry = channels["order_entry"].channel + "".join(
             f"|{k}={v}" for k, v in (channel_params or {}).items())
         self.execution = self.market_data = self.publication = None
