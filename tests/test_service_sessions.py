@@ -193,3 +193,33 @@ def test_negotiate_with_a_channel_the_venue_does_not_serve_gets_no_publication(e
     client.logon()   # the same transport, now with its real response channel
     assert [plain(r)["_name"] for r in client.reports] == ["NegotiationResponse", "EstablishmentAck"]
     assert wait_until(lambda: re.search(r"publications 1 \| dropped unconnected 0", engine.output), WAIT, 0.05)
+
+
+def test_engine_ticks_drive_heartbeats_and_the_keep_alive_timeout_closes_the_publication(engine, clients):
+    client = clients(1003)
+    ack = client.logon(keep_alive_ms=200)
+    assert ack["keepAliveIntervalMs"] == 200
+    # The client stays silent: the engine heartbeats (Sequence with its next seqNum), then ends the session.
+    assert wait_until(lambda: client.poll() >= 0 and plain(client.reports[-1])["_name"] == "Terminate"), (
+        [plain(r) for r in client.reports])
+    frames = [plain(r) for r in client.reports[2:]]
+    assert frames[-1] == {"_name": "Terminate", "sessionId": 1003, "reason": "KeepAliveTimeout"}
+    assert frames[:-1] and all(f == {"_name": "Sequence", "nextSeqNo": 1} for f in frames[:-1])
+    assert wait_until(lambda: re.search(r"sessions 0 established.* \| publications 0 \|", engine.lines[-1]),
+                      WAIT, 0.05), engine.output
+
+
+def test_frames_for_a_transport_whose_response_channel_nobody_reads_are_dropped_and_counted(client_driver):
+    with EngineProcess("--publication-connect-timeout", "0.2") as engine:
+        engine.wait_ready()
+        client = OrderEntrySession(engine.client_channels(), engine.credentials[1001], driver_dir=client_driver.dir,
+                                   market_data=False)
+        try:
+            client.execution.close()    # nobody subscribes to the response channel
+            client.wait_connected()
+            client.negotiate()
+            assert wait_until(lambda: re.search(r"\| publications 1 \| dropped unconnected 1 \|", engine.lines[-1]),
+                              WAIT, 0.05), engine.output
+        finally:
+            client.close()
+        assert engine.terminate() == 0
