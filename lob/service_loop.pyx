@@ -153,7 +153,8 @@ cdef inline void count_reason(service_counters_t* c, const uint8_t* frame, size_
         c.rejects_by_reason[frame[HEADER_LENGTH + offset]] += 1
 
 
-cdef void count_outbound(service_loop_t* s, const uint8_t* frame, size_t length, uint16_t template_id) noexcept nogil:
+cdef void count_execution(service_loop_t* s, const uint8_t* frame, size_t length, uint16_t template_id) noexcept nogil:
+    """By template; rejects by reason and trades, except in frames sent again after a Retransmission."""
     cdef service_counters_t* c = &s.counters
     c.out_by_template[slot_of(template_id)] += 1
     if s.retransmit_left:
@@ -209,7 +210,7 @@ cdef void route_executions(service_loop_t* s, uint64_t now) noexcept nogil:
         transport = load_u32le(out.data + offset + 8)
         frame = out.data + offset + ROUTED_HEADER
         template_id = template_id_of(frame, length)
-        count_outbound(s, frame, length, template_id)
+        count_execution(s, frame, length, template_id)
         if s.drop_copy != NULL:
             offer_counted(s, s.drop_copy, out.data + offset, ROUTED_HEADER + length, &s.counters.drop_copy, False)
         private_streams_send(s.streams, transport, frame, length, template_id, now)
@@ -226,7 +227,7 @@ cdef void publish_market_data(service_loop_t* s) noexcept nogil:
         length = load_u32le(out.data + offset)
         frame = out.data + offset + 4
         offset += 4 + length
-        count_outbound(s, frame, length, template_id_of(frame, length))
+        s.counters.out_by_template[slot_of(template_id_of(frame, length))] += 1
         if s.market_data != NULL:
             offer_counted(s, s.market_data, frame, length, &s.counters.market_data, True)
     out.length = 0
