@@ -62,11 +62,9 @@ TEST_SESSIONS = (1001, 1002, 1003, 1004)
 
 def write_credentials(path, sessions):
     """A credentials file (lob.credentials format) for `sessions` ([SessionCredentials])."""
-    lines = [f"{c.session_id} {c.firm} {c.secret.hex()}"
-             + ("" if not c.rate else f" rate={c.rate} burst={c.burst}")
-             + ("" if c.cancel_on_disconnect else " cancel_on_disconnect=no") for c in sessions]
+    from lob.credentials import dumps
     with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write(dumps(sessions))
     return path
 
 
