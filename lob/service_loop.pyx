@@ -20,7 +20,8 @@ transport | frame) and md_out: no effect of a message is published before the me
 
 Outbound policy:
 - back-pressure (and admin action): idle and retry until the frame is taken; counted once per frame.
-  Never dropped, on any stream.
+  Never dropped, on any stream. With a publication per client this means a client that stops reading
+  its private stream holds the whole engine back once its publication's window is full.
 - an execution frame for transport 0 (a session not connected) is not sent (the core retains it for
   retransmission); for a transport without a publication it is dropped and counted; before a private
   publication connects it waits in a bounded buffer (lob.private_streams).
