@@ -255,3 +255,5 @@ cdef int ring_reserve(EngineCore* core, Ring* ring) noexcept nogil
 cdef void ring_restore(Ring* ring, const uint8_t* frame, uint32_t length) noexcept nogil
 cdef const uint8_t* ring_frame(const Ring* ring, uint64_t seq, uint32_t* length) noexcept nogil
 cdef void transport_bind(EngineCore* core, uint32_t transport, uint32_t slot) noexcept nogil
+# The one rule for a Negotiate's response channel, shared by the core and the service's publications.
+cdef bint response_channel_ok(const uint8_t* p, uint32_t n) noexcept nogil

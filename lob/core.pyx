@@ -2,7 +2,7 @@
 # buffers grow by doubling, which stops once they are large enough) and touches no Python object.
 from libc.stdint cimport INT64_MIN, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, realloc
-from libc.string cimport memcmp, memcpy, memmove, memset
+from libc.string cimport memcmp, memcpy, memmove, memset, strlen
 from posix.mman cimport (MADV_HUGEPAGE, MAP_ANONYMOUS, MAP_FAILED, MAP_PRIVATE, PROT_READ, PROT_WRITE, madvise, mmap,
                          mremap, munmap)
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec

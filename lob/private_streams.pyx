@@ -22,6 +22,7 @@ from libc.stdint cimport INT64_MAX
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy
 
+from lob.core cimport response_channel_ok
 from lob.sbe.messages cimport (
     HEADER_LENGTH, SCHEMA_ID, EstablishmentReject_TEMPLATE_ID, NegotiationReject_TEMPLATE_ID, Negotiate_BLOCK_LENGTH,
     Negotiate_TEMPLATE_ID, Negotiate_responseStreamId_OFFSET, Terminate_TEMPLATE_ID, messageHeader_blockLength_OFFSET,
@@ -41,8 +42,6 @@ from lob.transport.idle import parse as parse_idle
 cdef enum:
     HOUSEKEEPING_INTERVAL_NS = 200000
 
-cdef const char* UDP_PREFIX = b"aeron:udp?"
-cdef const char* IPC_CHANNEL = b"aeron:ipc"
 
 
 cdef inline uint16_t u16le(const uint8_t* p) noexcept nogil:
@@ -54,16 +53,8 @@ cdef inline uint32_t home(const private_streams_t* ps, uint32_t transport) noexc
     return (h ^ (h >> 16)) & ps.index_mask
 
 
-cdef bint response_channel_allowed(const char* channel, size_t length) noexcept nogil:
-    cdef size_t i
-    if length > MAX_RESPONSE_CHANNEL:
-        return False
-    for i in range(length):
-        if channel[i] == 0:
-            return False
-    if length == 9 and memcmp(channel, IPC_CHANNEL, 9) == 0:
-        return True
-    return length > 10 and memcmp(channel, UDP_PREFIX, 10) == 0
+cdef inline bint response_channel_allowed(const char* channel, size_t length) noexcept nogil:
+    return length <= MAX_RESPONSE_CHANNEL and response_channel_ok(<const uint8_t*>channel, <uint32_t>length)
 
 
 cdef int32_t find_slot(const private_streams_t* ps, uint32_t transport) noexcept nogil:

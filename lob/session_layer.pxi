@@ -239,10 +239,59 @@ cdef inline bint nonce_seen(const Session* s, uint64_t nonce) noexcept nogil:
     return False
 
 
-cdef inline bint response_channel_ok(const uint8_t* p, uint32_t n) noexcept nogil:
+cdef inline bint key_is(const uint8_t* p, uint32_t n, const char* key) noexcept nogil:
+    return n == strlen(key) and memcmp(p, key, n) == 0
+
+
+# A decimal value in lo..hi (and a power of two when asked).
+cdef bint number_in(const uint8_t* p, uint32_t n, uint64_t lo, uint64_t hi, bint power_of_two) noexcept nogil:
+    cdef uint64_t v = 0
+    cdef uint32_t i
+    if n == 0 or n > 10:
+        return False
+    for i in range(n):
+        if p[i] < 48 or p[i] > 57:
+            return False
+        v = v * 10 + (p[i] - 48)
+    return lo <= v <= hi and (not power_of_two or (v & (v - 1)) == 0)
+
+
+# The channel the engine will publish a session's stream to: "aeron:ipc", or "aeron:udp?" with an endpoint
+# and nothing but interface, mtu (<= 8192) and term-length (64 KiB .. 4 MiB): a client must not be able to
+# make the engine allocate large logs or take another publication's session id.
+cdef bint response_channel_ok(const uint8_t* p, uint32_t n) noexcept nogil:
+    cdef uint32_t i, start, eq, end
+    cdef bint endpoint = False
     if n == 9 and memcmp(p, b"aeron:ipc", 9) == 0:
         return True
-    return 10 < n <= RESPONSE_CHANNEL_MAX and memcmp(p, b"aeron:udp?", 10) == 0
+    if n <= 10 or n > RESPONSE_CHANNEL_MAX or memcmp(p, b"aeron:udp?", 10) != 0:
+        return False
+    start = 10
+    while start < n:
+        end = start
+        eq = 0
+        while end < n and p[end] != 124:            # '|'
+            if p[end] < 33 or p[end] > 126:
+                return False
+            if p[end] == 61 and eq == 0:            # '='
+                eq = end
+            end += 1
+        if eq == 0 or eq + 1 >= end:
+            return False
+        if key_is(p + start, eq - start, "endpoint"):
+            if endpoint:
+                return False
+            endpoint = True
+        elif key_is(p + start, eq - start, "mtu"):
+            if not number_in(p + eq + 1, end - eq - 1, 32, 8192, False):
+                return False
+        elif key_is(p + start, eq - start, "term-length"):
+            if not number_in(p + eq + 1, end - eq - 1, 65536, 4194304, True):
+                return False
+        elif not key_is(p + start, eq - start, "interface"):
+            return False
+        start = end + 1
+    return endpoint and p[n - 1] != 124
 
 
 # Unbinds the session; with cancel-on-disconnect its orders are canceled (reports kept in its ring only).

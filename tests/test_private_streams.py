@@ -89,7 +89,10 @@ def test_a_repeated_negotiate_keeps_a_closing_publication(client):
 
 
 @pytest.mark.parametrize("channel", ["aeron:tcp?endpoint=127.0.0.1:1", "aeron:udp", "aeron:ipc?x=1",
-                                     "aeron:udp?endpoint=127.0.0.1:1|" + "x" * 500, "aeron:udp?a=\x00b", ""])
+                                     "aeron:udp?endpoint=127.0.0.1:1|" + "x" * 500, "aeron:udp?a=\x00b", "",
+                                     "aeron:udp?endpoint=127.0.0.1:1|term-length=1073741824",
+                                     "aeron:udp?endpoint=127.0.0.1:1|session-id=7",
+                                     "aeron:udp?interface=127.0.0.1"])
 def test_channels_the_venue_does_not_serve_get_no_publication(client, channel):
     streams = PrivateStreams(client, 4)
     streams.negotiate(TRANSPORT, negotiate(channel))

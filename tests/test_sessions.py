@@ -88,6 +88,14 @@ def test_negotiate_binds_the_session_to_the_transport(venue):
     (dict(channel="aeron:udp"), "InvalidResponseChannel"),
     (dict(channel="aeron:udp?endpoint=" + "x" * 600), "InvalidResponseChannel"),
     (dict(channel="tcp://10.0.0.1:80"), "InvalidResponseChannel"),
+    (dict(channel="aeron:udp?interface=127.0.0.1"), "InvalidResponseChannel"),                  # no endpoint
+    (dict(channel="aeron:udp?endpoint=127.0.0.1:1|endpoint=127.0.0.1:2"), "InvalidResponseChannel"),
+    (dict(channel="aeron:udp?endpoint=127.0.0.1:1|session-id=7"), "InvalidResponseChannel"),
+    (dict(channel="aeron:udp?endpoint=127.0.0.1:1|term-length=1073741824"), "InvalidResponseChannel"),
+    (dict(channel="aeron:udp?endpoint=127.0.0.1:1|term-length=100000"), "InvalidResponseChannel"),
+    (dict(channel="aeron:udp?endpoint=127.0.0.1:1|mtu=65504"), "InvalidResponseChannel"),
+    (dict(channel="aeron:udp?endpoint=127.0.0.1:1|"), "InvalidResponseChannel"),
+    (dict(channel="aeron:udp?endpoint=127.0.0.1:1 |mtu=1408"), "InvalidResponseChannel"),
 ])
 def test_negotiate_rejects(venue, change, reason):
     session = change.pop("session", 1)
@@ -97,6 +105,13 @@ def test_negotiate_rejects(venue, change, reason):
     assert out == [(0, 501, {"_name": "NegotiationReject", "sessionId": session, "requestTimestamp": request_ts,
                              "reason": reason})]
     assert venue.engine.session(1)["state"] == "idle" and venue.engine.session(1)["transport"] == 0
+
+
+@pytest.mark.parametrize("channel", ["aeron:ipc", "aeron:udp?endpoint=127.0.0.1:40999",
+                                     "aeron:udp?endpoint=127.0.0.1:1|interface=127.0.0.1|mtu=8192|term-length=65536",
+                                     "aeron:udp?term-length=4194304|endpoint=[::1]:9"])
+def test_response_channels_the_venue_serves(venue, channel):
+    assert names(venue.negotiate(1, 501, channel=channel)) == [(1, 501, "NegotiationResponse")]
 
 
 def test_a_replayed_negotiate_is_refused(venue):
