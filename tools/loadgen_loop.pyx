@@ -21,14 +21,10 @@ from libc.string cimport memcpy, memset
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from lob.sbe.messages cimport (
-    HEADER_LENGTH, ExecType_Canceled, ExecType_New, ExecType_Rejected, ExecType_Trade,
-    ExecutionReport_TEMPLATE_ID, ExecutionReport_clOrdId_OFFSET, ExecutionReport_execType_OFFSET,
-    ExecutionReport_liquidity_OFFSET, ExecutionReport_seqNum_OFFSET, ExecutionReport_sessionId_OFFSET,
-    LiquidityIndicator_Removed, MessageReject_TEMPLATE_ID, MessageReject_seqNum_OFFSET,
-    MessageReject_sessionId_OFFSET, OrderCancelReject_TEMPLATE_ID, OrderCancelReject_clOrdId_OFFSET,
-    OrderCancelReject_seqNum_OFFSET, OrderCancelReject_sessionId_OFFSET, OrderMassCancelReport_TEMPLATE_ID,
-    OrderMassCancelReport_clOrdId_OFFSET, OrderMassCancelReport_seqNum_OFFSET,
-    OrderMassCancelReport_sessionId_OFFSET, messageHeader_templateId_OFFSET,
+    HEADER_LENGTH, ExecutionReportCanceled_TEMPLATE_ID, ExecutionReportNew_TEMPLATE_ID,
+    ExecutionReportRejected_TEMPLATE_ID, ExecutionReportTrade_TEMPLATE_ID, ExecutionReportTrade_liquidity_OFFSET,
+    LiquidityIndicator_Removed, MessageReject_TEMPLATE_ID, OrderCancelReject_TEMPLATE_ID,
+    OrderMassCancelReport_TEMPLATE_ID, messageHeader_templateId_OFFSET,
 )
 from lob.transport.aeronc cimport (
     AERON_PUBLICATION_ADMIN_ACTION, AERON_PUBLICATION_BACK_PRESSURED, AERON_PUBLICATION_NOT_CONNECTED,
@@ -148,59 +144,45 @@ cdef void on_fragment(void* clientd, const uint8_t* buffer, size_t length, aeron
     if length < HEADER_LENGTH:
         return
     template_id = u16(buffer + messageHeader_templateId_OFFSET)
-    if template_id == ExecutionReport_TEMPLATE_ID and length > HEADER_LENGTH + ExecutionReport_liquidity_OFFSET:
-        seq = u64(body + ExecutionReport_seqNum_OFFSET)
-        check_sequence(s, seq)
-        session = u32(body + ExecutionReport_sessionId_OFFSET)
-        if not is_mine(s, session):
-            return
-        cl = u64(body + ExecutionReport_clOrdId_OFFSET)
-        if cl < s.base or cl - s.base >= s.n:
-            s.c.unknown += 1
-            return
-        i = cl - s.base
-        exec_type = body[ExecutionReport_execType_OFFSET]
-        if exec_type == ExecType_Trade:
-            s.c.trade_reports += 1
-            if body[ExecutionReport_liquidity_OFFSET] == LiquidityIndicator_Removed:
-                s.c.fills += 1
-            return
-        if s.kinds[i] == KIND_NEW:
-            if exec_type != ExecType_New and exec_type != ExecType_Rejected:
-                if exec_type == ExecType_Canceled:
-                    s.c.unsolicited_cancels += 1
-                return
-            positive = exec_type == ExecType_New
-        elif exec_type == ExecType_Canceled:
-            positive = True
-        else:
-            s.c.unknown += 1
-            return
-    elif template_id == OrderCancelReject_TEMPLATE_ID and length >= HEADER_LENGTH + OrderCancelReject_clOrdId_OFFSET + 8:
-        check_sequence(s, u64(body + OrderCancelReject_seqNum_OFFSET))
-        if not is_mine(s, u32(body + OrderCancelReject_sessionId_OFFSET)):
-            return
-        cl = u64(body + OrderCancelReject_clOrdId_OFFSET)
-        if cl < s.base or cl - s.base >= s.n or s.kinds[cl - s.base] != KIND_CANCEL:
-            s.c.unknown += 1
-            return
-        i = cl - s.base
-        positive = False
-    elif (template_id == OrderMassCancelReport_TEMPLATE_ID
-          and length >= HEADER_LENGTH + OrderMassCancelReport_clOrdId_OFFSET + 8):
-        check_sequence(s, u64(body + OrderMassCancelReport_seqNum_OFFSET))
-        cl = u64(body + OrderMassCancelReport_clOrdId_OFFSET)
-        # Mass cancels at the end use clOrdId base + n + session index.
-        if (is_mine(s, u32(body + OrderMassCancelReport_sessionId_OFFSET)) and cl >= s.base + s.n
-                and cl - s.base - s.n < s.sessions):
+    # the execution stream is this client's own: every report is for one of its sessions
+    if template_id < ExecutionReportNew_TEMPLATE_ID or template_id > MessageReject_TEMPLATE_ID:
+        return
+    if length < HEADER_LENGTH + 24:
+        return
+    check_sequence(s, u64(body))
+    if template_id == MessageReject_TEMPLATE_ID:
+        s.c.message_rejects += 1
+        return
+    cl = u64(body + 16)
+    if template_id == OrderMassCancelReport_TEMPLATE_ID:
+        if cl >= s.base + s.n and cl - s.base - s.n < s.sessions:
             s.c.mass_cancel_reports += 1
         return
-    elif template_id == MessageReject_TEMPLATE_ID and length >= HEADER_LENGTH + MessageReject_sessionId_OFFSET + 4:
-        check_sequence(s, u64(body + MessageReject_seqNum_OFFSET))
-        if is_mine(s, u32(body + MessageReject_sessionId_OFFSET)):
-            s.c.message_rejects += 1
+    if cl < s.base or cl - s.base >= s.n:
+        s.c.unknown += 1
         return
+    i = cl - s.base
+    if template_id == ExecutionReportTrade_TEMPLATE_ID:
+        s.c.trade_reports += 1
+        if length > HEADER_LENGTH + ExecutionReportTrade_liquidity_OFFSET and (
+                body[ExecutionReportTrade_liquidity_OFFSET] == LiquidityIndicator_Removed):
+            s.c.fills += 1
+        return
+    if template_id == OrderCancelReject_TEMPLATE_ID:
+        if s.kinds[i] != KIND_CANCEL:
+            s.c.unknown += 1
+            return
+        positive = False
+    elif s.kinds[i] == KIND_NEW:
+        if template_id != ExecutionReportNew_TEMPLATE_ID and template_id != ExecutionReportRejected_TEMPLATE_ID:
+            if template_id == ExecutionReportCanceled_TEMPLATE_ID:
+                s.c.unsolicited_cancels += 1
+            return
+        positive = template_id == ExecutionReportNew_TEMPLATE_ID
+    elif template_id == ExecutionReportCanceled_TEMPLATE_ID:
+        positive = True
     else:
+        s.c.unknown += 1
         return
     count = s.responses[i]
     if count:
