@@ -1,40 +1,115 @@
 """The client library against `lob engine` over real Aeron UDP on 127.0.0.1.
 
 One embedded media driver (shared threading, yield idle) in this process, the engine as a subprocess
-attached to it, clients with their own Aeron clients on the same driver. Each test uses its own
-instrument so the tests do not see each other's books. Waits are bounded; nothing asserts on time.
+attached to it with a credentials file and a journal, clients with their own Aeron clients on the same
+driver, each logged on as its own trading session with a private response channel. Each test uses its
+own instrument and sessions so the tests do not see each other's books. Waits are bounded; nothing
+asserts on time. What a client received is compared with what the engine sequenced for its session,
+recomputed byte for byte from the journal by an offline engine.
 """
-import os
+import struct
 
 import pytest
 
-from lob.client import Client
-from lob.tools.demo import LocalStack
+from lob import credentials
+from lob.client import Client, LogonRejected
+from lob.client.session import default_response_channel
+from lob.framing import iter_execution
+
+from aeron_helpers import EngineProcess
 
 WAIT = 30.0
 PX = 1_000_000
+INSTRUMENTS = {1: 1, 2: 1, 3: 1, 4: 1, 5: 1}
+SESSIONS = {c.session_id: c for c in credentials.for_tests(range(201, 221))}
+ENGINE_ARGS = ("--max-orders", "4096", "--no-prefault")
+SEQUENCED = range(60, 70)   # execution templates: each carries the session's seqNum first
+
+
+def write_credentials(path, creds):
+    path.write_text("".join(f"{c.session_id} {c.firm} {c.secret.hex()}\n" for c in creds))
+    return str(path)
+
+
+def instruments_arg():
+    return ",".join(f"{i}:{t}" for i, t in INSTRUMENTS.items())
+
+
+class Venue:
+    """A media driver in this process and `lob engine` attached to it, journaling; restartable on the
+    same ports and journal."""
+
+    def __init__(self, tmp_path):
+        from lob.transport.driver import MediaDriver
+
+        self.credentials_file = write_credentials(tmp_path / "credentials.txt", SESSIONS.values())
+        self.journal = str(tmp_path / "journal")
+        self.driver = MediaDriver()
+        self.engine = None
+        self.port_base = None
+        self.outputs = []
+
+    def start_engine(self):
+        self.engine = EngineProcess("--credentials", self.credentials_file, "--journal", self.journal, *ENGINE_ARGS,
+                                    instruments=instruments_arg(), attach_dir=self.driver.dir,
+                                    port_base=self.port_base)
+        self.port_base = self.engine.port_base
+        self.engine.wait_ready()
+        return self.engine
+
+    def stop_engine(self):
+        code = self.engine.terminate()
+        self.outputs.append(self.engine.output)
+        self.engine.close()
+        assert code == 0, self.engine.output
+        self.engine = None
+
+    @property
+    def config(self):
+        from lob.config import EngineConfig
+
+        return EngineConfig(aeron_dir=self.driver.dir, instruments=INSTRUMENTS).with_ports(self.port_base)
+
+    def engine_streams(self):
+        """{session id: [frame]}: every sequenced execution message of each session, from the journal."""
+        from lob.engine import Engine
+        from lob.replay import replay_journal_bytes
+
+        engine = Engine(INSTRUMENTS, max_orders=4096, sessions=list(SESSIONS.values()))
+        _, _, stream = replay_journal_bytes(engine, self.journal)
+        streams = {}
+        for session_id, _, frame in iter_execution(stream):
+            template, seq = struct.unpack_from("<H", frame, 2)[0], struct.unpack_from("<Q", frame, 8)[0]
+            if template in SEQUENCED and seq:
+                streams.setdefault(session_id, []).append(frame)
+        return streams
+
+    def close(self):
+        try:
+            if self.engine is not None:
+                self.engine.close()
+        finally:
+            self.driver.close()
 
 
 @pytest.fixture(scope="module")
-def stack():
-    s = LocalStack(instruments={1: 1, 2: 1, 3: 1, 4: 1})
+def venue(tmp_path_factory):
+    v = Venue(tmp_path_factory.mktemp("client-e2e"))
     try:
-        s.start()
-        yield s
+        v.start_engine()
+        yield v
     finally:
-        s.close()
-        assert not s.leftovers()
-        assert not os.path.exists(s.driver.dir)
-    assert s.exit_code == 0, "\n".join(s.lines)
+        v.close()
 
 
 @pytest.fixture
-def connect(stack):
+def connect(venue):
     clients = []
 
-    def make(**kwargs):
+    def make(session_id, **kwargs):
         kwargs.setdefault("record", True)
-        client = Client(aeron_dir=stack.aeron_dir, config=stack.config, connect_timeout=WAIT, **kwargs)
+        creds = kwargs.pop("creds", None) or SESSIONS[session_id]
+        client = Client(creds, aeron_dir=venue.driver.dir, config=venue.config, connect_timeout=WAIT, **kwargs)
         clients.append(client)
         return client
 
@@ -51,141 +126,141 @@ def settle(*clients, seconds=0.2):
         client.run(timeout=seconds / len(clients))
 
 
-def only(report, *names):
-    return {name: report[name] for name in names}
+def lean(report, drop=("transactTime", "orderId", "tradeId")):
+    """A decoded execution message without its header fields, prices as mantissas."""
+    out = {}
+    for k, v in report.items():
+        if k.startswith("_") and k != "_name" or k in drop:
+            continue
+        out[k] = v["mantissa"] if isinstance(v, dict) else v
+    return out
 
 
-FIELDS = ("execType", "ordStatus", "clOrdId", "origClOrdId", "side", "lastQty", "leavesQty", "cumQty", "liquidity",
-          "reason")
-
-
-def test_two_sessions_cross_and_each_gets_exactly_its_reports(connect):
-    a = connect()
-    b = connect()
-    assert a.session_id != b.session_id
+def test_logon_orders_and_fills_with_exact_reports(connect):
+    a = connect(201)
+    b = connect(202)
+    watcher = connect(203)
+    assert (a.state, a.next_seq_out, a.next_seq_in) == ("Established", 1, 1)
+    assert a.response_channel != b.response_channel
 
     bid = a.place(1, "Buy", 10, PX)
     a.wait_for(lambda: len(a.reports) == 1, WAIT)
-    # The same client order id in another session is a different order.
+    # The same client order id in another session is another order.
     ask = b.place(1, "Sell", 4, PX - 100)
     assert ask.cl_ord_id == bid.cl_ord_id == 1
     b.wait_for(lambda: len(b.reports) == 2, WAIT)
     a.wait_for(lambda: len(a.reports) == 2, WAIT)
-    settle(a, b)
+    settle(a, b, watcher)
 
-    assert [only(r, *FIELDS) for r in a.reports] == [
-        dict(execType="New", ordStatus="New", clOrdId=1, origClOrdId=0, side="Buy", lastQty=0, leavesQty=10, cumQty=0,
-             liquidity="None", reason="None"),
-        dict(execType="Trade", ordStatus="PartiallyFilled", clOrdId=1, origClOrdId=0, side="Buy", lastQty=4,
-             leavesQty=6, cumQty=4, liquidity="Added", reason="None"),
+    assert [lean(r) for r in a.reports] == [
+        dict(_name="ExecutionReportNew", seqNum=1, clOrdId=1),
+        dict(_name="ExecutionReportTrade", seqNum=2, clOrdId=1, lastPx=PX, lastQty=4, leavesQty=6, liquidity="Added"),
     ]
-    assert [only(r, *FIELDS) for r in b.reports] == [
-        dict(execType="New", ordStatus="New", clOrdId=1, origClOrdId=0, side="Sell", lastQty=0, leavesQty=4, cumQty=0,
-             liquidity="None", reason="None"),
-        dict(execType="Trade", ordStatus="Filled", clOrdId=1, origClOrdId=0, side="Sell", lastQty=4, leavesQty=0,
-             cumQty=4, liquidity="Removed", reason="None"),
+    assert [lean(r) for r in b.reports] == [
+        dict(_name="ExecutionReportNew", seqNum=1, clOrdId=1),
+        dict(_name="ExecutionReportTrade", seqNum=2, clOrdId=1, lastPx=PX, lastQty=4, leavesQty=0,
+             liquidity="Removed"),
     ]
-    for client, side_reports in ((a, a.reports), (b, b.reports)):
-        assert all(r["sessionId"] == client.session_id for r in side_reports)
-        assert all(r["instrumentId"] == 1 for r in side_reports)
-        assert side_reports[0]["orderId"] == side_reports[1]["orderId"] != 0
-        assert side_reports[1]["lastPx"]["mantissa"] == PX  # the resting order's price
-        assert side_reports[0]["seqNum"] < side_reports[1]["seqNum"]
-    assert a.reports[0]["orderId"] != b.reports[0]["orderId"]
+    assert a.reports[0]["orderId"] == a.reports[1]["orderId"] == bid.order_id != 0
+    assert b.reports[0]["orderId"] == b.reports[1]["orderId"] == ask.order_id != bid.order_id
     assert a.reports[1]["tradeId"] == b.reports[1]["tradeId"] != 0
-    assert a.reports[0]["price"]["mantissa"] == PX and a.reports[0]["orderQty"] == 10
-    assert b.reports[0]["price"]["mantissa"] == PX - 100
-    # The aggressor's fill follows the maker's on the shared execution stream.
-    assert b.reports[1]["seqNum"] == a.reports[1]["seqNum"] + 1
-    assert a.exec_seq_gaps == b.exec_seq_gaps == 0
-
-    assert (bid.status, bid.leaves, bid.cum, bid.order_id) == ("PartiallyFilled", 6, 4, a.reports[0]["orderId"])
+    assert (bid.status, bid.leaves, bid.cum, bid.price, bid.side) == ("PartiallyFilled", 6, 4, PX, "Buy")
     assert (ask.status, ask.leaves, ask.cum) == ("Filled", 0, 4)
     assert (a.position(1).quantity, a.position(1).cash) == (4, -4 * PX)
     assert (b.position(1).quantity, b.position(1).cash) == (-4, 4 * PX)
+    # A session that sent nothing got nothing; nobody saw a gap.
+    assert watcher.reports == [] and watcher.tracker.orders == {}
+    assert a.gaps_detected == b.gaps_detected == 0
 
-    # Cancel the rest: one Canceled report to A, nothing to B.
     request = a.cancel(bid)
     a.wait_for(lambda: len(a.reports) == 3, WAIT)
     settle(a, b)
-    assert only(a.reports[2], *FIELDS) == dict(execType="Canceled", ordStatus="Canceled", clOrdId=request,
-                                                origClOrdId=1, side="Buy", lastQty=0, leavesQty=0, cumQty=4,
-                                                liquidity="None", reason="UserRequest")
-    assert len(b.reports) == 2
-    assert (bid.status, bid.is_open) == ("Canceled", False)
-    assert a.open_orders() == [] and b.open_orders() == []
+    assert lean(a.reports[2]) == dict(_name="ExecutionReportCanceled", seqNum=3, clOrdId=request, origClOrdId=1,
+                                      reason="UserRequest")
+    assert len(b.reports) == 2 and watcher.reports == []
+    assert (bid.status, bid.is_open, a.next_seq_out, a.next_seq_in) == ("Canceled", False, 3, 4)
 
-    # Cancelling it again: OrderCancelReject, unknown order.
     again = a.cancel(bid)
     a.wait_for(lambda: len(a.reports) == 4, WAIT)
-    reject = a.reports[3]
-    assert only(reject, "_name", "clOrdId", "origClOrdId", "responseTo", "reason", "sessionId") == dict(
-        _name="OrderCancelReject", clOrdId=again, origClOrdId=1, responseTo="Cancel", reason="UnknownOrder",
-        sessionId=a.session_id)
+    assert lean(a.reports[3]) == dict(_name="OrderCancelReject", seqNum=4, clOrdId=again, origClOrdId=1,
+                                      responseTo="Cancel", reason="UnknownOrder")
+
+
+def test_logon_rejects_name_their_reason(connect):
+    wrong = credentials.SessionCredentials(204, SESSIONS[204].firm, b"x" * 32)
+    with pytest.raises(LogonRejected) as info:
+        connect(204, creds=wrong, connect_timeout=WAIT)
+    assert (info.value.step, info.value.reason) == ("Negotiate", "InvalidSignature")
+    unknown = credentials.for_tests([999])[0]
+    with pytest.raises(LogonRejected) as info:
+        connect(999, creds=unknown)
+    assert info.value.reason == "UnknownSession"
+    first = connect(204)
+    with pytest.raises(LogonRejected) as info:
+        connect(204)
+    assert info.value.reason == "SessionInUse"
+    assert first.established
 
 
 def test_replace_reject_and_mass_cancel(connect):
-    a = connect()
-    order = a.place(1, "Sell", 5, PX + 500)
-    bad = a.place(1, "Sell", 0, PX + 500)
+    a = connect(205)
+    order = a.place(2, "Sell", 5, PX + 500)
+    bad = a.place(2, "Sell", 0, PX + 500)
     a.wait_for(lambda: len(a.reports) == 2, WAIT)
     assert (order.status, bad.status, bad.reason) == ("New", "Rejected", "InvalidQuantity")
-    assert a.reports[1]["orderId"] == 0
+    assert lean(a.reports[1]) == dict(_name="ExecutionReportRejected", seqNum=2, clOrdId=bad.cl_ord_id,
+                                      reason="InvalidQuantity")
 
     first_id = order.cl_ord_id
     new_id = a.replace(order, price=PX + 700, quantity=8)
     a.wait_for(lambda: len(a.reports) == 3, WAIT)
-    replaced = a.reports[2]
-    assert only(replaced, "execType", "ordStatus", "clOrdId", "origClOrdId", "orderQty", "leavesQty") == dict(
-        execType="Replaced", ordStatus="New", clOrdId=new_id, origClOrdId=first_id,
-        orderQty=8, leavesQty=8)
-    assert replaced["price"]["mantissa"] == PX + 700
+    assert lean(a.reports[2]) == dict(_name="ExecutionReportReplaced", seqNum=3, clOrdId=new_id,
+                                      origClOrdId=first_id, price=PX + 700, orderQty=8, leavesQty=8)
     assert (order.cl_ord_id, order.price, order.quantity, order.pending) == (new_id, PX + 700, 8, None)
 
-    other = a.place(1, "Buy", 3, PX - 500)
+    other = a.place(2, "Buy", 3, PX - 500)
     a.wait_for(lambda: len(a.reports) == 4, WAIT)
-    request = a.mass_cancel(1)
+    request = a.mass_cancel(2)
     a.wait_for(lambda: any(r["_name"] == "OrderMassCancelReport" for r in a.reports), WAIT)
     settle(a)
-    tail = a.reports[4:]
-    assert sorted((r["_name"], r.get("execType"), r.get("clOrdId")) for r in tail if r["_name"] == "ExecutionReport") \
-        == sorted([("ExecutionReport", "Canceled", new_id), ("ExecutionReport", "Canceled", other.cl_ord_id)])
-    report = next(r for r in tail if r["_name"] == "OrderMassCancelReport")
-    assert (report["clOrdId"], report["canceledCount"], report["instrumentId"]) == (request, 2, 1)
+    tail = [lean(r, drop=("transactTime", "orderId", "seqNum")) for r in a.reports[4:]]
+    report = tail.pop()
+    assert report == dict(_name="OrderMassCancelReport", clOrdId=request, instrumentId=2, canceledCount=2,
+                          reason="None")
+    assert sorted(r["origClOrdId"] or r["clOrdId"] for r in tail) == sorted([new_id, other.cl_ord_id])
+    assert {r["_name"] for r in tail} == {"ExecutionReportCanceled"}
     assert order.status == other.status == "Canceled"
-    assert a.open_orders() == []
+    assert a.open_orders() == [] and request not in a.tracker.requests
+    assert [r["seqNum"] for r in a.reports] == list(range(1, len(a.reports) + 1))
 
 
 def test_market_data_reflects_the_book(connect):
-    viewer = connect(record=False)
-    maker = connect(market_data=False)
-    taker = connect(market_data=False)
+    viewer = connect(206, record=False)
+    maker = connect(207, market_data=False)
+    taker = connect(208, market_data=False)
     for side, qty, px in (("Buy", 10, PX - 100), ("Buy", 5, PX - 100), ("Buy", 7, PX - 200),
                           ("Sell", 6, PX + 100), ("Sell", 9, PX + 300)):
-        maker.place(2, side, qty, px)
+        maker.place(3, side, qty, px)
     maker.wait_for(lambda: len(maker.reports) == 5, WAIT)
-    book = viewer.book(2)
+    book = viewer.book(3)
     viewer.wait_for(lambda: book.bids == {PX - 100: (15, 2), PX - 200: (7, 1)}
                     and book.asks == {PX + 100: (6, 1), PX + 300: (9, 1)}, WAIT)
 
-    # Sweep the best bid (15) and 2 of the next level.
-    taker.place(2, "Sell", 17, PX - 200)
+    taker.place(3, "Sell", 17, PX - 200)   # sweeps the best bid (15) and 2 of the next level
     viewer.wait_for(lambda: book.last_trade is not None and book.bids == {PX - 200: (5, 1)}, WAIT)
     settle(viewer)
     assert book.asks == {PX + 100: (6, 1), PX + 300: (9, 1)}
     assert (book.best_bid, book.best_ask, book.mid) == (PX - 200, PX + 100, PX - 50)
     assert book.last_trade[1:] == (PX - 200, 2, "Sell")
     assert viewer.md_seq_gaps == 0
-    # The viewer sent nothing and got no execution reports of its own.
-    assert viewer.reports is None or viewer.reports == []
     assert viewer.tracker.orders == {}
 
 
 def test_example_market_maker_requotes_and_tracks_pnl(connect):
     from lob.tools.market_maker import MarketMaker
 
-    client = connect()
-    taker = connect(market_data=False)
+    client = connect(209)
+    taker = connect(210, market_data=False)
     lines = []
 
     class Out:
@@ -227,3 +302,63 @@ def test_example_market_maker_requotes_and_tracks_pnl(connect):
     assert any(line.startswith("final: position -10") for line in text.splitlines())
     assert client.open_orders(4) == []
     assert client.position(4).pnl(PX + 5) == 0  # sold 10 at PX + 5: flat against that mark
+
+
+def test_missed_reports_are_retransmitted_and_the_stream_ends_as_the_engines(tmp_path):
+    """A client whose subscription is closed while it trades, then whose engine restarts (journal, cancel-
+    on-disconnect), ends with exactly the stream the engine sequenced for its session."""
+    venue = Venue(tmp_path)
+    clients = []
+    try:
+        venue.start_engine()
+
+        def make(session_id):
+            client = Client(SESSIONS[session_id], aeron_dir=venue.driver.dir, config=venue.config,
+                            connect_timeout=WAIT, record=True, market_data=False, keep_alive_ms=500)
+            clients.append(client)
+            return client
+
+        a, b = make(211), make(212)
+        orders = [a.place(5, "Buy", 5, PX - i) for i in range(3)]
+        a.wait_for(lambda: all(o.status == "New" for o in orders), WAIT)
+
+        a.pause_reports()
+        sell = b.place(5, "Sell", 12, PX - 2)         # fills a's three orders: 5, 5, 2
+        b.wait_for(lambda: sell.status == "Filled", WAIT)
+        a.resume_reports()
+        a.wait_for(lambda: [(o.status, o.cum) for o in orders] == [
+            ("Filled", 5), ("Filled", 5), ("PartiallyFilled", 2)], WAIT)
+        assert a.position(5).quantity == 12
+
+        # The engine restarts: both sessions are unbound and their open orders canceled while they are away.
+        rest = b.place(5, "Sell", 7, PX + 50)
+        b.wait_for(lambda: rest.status == "New", WAIT)
+        venue.stop_engine()
+        venue.start_engine()
+        for client in (a, b):
+            client.wait_for(lambda: client.protocol.establishments == 2 and client.established, 2 * WAIT)
+        a.wait_for(lambda: not orders[2].is_open, WAIT)
+        b.wait_for(lambda: not rest.is_open, WAIT)
+        assert (orders[2].status, orders[2].reason, orders[2].cum) == ("Canceled", "CancelOnDisconnect", 2)
+        assert (rest.status, rest.reason) == ("Canceled", "CancelOnDisconnect")
+        assert a.retransmitted >= 1 and b.retransmitted >= 1 and a.gaps_detected >= 1
+
+        # Both trade on in the same numbering.
+        last = a.place(5, "Buy", 1, PX - 10)
+        a.wait_for(lambda: last.status == "New", WAIT)
+        settle(a, b)
+        venue.stop_engine()
+
+        streams = venue.engine_streams()
+        assert a.report_frames == streams[211]
+        assert b.report_frames == streams[212]
+        assert a.next_seq_in == len(streams[211]) + 1
+        assert (a.next_seq_out, a.protocol.inbound.lost, a.not_applied) == (5, 0, [])
+    finally:
+        for client in clients:
+            client.close(terminate=False)
+        venue.close()
+
+
+def test_default_response_channels_differ():
+    assert default_response_channel() != default_response_channel()
