@@ -23,12 +23,11 @@ def add_arguments(parser):
                             "directory if one runs, else an embedded one)")
     group.add_argument("--order-entry-channel", default=s, metavar="URI")
     group.add_argument("--order-entry-stream", default=s, type=int, metavar="ID")
-    group.add_argument("--exec-channel", default=s, metavar="URI", help="the engine's execution-report channel")
-    group.add_argument("--exec-stream", default=s, type=int, metavar="ID")
     group.add_argument("--md-channel", default=s, metavar="URI", help="the engine's market-data channel")
     group.add_argument("--md-stream", default=s, type=int, metavar="ID")
     group.add_argument("--port-base", default=s, type=int, metavar="PORT",
                        help="the engine's default channels on ports PORT, PORT+1, PORT+2 of 127.0.0.1")
+    # No execution channel: each session's messages come on the response channel it names at Negotiate.
 
 
 def add_session_arguments(parser, default_keep_alive_ms=1000):
