@@ -169,7 +169,8 @@ class Client:
         inbound = self.protocol.inbound
         return dict(state=self.state, next_seq_out=self.next_seq_out, next_seq_in=inbound.next_seq,
                     gaps_detected=inbound.gaps_detected, retransmitted=inbound.retransmitted,
-                    duplicates=inbound.duplicates, lost=inbound.lost, not_applied=list(self.not_applied),
+                    duplicates=inbound.duplicates, lost=inbound.lost, resets=inbound.resets,
+                    not_applied=list(self.not_applied),
                     establishments=self.protocol.establishments, terminations=list(self.protocol.terminations))
 
     # -- lifecycle -----------------------------------------------------------------------------
