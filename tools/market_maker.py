@@ -110,7 +110,8 @@ class MarketMaker:
         end = None if duration is None else time.monotonic() + duration
         next_report = time.monotonic() + report_every
         while not stop() and (end is None or time.monotonic() < end):
-            client.run(until=lambda: self.dirty or stop(), timeout=min(report_every, 0.05))
+            # While the session re-establishes, keep polling (that is what brings it back) without quoting.
+            client.run(until=lambda: self.dirty and client.established or stop(), timeout=min(report_every, 0.05))
             if self.dirty:
                 self.requote()
             now = time.monotonic()
