@@ -385,5 +385,47 @@ def test_after_an_engine_restart_the_client_recovers_exactly_the_engines_stream(
         venue.close()
 
 
+def test_lob_marketmaker_command_logs_on_quotes_and_cancels(venue, connect):
+    import subprocess
+    import sys
+
+    from aeron_helpers import ROOT
+
+    viewer = connect(216)
+    command = [sys.executable, "-m", "lob.cli", "marketmaker", "--aeron-dir", venue.driver.dir, "--port-base",
+               str(venue.port_base), "--credentials", venue.credentials_file, "--session", "215", "--instrument", "5",
+               "--mid", str(PX), "--duration", "1.5", "--report-every", "0.5"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=WAIT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("market maker: session 215, instrument 5, reports on aeron:udp?endpoint=127.0.0.1:")
+    assert any(line.startswith("final: position +0") for line in lines)
+    assert "'state': 'Closed'" in lines[-1] and "'lost': 0" in lines[-1]
+    # It quoted PX -/+ 5 (one BookUpdate each) and cancelled both on the way out (one BookUpdate).
+    seen = []
+    viewer.on_book_update = lambda message, book: seen.append(sorted(
+        (level["action"], level["side"], level["price"]["mantissa"], level["quantity"]) for level in message["levels"]))
+    book = viewer.book(5)
+    viewer.run(lambda: len(seen) >= 3, WAIT)
+    settle(viewer)
+    assert seen == [[("New", "Buy", PX - 5, 10)], [("New", "Sell", PX + 5, 10)],
+                    [("Delete", "Buy", PX - 5, 0), ("Delete", "Sell", PX + 5, 0)]], done.stdout
+    assert (book.bids, book.asks) == ({}, {})
+
+
+def test_a_wrong_secret_stops_lob_marketmaker_with_the_reason(venue, tmp_path):
+    import subprocess
+    import sys
+
+    from aeron_helpers import ROOT
+
+    wrong = write_credentials(tmp_path / "wrong.txt", [credentials.SessionCredentials(217, "FIRM217", b"y" * 32)])
+    command = [sys.executable, "-m", "lob.cli", "marketmaker", "--aeron-dir", venue.driver.dir, "--port-base",
+               str(venue.port_base), "--credentials", wrong, "--duration", "1"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=WAIT)
+    assert done.returncode == 1
+    assert "session 217: Negotiate rejected: InvalidSignature" in done.stderr
+
+
 def test_default_response_channels_differ():
     assert default_response_channel() != default_response_channel()

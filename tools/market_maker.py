@@ -166,7 +166,7 @@ def run(args):
                 maker.run(duration=args.duration, report_every=args.report_every, stop=lambda: bool(stopping))
             except KeyboardInterrupt:
                 maker.shutdown()
-            print(f"session: {client.sequence_state()}", flush=True)
+        print(f"session: {client.sequence_state()}", flush=True)
     except ClientError as exc:
         print(f"lob marketmaker: {exc}", file=sys.stderr)
         return 1
