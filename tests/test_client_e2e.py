@@ -15,6 +15,7 @@ from lob import credentials
 from lob.client import Client, LogonRejected
 from lob.client.session import default_response_channel
 from lob.framing import iter_execution
+from lob.sbe import messages
 
 from aeron_helpers import EngineProcess
 
@@ -24,6 +25,7 @@ INSTRUMENTS = {1: 1, 2: 1, 3: 1, 4: 1, 5: 1}
 SESSIONS = {c.session_id: c for c in credentials.for_tests(range(201, 221))}
 ENGINE_ARGS = ("--max-orders", "4096", "--no-prefault")
 SEQUENCED = range(60, 70)   # execution templates: each carries the session's seqNum first
+RETRANSMISSION = 54         # followed by the frames it announces, sent again
 
 
 def write_credentials(path, creds):
@@ -72,16 +74,21 @@ class Venue:
         return EngineConfig(aeron_dir=self.driver.dir, instruments=INSTRUMENTS).with_ports(self.port_base)
 
     def engine_streams(self):
-        """{session id: [frame]}: every sequenced execution message of each session, from the journal."""
+        """{session id: [frame]}: every execution message each session was sent, in sequence, from the journal
+        (retransmitted copies left out)."""
         from lob.engine import Engine
         from lob.replay import replay_journal_bytes
 
         engine = Engine(INSTRUMENTS, max_orders=4096, sessions=list(SESSIONS.values()))
         _, _, stream = replay_journal_bytes(engine, self.journal)
-        streams = {}
+        streams, replaying = {}, {}
         for session_id, _, frame in iter_execution(stream):
-            template, seq = struct.unpack_from("<H", frame, 2)[0], struct.unpack_from("<Q", frame, 8)[0]
-            if template in SEQUENCED and seq:
+            template = struct.unpack_from("<H", frame, 2)[0]
+            if template == RETRANSMISSION:
+                replaying[session_id] = messages.decode(frame)["count"]
+            elif replaying.get(session_id):
+                replaying[session_id] -= 1
+            elif template in SEQUENCED and struct.unpack_from("<Q", frame, 8)[0]:
                 streams.setdefault(session_id, []).append(frame)
         return streams
 
