@@ -23,13 +23,15 @@ WAIT = 30.0
 PX = 1_000_000
 INSTRUMENTS = {1: 1, 2: 1, 3: 1, 4: 1, 5: 1}
 SESSIONS = {c.session_id: c for c in credentials.for_tests(range(201, 221))}
+SESSIONS[221] = credentials.for_tests([221], rate=1, burst=2)[0]   # two messages at once, then one a second
 ENGINE_ARGS = ("--max-orders", "4096", "--no-prefault")
 SEQUENCED = range(60, 70)   # execution templates: each carries the session's seqNum first
 RETRANSMISSION = 54         # followed by the frames it announces, sent again
 
 
 def write_credentials(path, creds):
-    path.write_text("".join(f"{c.session_id} {c.firm} {c.secret.hex()}\n" for c in creds))
+    path.write_text("".join(f"{c.session_id} {c.firm} {c.secret.hex()}" + (f" rate={c.rate} burst={c.burst}" if c.rate else "")
+                            + "\n" for c in creds))
     return str(path)
 
 
@@ -240,6 +242,23 @@ def test_replace_reject_and_mass_cancel(connect):
     assert order.status == other.status == "Canceled"
     assert a.open_orders() == [] and request not in a.tracker.requests
     assert [r["seqNum"] for r in a.reports] == list(range(1, len(a.reports) + 1))
+
+
+def test_throttled_orders_end_rejected_with_the_reason(connect):
+    a = connect(221, market_data=False)
+    orders = [a.place(2, "Buy", 1, PX - 1000 - i) for i in range(5)]
+    a.wait_for(lambda: all(o.status != "PendingNew" for o in orders), WAIT)
+    settle(a)
+    accepted = [o for o in orders if o.status == "New"]
+    throttled = [o for o in orders if o.status == "Rejected"]
+    assert len(accepted) >= 2 and throttled and len(accepted) + len(throttled) == 5
+    assert {o.reason for o in throttled} == {"Throttled"}
+    rejects = [r for r in a.reports if r["_name"] == "MessageReject"]
+    # Each reject names the request by its implicit sequence number (the nth message is seq n).
+    assert [(r["refClOrdId"], r["refSeqNo"], r["refTemplateId"], r["reason"]) for r in rejects] == [
+        (o.cl_ord_id, o.cl_ord_id, 1, "Throttled") for o in throttled]
+    assert [r["seqNum"] for r in a.reports] == list(range(1, 6))
+    assert a.next_seq_out == 6 and a.gaps_detected == 0
 
 
 def test_market_data_reflects_the_book(connect):
