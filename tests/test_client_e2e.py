@@ -331,9 +331,35 @@ def test_example_market_maker_requotes_and_tracks_pnl(connect):
     assert client.position(4).pnl(PX + 5) == 0  # sold 10 at PX + 5: flat against that mark
 
 
-def test_a_client_whose_subscription_was_closed_catches_up(connect):
-    a = connect(211, market_data=False, keep_alive_ms=500)
-    b = connect(212, market_data=False)
+def sequenced(frames):
+    return [f for f in frames if struct.unpack_from("<Q", f, 8)[0]]
+
+
+@pytest.fixture
+def own_venue(tmp_path):
+    """A venue of the test's own (journaled, restartable); its clients are closed with it."""
+    venue = Venue(tmp_path)
+    clients = []
+
+    def make(session_id, **kwargs):
+        client = Client(SESSIONS[session_id], aeron_dir=venue.driver.dir, config=venue.config, connect_timeout=WAIT,
+                        record=True, market_data=False, **kwargs)
+        clients.append(client)
+        return client
+
+    try:
+        venue.start_engine()
+        venue.connect = make
+        yield venue
+    finally:
+        for client in clients:
+            client.close(terminate=False)
+        venue.close()
+
+
+def test_a_client_whose_subscription_was_closed_catches_up(own_venue):
+    a = own_venue.connect(211, keep_alive_ms=500)
+    b = own_venue.connect(212)
     orders = [a.place(5, "Buy", 5, PX - i) for i in range(3)]
     a.wait_for(lambda: all(o.status == "New" for o in orders), WAIT)
 
@@ -341,74 +367,83 @@ def test_a_client_whose_subscription_was_closed_catches_up(connect):
     sell = b.place(5, "Sell", 12, PX - 2)         # fills a's three orders: 5, 5, 2
     b.wait_for(lambda: sell.status == "Filled", WAIT)
     a.resume_reports()
-    a.wait_for(lambda: [(o.status, o.cum) for o in orders] == [
-        ("Filled", 5), ("Filled", 5), ("PartiallyFilled", 2)], WAIT)
-    # The engine's heartbeat says where its sequence is: nothing left out, nothing twice.
-    heartbeats = a.protocol.inbound
-    a.wait_for(lambda: heartbeats.engine_next == a.next_seq_in and not heartbeats.held, WAIT)
-    assert [lean(r, drop=("transactTime", "orderId", "tradeId", "clOrdId")) for r in a.reports] == [
-        dict(_name="ExecutionReportNew", seqNum=1), dict(_name="ExecutionReportNew", seqNum=2),
-        dict(_name="ExecutionReportNew", seqNum=3),
-        dict(_name="ExecutionReportTrade", seqNum=4, lastPx=PX, lastQty=5, leavesQty=0, liquidity="Added"),
-        dict(_name="ExecutionReportTrade", seqNum=5, lastPx=PX - 1, lastQty=5, leavesQty=0, liquidity="Added"),
-        dict(_name="ExecutionReportTrade", seqNum=6, lastPx=PX - 2, lastQty=2, leavesQty=3, liquidity="Added"),
-    ]
-    assert [r["clOrdId"] for r in a.reports] == [1, 2, 3, 1, 2, 3]
-    assert a.position(5).quantity == 12 and a.next_seq_in == 7
+    a.wait_for(lambda: orders[2].cum == 2, WAIT)
     # The engine's publication counts a closed subscription as connected until its liveness timeout and a new
-    # image starts at the current position, so the fills came by retransmission, not live.
-    assert (a.gaps_detected, a.retransmitted, a.protocol.inbound.duplicates, a.protocol.inbound.lost) == (1, 3, 0, 0)
+    # image starts at the current position: the fills come by retransmission, not live.
+    assert a.gaps_detected >= 1 and a.retransmitted >= 3
+    assert [(o.status, o.cum) for o in orders[:2]] == [("Filled", 5), ("Filled", 5)]
+    assert a.position(5).quantity == 12
+    if a.protocol.establishments == 1:   # (else its stream stayed silent too long: it ended and renewed the session)
+        assert [lean(r, drop=("transactTime", "orderId", "tradeId", "clOrdId")) for r in a.reports] == [
+            dict(_name="ExecutionReportNew", seqNum=1), dict(_name="ExecutionReportNew", seqNum=2),
+            dict(_name="ExecutionReportNew", seqNum=3),
+            dict(_name="ExecutionReportTrade", seqNum=4, lastPx=PX, lastQty=5, leavesQty=0, liquidity="Added"),
+            dict(_name="ExecutionReportTrade", seqNum=5, lastPx=PX - 1, lastQty=5, leavesQty=0, liquidity="Added"),
+            dict(_name="ExecutionReportTrade", seqNum=6, lastPx=PX - 2, lastQty=2, leavesQty=3, liquidity="Added"),
+        ]
+    settle(a, b)
+    own_venue.stop_engine()
+    streams = own_venue.engine_streams()
+    assert sequenced(a.report_frames) == streams[211] and sequenced(b.report_frames) == streams[212]
+    assert a.next_seq_in == len(streams[211]) + 1
+    assert (a.protocol.inbound.duplicates, a.protocol.inbound.lost) == (0, 0)
 
 
-def test_after_an_engine_restart_the_client_recovers_exactly_the_engines_stream(tmp_path):
+def test_a_session_the_engine_ended_comes_back_and_gets_its_cancels(connect):
+    import time
+
+    terminations = []
+    a = connect(219, market_data=False, keep_alive_ms=200, on_terminate=terminations.append)
+    order = a.place(5, "Sell", 2, PX + 900)
+    a.wait_for(lambda: order.status == "New", WAIT)
+    time.sleep(1.0)   # not polling: no heartbeat for 3 x 200 ms, the engine ends the session
+    a.wait_for(lambda: a.protocol.establishments == 2 and a.established and not order.is_open, WAIT)
+    assert terminations == ["KeepAliveTimeout"]
+    assert (order.status, order.reason) == ("Canceled", "CancelOnDisconnect")
+    assert [lean(r) for r in a.reports] == [
+        dict(_name="ExecutionReportNew", seqNum=1, clOrdId=order.cl_ord_id),
+        dict(_name="ExecutionReportCanceled", seqNum=2, clOrdId=order.cl_ord_id, origClOrdId=0,
+             reason="CancelOnDisconnect")]
+    assert (a.retransmitted, a.next_seq_in, a.next_seq_out) == (1, 3, 2)
+    again = a.place(5, "Sell", 2, PX + 900)
+    a.wait_for(lambda: again.status == "New", WAIT)
+    assert a.reports[-1]["seqNum"] == 3
+
+
+def test_after_an_engine_restart_the_client_recovers_exactly_the_engines_stream(own_venue):
     """The engine restarts from its journal: both sessions are unbound and their open orders canceled
     while they are away (cancel-on-disconnect). Each client establishes again, gets what it missed by
     retransmission and ends with exactly the stream the engine sequenced for its session."""
-    venue = Venue(tmp_path)
-    clients = []
-    try:
-        venue.start_engine()
+    a, b = own_venue.connect(213, keep_alive_ms=500), own_venue.connect(214, keep_alive_ms=500)
+    orders = [a.place(5, "Buy", 5, PX - i) for i in range(3)]
+    a.wait_for(lambda: all(o.status == "New" for o in orders), WAIT)
+    sell = b.place(5, "Sell", 12, PX - 2)         # fills a's three orders: 5, 5, 2
+    b.wait_for(lambda: sell.status == "Filled", WAIT)
+    rest = b.place(5, "Sell", 7, PX + 50)
+    b.wait_for(lambda: rest.status == "New", WAIT)
+    a.wait_for(lambda: orders[2].cum == 2, WAIT)
 
-        def make(session_id):
-            client = Client(SESSIONS[session_id], aeron_dir=venue.driver.dir, config=venue.config,
-                            connect_timeout=WAIT, record=True, market_data=False, keep_alive_ms=500)
-            clients.append(client)
-            return client
+    own_venue.stop_engine()
+    own_venue.start_engine()
+    for client in (a, b):
+        client.wait_for(lambda: client.protocol.establishments == 2 and client.established, 2 * WAIT)
+    a.wait_for(lambda: not orders[2].is_open, WAIT)
+    b.wait_for(lambda: not rest.is_open, WAIT)
+    assert (orders[2].status, orders[2].reason, orders[2].cum) == ("Canceled", "CancelOnDisconnect", 2)
+    assert (rest.status, rest.reason) == ("Canceled", "CancelOnDisconnect")
+    assert a.retransmitted >= 1 and b.retransmitted >= 1 and a.gaps_detected >= 1
 
-        a, b = make(213), make(214)
-        orders = [a.place(5, "Buy", 5, PX - i) for i in range(3)]
-        a.wait_for(lambda: all(o.status == "New" for o in orders), WAIT)
-        sell = b.place(5, "Sell", 12, PX - 2)         # fills a's three orders: 5, 5, 2
-        b.wait_for(lambda: sell.status == "Filled", WAIT)
-        rest = b.place(5, "Sell", 7, PX + 50)
-        b.wait_for(lambda: rest.status == "New", WAIT)
-        a.wait_for(lambda: orders[2].cum == 2, WAIT)
+    # Both trade on in the same numbering.
+    last = a.place(5, "Buy", 1, PX - 10)
+    a.wait_for(lambda: last.status == "New", WAIT)
+    settle(a, b)
+    own_venue.stop_engine()
 
-        venue.stop_engine()
-        venue.start_engine()
-        for client in (a, b):
-            client.wait_for(lambda: client.protocol.establishments == 2 and client.established, 2 * WAIT)
-        a.wait_for(lambda: not orders[2].is_open, WAIT)
-        b.wait_for(lambda: not rest.is_open, WAIT)
-        assert (orders[2].status, orders[2].reason, orders[2].cum) == ("Canceled", "CancelOnDisconnect", 2)
-        assert (rest.status, rest.reason) == ("Canceled", "CancelOnDisconnect")
-        assert a.retransmitted >= 1 and b.retransmitted >= 1 and a.gaps_detected >= 1
-
-        # Both trade on in the same numbering.
-        last = a.place(5, "Buy", 1, PX - 10)
-        a.wait_for(lambda: last.status == "New", WAIT)
-        settle(a, b)
-        venue.stop_engine()
-
-        streams = venue.engine_streams()
-        assert a.report_frames == streams[213]
-        assert b.report_frames == streams[214]
-        assert a.next_seq_in == len(streams[213]) + 1
-        assert (a.next_seq_out, a.protocol.inbound.lost, a.not_applied) == (5, 0, [])
-    finally:
-        for client in clients:
-            client.close(terminate=False)
-        venue.close()
+    streams = own_venue.engine_streams()
+    assert sequenced(a.report_frames) == streams[213]
+    assert sequenced(b.report_frames) == streams[214]
+    assert a.next_seq_in == len(streams[213]) + 1
+    assert (a.next_seq_out, a.protocol.inbound.lost, a.not_applied) == (5, 0, [])
 
 
 def test_lob_marketmaker_command_logs_on_quotes_and_cancels(venue, connect):

@@ -43,7 +43,8 @@ class LoopbackClient:
         self.now = 0.0
         self.connected = True     # False: what the engine sends us is lost (our subscription is closed)
         self.tracker = OrderTracker()
-        self.frames = []          # execution frames handed on, in order
+        self.frames = []          # sequenced execution frames handed on, in order
+        self.unsequenced = []     # MessageRejects to a transport without an established session
         self.next_cl = 1
         self.p = SessionProtocol(creds, CHANNEL, 5, send=self.send, clock_ns=lambda: venue.clock_ns,
                                  keep_alive_ms=1000)
@@ -58,7 +59,7 @@ class LoopbackClient:
             return
         message = messages.decode(frame)
         for m, f in self.p.on_message(message, (message, frame), self.now):
-            self.frames.append(f)
+            (self.frames if m["seqNum"] else self.unsequenced).append(f)
             self.tracker.apply(m)
 
     def place(self, side, qty, price):
@@ -148,6 +149,9 @@ def test_after_an_engine_restart_the_client_establishes_again_and_gets_the_cance
     assert [(o.status, o.reason) for o in resting] == [("Canceled", "CancelOnDisconnect")] * 2
     assert a.frames == a.engine_stream()
     assert (a.p.inbound.retransmitted, a.p.next_seq_in, a.p.next_seq_out) == (2, 5, 3)
+    # Its Terminate (in case the engine still held the session) found nothing to end.
+    assert [(m["_name"], m["refTemplateId"], m["reason"]) for m in map(messages.decode, a.unsequenced)] == [
+        ("MessageReject", 44, "NotNegotiated")]
     # And it trades on in the same numbering.
     again = a.place("Buy", 1, PX - 50)
     assert again.status == "New" and a.frames == a.engine_stream()

@@ -212,6 +212,8 @@ def test_keep_alive_and_silence():
     h.take()
     h.advance(3.1)                         # silent for 3 keep-alive intervals: lost, negotiated again
     assert h.p.state == "Lost"
+    # The engine may still hold the session on our transport and would refuse a Negotiate: end it first.
+    assert [without(f) for f in h.take()] == [dict(_name="Terminate", sessionId=1001, reason="KeepAliveTimeout")]
     h.connected = False
     h.advance(1.0)
     assert h.p.state == "Lost" and h.take() == []
@@ -255,11 +257,13 @@ def test_a_relogon_reject_is_retried_unless_it_cannot_succeed():
     h = Harness(retry_interval=0.5)
     h.logon()
     h.p.lost(h.now, "image gone")
+    assert [without(f) for f in h.take()] == [dict(_name="Terminate", sessionId=1001, reason="TransportLost")]
     h.advance(0.6)
     negotiate = h.take()[0]
     h.feed(msg("NegotiationReject", sessionId=1001, requestTimestamp=negotiate["requestTimestamp"],
                reason="SessionInUse"))
     assert h.p.state == "Lost"
+    assert [without(f) for f in h.take()] == [dict(_name="Terminate", sessionId=1001, reason="Finished")]
     h.advance(0.6)
     negotiate = h.take()[0]
     h.feed(msg("NegotiationReject", sessionId=1001, requestTimestamp=negotiate["requestTimestamp"],
@@ -298,6 +302,7 @@ def test_an_engine_whose_sequence_went_back_is_followed():
     for s in (1, 2, 3, 4):
         h.feed(new(s))
     h.p.lost(h.now)
+    assert [f["_name"] for f in h.take()] == ["Terminate"]
     h.advance(0.6)
     h.feed(msg("NegotiationResponse", sessionId=1001, requestTimestamp=h.take()[0]["requestTimestamp"]))
     h.feed(msg("EstablishmentAck", sessionId=1001, requestTimestamp=h.take()[0]["requestTimestamp"],

@@ -162,10 +162,14 @@ class SessionProtocol:
         self._set_state(CLOSED)
         return False
 
-    def lost(self, now, why="transport lost"):
-        """The transport says the engine is gone (its stream's image went away, or we cannot reach it)."""
+    def lost(self, now, why="transport lost", reason="TransportLost"):
+        """The transport says the engine is gone (its stream's image went away), or it has been silent.
+        The engine may still hold the session on our transport (it refuses to negotiate an established
+        session), so it is told to end it first; a Terminate it does not expect changes nothing."""
         if self.state in (ESTABLISHED, ESTABLISHING, NEGOTIATING):
             self.terminations.append(why)
+            if self.state == ESTABLISHED:
+                self._emit(logon.terminate(self.session_id, reason), now)
             self._retry_or_fail(now, SessionError(f"session {self.session_id}: {why}"))
 
     def _retry_or_fail(self, now, error):
@@ -220,6 +224,10 @@ class SessionProtocol:
 
     def _on_NegotiationReject(self, m, now):
         if self.state == NEGOTIATING:
+            if m["reason"] == "SessionInUse" and self.persistent:
+                # Still established on our own transport (the engine missed nothing we noticed): end that
+                # first. Bound to another transport, the engine ignores our Terminate.
+                self._emit(logon.terminate(self.session_id, "Finished"), now)
             self._retry_or_fail(now, LogonRejected("Negotiate", m["reason"], self.session_id))
 
     def _on_EstablishmentAck(self, m, now):
@@ -281,7 +289,7 @@ class SessionProtocol:
         state = self.state
         if state == ESTABLISHED:
             if now - self._last_heard > 3 * self.keep_alive:
-                self.lost(now, "nothing heard from the engine for 3 keep-alive intervals")
+                self.lost(now, "nothing heard from the engine for 3 keep-alive intervals", "KeepAliveTimeout")
                 return
             if now - self._last_sent >= self.keep_alive:
                 self._emit(logon.sequence(self.next_seq_out), now)
