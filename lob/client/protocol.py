@@ -15,13 +15,17 @@ returns the execution messages to hand on, in the engine's sequence, each exactl
 - Terminate from the engine is answered with Terminate(Finished); the session is then lost. A lost
   session (engine Terminate, `lost()` called by the transport, or nothing heard for 3 keep-alive
   intervals) is negotiated and established again (fresh nonce and timestamp, Establish with our
-  nextSeqNo) every `retry_interval` until it succeeds or a reject says it never will.
+  nextSeqNo) every `retry_interval` until it succeeds or a reject says it never will. When the client
+  is the one that noticed, it first sends Terminate: the engine may still hold the session on our
+  transport, and it does not negotiate an established session (SessionInUse).
 - Before the first establishment every reject or timeout is final (`error`, state FAILED).
 """
 import secrets
 import time
 
 from lob import logon
+
+from .sequencer import InboundSequence
 
 IDLE = "Idle"
 NEGOTIATING = "Negotiating"
@@ -65,10 +69,8 @@ class LogonTimeout(SessionError, TimeoutError):
 class SessionProtocol:
     def __init__(self, credentials, response_channel, response_stream_id, *, send, keep_alive_ms=1000,
                  next_seq_out=0, next_seq_in=None, clock_ns=time.time_ns, logon_timeout=10.0,
-                 retransmit_timeout=2.0, retry_interval=0.5, relogon_timeout=2.0, max_retransmit=10000, can_send=lambda: True,
-                 on_state=None, on_not_applied=None, on_terminate=None):
-        from .sequencer import InboundSequence
-
+                 retransmit_timeout=2.0, retry_interval=0.5, relogon_timeout=2.0, max_retransmit=10000,
+                 can_send=lambda: True, on_state=None, on_not_applied=None, on_terminate=None):
         self.credentials = credentials
         self.session_id = credentials.session_id
         self.response_channel = response_channel
@@ -90,7 +92,7 @@ class SessionProtocol:
         self.establishments = 0
         self.persistent = False                 # established once: from now on a lost session is retried
         self.not_applied = []                   # (fromSeqNo, count) of every NotApplied
-        self.terminations = []                  # reasons of the engine's Terminates
+        self.terminations = []                  # why the session was lost each time (engine Terminate reasons, ...)
         self.on_state = on_state
         self.on_not_applied = on_not_applied
         self.on_terminate = on_terminate
