@@ -212,6 +212,31 @@ def test_logon_rejects_name_their_reason(connect):
     assert first.established
 
 
+def test_sequence_numbers_carry_over_between_clients_of_a_session(connect):
+    notified = []
+    first = connect(220, next_seq_out=5, on_not_applied=lambda f, c: notified.append((f, c)))
+    first.wait_for(lambda: first.not_applied, WAIT)
+    assert first.not_applied == notified == [(1, 4)]   # the engine expected 1: 1..4 never arrived
+    order = first.place(2, "Buy", 1, PX - 3000)
+    first.wait_for(lambda: order.status == "New", WAIT)
+    assert (first.next_seq_out, first.next_seq_in) == (6, 2)
+    first.close()                                      # Terminate: cancel-on-disconnect
+
+    with pytest.raises(LogonRejected) as info:
+        connect(220, next_seq_out=3)
+    assert (info.value.step, info.value.reason) == ("Establish", "SequenceTooLow")
+
+    later = None
+    for _ in range(20):   # the rejected client's Terminate may still be on its way
+        try:
+            later = connect(220)                      # nextSeqNo 0: continue where the engine is
+            break
+        except LogonRejected as exc:
+            assert exc.reason == "SessionInUse"
+    assert later is not None
+    assert (later.next_seq_out, later.next_seq_in) == (6, 3)   # New 1, Canceled 2 went to the first client
+
+
 def test_replace_reject_and_mass_cancel(connect):
     a = connect(205)
     order = a.place(2, "Sell", 5, PX + 500)

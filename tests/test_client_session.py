@@ -108,6 +108,9 @@ def test_a_reject_at_logon_is_final_and_names_the_reason(step):
         h.feed(msg("EstablishmentReject", sessionId=1001, requestTimestamp=h.take()[0]["requestTimestamp"],
                    reason="InvalidKeepAlive"))
     assert h.p.state == "Failed"
+    # A negotiated session that could not be established is let go.
+    assert [without(f) for f in h.take()] == ([] if step == "Negotiate" else [
+        dict(_name="Terminate", sessionId=1001, reason="Finished")])
     assert isinstance(h.p.error, LogonRejected)
     assert (h.p.error.step, h.p.error.reason) == (step, "InvalidSignature" if step == "Negotiate" else "InvalidKeepAlive")
     assert "session 1001" in str(h.p.error) and h.p.error.reason in str(h.p.error)

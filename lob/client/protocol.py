@@ -183,6 +183,9 @@ class SessionProtocol:
             self._next_attempt = now + self.retry_interval
             self._set_state(LOST)
         else:
+            if self.state == ESTABLISHING:
+                # Negotiated but never established: let the session go, or it stays bound to our transport.
+                self._emit(logon.terminate(self.session_id, "Finished"), now)
             self.error = error
             self._set_state(FAILED)
 
