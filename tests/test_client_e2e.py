@@ -30,8 +30,7 @@ RETRANSMISSION = 54         # followed by the frames it announces, sent again
 
 
 def write_credentials(path, creds):
-    path.write_text("".join(f"{c.session_id} {c.firm} {c.secret.hex()}" + (f" rate={c.rate} burst={c.burst}" if c.rate else "")
-                            + "\n" for c in creds))
+    path.write_text(credentials.dumps(creds))
     return str(path)
 
 
