@@ -185,6 +185,18 @@ def test_a_large_hole_is_asked_for_in_parts():
     assert [(f["fromSeqNo"], f["count"]) for f in h.take()] == [(21, 5)]
 
 
+def test_a_request_larger_than_the_engine_allows_is_asked_again_in_halves():
+    h = Harness(max_retransmit=100)
+    h.logon()
+    h.feed(msg("Sequence", nextSeqNo=81))
+    assert [(f["fromSeqNo"], f["count"]) for f in h.take()] == [(1, 80)]
+    too_large = msg("MessageReject", seqNum=81, transactTime=9, refSeqNo=0, refClOrdId=0, refTemplateId=43,
+                    refLength=40, reason="RetransmitTooLarge")
+    assert h.feed(too_large) == []          # held behind the hole
+    assert [(f["fromSeqNo"], f["count"]) for f in h.take()] == [(1, 40)]
+    assert (h.p.inbound.lost, h.p.next_seq_in) == (0, 1)
+
+
 def test_a_range_the_engine_no_longer_holds_is_skipped_and_counted():
     h = Harness()
     h.logon()

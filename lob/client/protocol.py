@@ -200,7 +200,10 @@ class SessionProtocol:
             out = []
             if name == "MessageReject" and message["refTemplateId"] == RETRANSMIT_REQUEST_TEMPLATE \
                     and (seq == 0 or self.inbound.is_new(seq)):
-                out = self.inbound.on_request_failed()
+                if message["reason"] == "RetransmitTooLarge":
+                    self.inbound.on_request_too_large()   # asked again in smaller parts
+                else:
+                    out = self.inbound.on_request_failed()
             if seq == 0:  # not sequenced: the sender had no established session
                 return out + [item]
             return out + self._sequenced(seq, item, now)

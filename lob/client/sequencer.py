@@ -68,6 +68,12 @@ class InboundSequence:
         if not count:
             self.request = self.request_time = None
 
+    def on_request_too_large(self):
+        """The engine allows fewer frames per request than we asked for: ask for half as many."""
+        if self.request is not None:
+            self.max_request = max(1, self.request[1] // 2)
+            self.request = self.request_time = None
+
     def on_request_failed(self):
         """The engine refused the outstanding request (range no longer retained): skip that range."""
         if self.request is None:
