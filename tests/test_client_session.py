@@ -53,7 +53,8 @@ class Harness:
     def logon(self, engine_next=1, engine_expects=1):
         self.p.start(self.now)
         negotiate = self.take()[0]
-        self.feed(msg("NegotiationResponse", sessionId=CREDS.session_id, requestTimestamp=negotiate["requestTimestamp"]))
+        self.feed(msg("NegotiationResponse", sessionId=CREDS.session_id,
+                      requestTimestamp=negotiate["requestTimestamp"]))
         establish = self.take()[0]
         self.feed(msg("EstablishmentAck", sessionId=CREDS.session_id, requestTimestamp=establish["requestTimestamp"],
                       keepAliveIntervalMs=establish["keepAliveIntervalMs"], nextSeqNo=engine_next,
@@ -112,7 +113,8 @@ def test_a_reject_at_logon_is_final_and_names_the_reason(step):
     assert [without(f) for f in h.take()] == ([] if step == "Negotiate" else [
         dict(_name="Terminate", sessionId=1001, reason="Finished")])
     assert isinstance(h.p.error, LogonRejected)
-    assert (h.p.error.step, h.p.error.reason) == (step, "InvalidSignature" if step == "Negotiate" else "InvalidKeepAlive")
+    expected = "InvalidSignature" if step == "Negotiate" else "InvalidKeepAlive"
+    assert (h.p.error.step, h.p.error.reason) == (step, expected)
     assert "session 1001" in str(h.p.error) and h.p.error.reason in str(h.p.error)
     h.advance(60)
     assert h.take() == [] and h.p.state == "Failed"

@@ -307,9 +307,9 @@ class SessionProtocol:
                 if state == TERMINATING:
                     self._set_state(CLOSED)
                 else:
+                    step = "Negotiate" if state == NEGOTIATING else "Establish"
                     self._retry_or_fail(now, LogonTimeout(
-                        f"session {self.session_id}: no answer to {'Negotiate' if state == NEGOTIATING else 'Establish'}"
-                        f" within {self._answer_timeout()}s"))
+                        f"session {self.session_id}: no answer to {step} within {self._answer_timeout()}s"))
         elif state == LOST:
             if now >= self._next_attempt and self._can_send():
                 self.start(now)
