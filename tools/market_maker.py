@@ -5,12 +5,16 @@ participants, else `--mid`), skews both quotes against its inventory, stops quot
 grow the position past `--max-position`, re-quotes after every fill (and when the fair price moves), and
 prints its position and P&L. On exit (Ctrl-C, SIGTERM or `--duration`) it cancels its quotes and prints
 the final figures.
+
+It logs on as the session `--session` of the credentials file `--credentials`. While the session is
+re-establishing (the engine restarted, or ended the session) it does not quote; once it is back, the
+reports it missed (cancel-on-disconnect among them) have been retransmitted and it quotes again.
 """
 import signal
 import sys
 import time
 
-from lob.client import Client, to_decimal_str
+from lob.client import Client, ClientError, to_decimal_str
 
 
 class MarketMaker:
@@ -29,14 +33,23 @@ class MarketMaker:
         self.fills = 0
         self.dirty = True
         client.on_execution_report = self._on_report
+        client.on_message_reject = self._on_message_reject
+        client.on_session_state = self._on_session_state
         client.on_trade = self._on_market_trade
 
-    def _on_report(self, report, order):
-        if report["execType"] == "Trade":
+    def _on_report(self, message, order):
+        name = message["_name"]
+        if name == "ExecutionReportTrade":
             self.fills += 1
             self.dirty = True
-        elif report["execType"] in ("Canceled", "Rejected", "Expired"):
+        elif name in ("ExecutionReportCanceled", "ExecutionReportRejected", "ExecutionReportExpired"):
             self.dirty = True
+
+    def _on_message_reject(self, message, order):
+        self.dirty = True
+
+    def _on_session_state(self, state):
+        self.dirty = True
 
     def _on_market_trade(self, message, book):
         self.dirty = True
@@ -65,6 +78,8 @@ class MarketMaker:
         }
 
     def requote(self):
+        if not self.client.established:
+            return  # dirty stays set: quote again once the session is back
         self.dirty = False
         for side, price in self.targets().items():
             order = self.quotes[side]
@@ -95,7 +110,8 @@ class MarketMaker:
         end = None if duration is None else time.monotonic() + duration
         next_report = time.monotonic() + report_every
         while not stop() and (end is None or time.monotonic() < end):
-            client.run(until=lambda: self.dirty or stop(), timeout=min(report_every, 0.05))
+            # While the session re-establishes, keep polling (that is what brings it back) without quoting.
+            client.run(until=lambda: self.dirty and client.established or stop(), timeout=min(report_every, 0.05))
             if self.dirty:
                 self.requote()
             now = time.monotonic()
@@ -105,8 +121,9 @@ class MarketMaker:
         self.shutdown()
 
     def shutdown(self, timeout=5.0):
-        request = self.client.mass_cancel(self.instrument)
-        self.client.run(until=lambda: request not in self.client.tracker.requests, timeout=timeout)
+        if self.client.established:
+            request = self.client.mass_cancel(self.instrument)
+            self.client.run(until=lambda: request not in self.client.tracker.requests, timeout=timeout)
         print("final: " + self.pnl_line(), file=self.out, flush=True)
 
 
@@ -123,6 +140,7 @@ def add_arguments(parser):
     parser.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C)")
     parser.add_argument("--report-every", type=float, default=1.0, help="seconds between P&L lines")
     connection.add_arguments(parser)
+    connection.add_session_arguments(parser)
 
 
 def run(args):
@@ -130,14 +148,17 @@ def run(args):
 
     try:
         config = connection.config_from_args(args)
+        credentials = connection.session_credentials(args)
     except (ValueError, OSError) as exc:
         print(f"lob marketmaker: {exc}", file=sys.stderr)
         return 2
     stopping = []
     previous = signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     try:
-        with connection.connect(config) as conn, Client(aeron=conn.aeron, config=config) as client:
+        with connection.connect(config) as conn, Client(credentials, aeron=conn.aeron, config=config,
+                                                        **connection.session_options(args)) as client:
             print(f"market maker: session {client.session_id}, instrument {args.instrument}, "
+                  f"reports on {client.response_channel} stream {client.response_stream_id}, "
                   f"driver {conn.describe()}", flush=True)
             maker = MarketMaker(client, args.instrument, mid=args.mid, half_spread=args.half_spread, size=args.size,
                                 tick=args.tick, max_position=args.max_position)
@@ -145,6 +166,10 @@ def run(args):
                 maker.run(duration=args.duration, report_every=args.report_every, stop=lambda: bool(stopping))
             except KeyboardInterrupt:
                 maker.shutdown()
+        print(f"session: {client.sequence_state()}", flush=True)
+    except ClientError as exc:
+        print(f"lob marketmaker: {exc}", file=sys.stderr)
+        return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0

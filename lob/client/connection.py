@@ -1,4 +1,5 @@
-"""Where a client finds the engine: channels from `lob.config`, and a media driver to talk through.
+"""Where a client finds the engine: channels from `lob.config`, a media driver to talk through, and the
+trading session it logs on as (`--credentials FILE --session ID`, lob.credentials).
 
 Driver choice, in order: `--aeron-dir` (or `[driver] dir` in the config file) attaches to that running
 driver; otherwise a driver already running in Aeron's default directory (`lob driver`) is used;
@@ -22,12 +23,46 @@ def add_arguments(parser):
                             "directory if one runs, else an embedded one)")
     group.add_argument("--order-entry-channel", default=s, metavar="URI")
     group.add_argument("--order-entry-stream", default=s, type=int, metavar="ID")
-    group.add_argument("--exec-channel", default=s, metavar="URI", help="the engine's execution-report channel")
-    group.add_argument("--exec-stream", default=s, type=int, metavar="ID")
     group.add_argument("--md-channel", default=s, metavar="URI", help="the engine's market-data channel")
     group.add_argument("--md-stream", default=s, type=int, metavar="ID")
     group.add_argument("--port-base", default=s, type=int, metavar="PORT",
                        help="the engine's default channels on ports PORT, PORT+1, PORT+2 of 127.0.0.1")
+    # No execution channel: each session's messages come on the response channel it names at Negotiate.
+
+
+def add_session_arguments(parser, default_keep_alive_ms=1000):
+    """The flags naming the trading session and where the engine sends its messages."""
+    group = parser.add_argument_group("session")
+    group.add_argument("--credentials", metavar="FILE", required=True,
+                       help="credentials file (lob.credentials format) holding this session's secret")
+    group.add_argument("--session", type=int, metavar="ID",
+                       help="session id to log on as (default: the first session in the file)")
+    group.add_argument("--response-channel", metavar="URI",
+                       help="where the engine sends this session's messages (default: aeron:udp?endpoint="
+                            "127.0.0.1:<a free port>; aeron:ipc with a stream of its own when sharing the "
+                            "engine's driver)")
+    group.add_argument("--response-stream", type=int, default=1002, metavar="ID", help="default 1002")
+    group.add_argument("--keep-alive-ms", type=int, default=default_keep_alive_ms, metavar="MS",
+                       help=f"heartbeat interval asked for at Establish (default {default_keep_alive_ms})")
+
+
+def session_credentials(args):
+    """The SessionCredentials the flags name; ValueError (lob.credentials.CredentialsError) if none."""
+    from lob import credentials
+
+    sessions = credentials.load(args.credentials)
+    if args.session is None:
+        return sessions[0]
+    for entry in sessions:
+        if entry.session_id == args.session:
+            return entry
+    raise credentials.CredentialsError(f"{args.credentials}: no session {args.session}")
+
+
+def session_options(args):
+    """Client keywords from the session flags."""
+    return dict(response_channel=args.response_channel, response_stream_id=args.response_stream,
+                keep_alive_ms=args.keep_alive_ms)
 
 
 def config_from_args(args):

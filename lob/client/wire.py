@@ -21,16 +21,6 @@ BASE_FIELDS = {
     "OrderCancelReplaceRequest": dict(clOrdId=0, origClOrdId=0, instrumentId=0, side="Buy",
                                       price={"mantissa": 0}, quantity=0),
     "OrderMassCancelRequest": dict(clOrdId=0, instrumentId=0),
-    "ExecutionReport": dict(seqNum=0, transactTime=0, sessionId=0, account=0, clOrdId=0, origClOrdId=0,
-                            orderId=0, instrumentId=0, side="Buy", ordType="Limit",
-                            timeInForce="GoodTillCancel", execType="New", ordStatus="New", reason="None",
-                            liquidity="None", price={"mantissa": 0}, orderQty=0, lastPx={"mantissa": 0},
-                            lastQty=0, leavesQty=0, cumQty=0, tradeId=0),
-    "OrderCancelReject": dict(seqNum=0, transactTime=0, sessionId=0, clOrdId=0, origClOrdId=0, orderId=0,
-                              instrumentId=0, responseTo="Cancel", reason="None"),
-    "OrderMassCancelReport": dict(seqNum=0, transactTime=0, sessionId=0, clOrdId=0, instrumentId=0,
-                                  canceledCount=0, reason="None"),
-    "MessageReject": dict(seqNum=0, transactTime=0, sessionId=0, refTemplateId=0, refLength=0, reason="None"),
 }
 
 # struct code per field and a second value for the probe (enums: another value name).
@@ -38,10 +28,9 @@ _PROBE = {
     "Q": 0x0102030405060708, "q": 0x0102030405060708, "I": 0x01020304, "i": 0x01020304,
     "H": 0x0102, "B": 0x01,
 }
-_ENUM_PROBE = {"side": "Sell", "execType": "Trade", "ordStatus": "Filled", "reason": "UnknownOrder",
-               "liquidity": "Removed", "ordType": "Market", "timeInForce": "ImmediateOrCancel",
-               "responseTo": "Replace", "selfTradePrevention": "CancelBoth"}
-_COMPOSITE = ("price", "lastPx", "stopPrice")
+_ENUM_PROBE = {"side": "Sell", "ordType": "Market", "timeInForce": "ImmediateOrCancel",
+               "selfTradePrevention": "CancelBoth"}
+_COMPOSITE = ("price", "stopPrice")
 
 
 def codec():
@@ -159,22 +148,3 @@ class OrderEntryEncoder:
     def pack_cancel(self, buf, offset, cl_ord_id, orig_cl_ord_id, instrument, side):
         self._pack(self._ocr, buf, offset, (cl_ord_id, orig_cl_ord_id, instrument, side))
 
-
-class ExecStreamLayout:
-    """Offsets of the fields a load generator reads from the execution-report stream."""
-
-    def __init__(self, messages=None):
-        messages = messages or codec()
-        er = probe_layout(messages, "ExecutionReport", dict(
-            seqNum="Q", sessionId="I", clOrdId="Q", origClOrdId="Q", orderId="Q", execType="B",
-            ordStatus="B", reason="B", liquidity="B", lastQty="q", leavesQty="q", tradeId="Q"))
-        ocj = probe_layout(messages, "OrderCancelReject", dict(seqNum="Q", sessionId="I", clOrdId="Q",
-                                                               origClOrdId="Q", reason="B"))
-        mcr = probe_layout(messages, "OrderMassCancelReport", dict(seqNum="Q", sessionId="I", clOrdId="Q",
-                                                                   canceledCount="I", reason="B"))
-        mrj = probe_layout(messages, "MessageReject", dict(seqNum="Q", sessionId="I", reason="B"))
-        self.execution_report = er
-        self.cancel_reject = ocj
-        self.mass_cancel_report = mcr
-        self.message_reject = mrj
-        self.template_ids = {layout.name: layout.template_id for layout in (er, ocj, mcr, mrj)}
