@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 SYSTEM_PYTHON ?= $(shell command -v python3.12 2>/dev/null || pyenv which python3.12 2>/dev/null || echo python3.12)
-SOURCES := setup.py pyproject.toml $(shell find schemas codecs lob transport tools -type f \( -name '*.py' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.xml' -o -name '*.h' \) -not -path 'lob/sbe/messages.*' 2>/dev/null)
+SOURCES := setup.py pyproject.toml $(shell find schemas codecs lob transport tools -type f \( -name '*.py' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' -o -name '*.xml' -o -name '*.h' \) -not -path 'lob/sbe/messages.*' 2>/dev/null)
 
 .PHONY: setup run test bench clean
 

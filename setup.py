@@ -106,7 +106,7 @@ generate_codecs()
 setup(
     packages=packages(),
     package_dir=PACKAGE_DIRS,
-    package_data={"": ["*.pxd", "*.pyx", "*.h", "*.xml", "*.jinja"]},
+    package_data={"": ["*.pxd", "*.pxi", "*.pyx", "*.h", "*.xml", "*.jinja"]},
     data_files=[("share/lob/schemas", ["schemas/lob.xml"])],
     ext_modules=extensions(),
     zip_safe=False,

@@ -7,12 +7,17 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 cdef enum:
     CORE_OK = 0
     CORE_ERR_NOMEM = -1      # an output buffer could not grow: the message's output is incomplete
-    INBOUND_RECORD_HEADER_LENGTH = 16   # u32 length | u32 session | u64 timestamp_ns
-    OUTBOUND_FRAME_HEADER_LENGTH = 4    # u32 length
+    INBOUND_RECORD_HEADER_LENGTH = 16   # u32 length | u32 transport | u64 timestamp_ns
+    OUTBOUND_FRAME_HEADER_LENGTH = 4    # u32 length (market data)
+    EXEC_FRAME_HEADER_LENGTH = 12       # u32 length | u32 session id | u32 transport (execution)
+    NONCE_SLOTS = 16
+    SESSION_IDLE = 0
+    SESSION_NEGOTIATED = 1
+    SESSION_ESTABLISHED = 2
     MAX_ORDER_QTY = 1000000000000
     SCRATCH_LENGTH = 512
 
-# Outbound-framed frames. The core owns `data` (mapped memory: never free or realloc it); a reader
+# Framed frames (market data: outbound framing; execution: routed framing). The core owns `data` (mapped memory: never free or realloc it); a reader
 # takes frames from data[0:length] and then sets length = 0.
 cdef struct OutBuf:
     uint8_t* data
@@ -29,7 +34,7 @@ cdef struct Order:
     int64_t cum_qty
     int64_t display_qty     # iceberg visible quantity (later issue); INT64_NULL: fully displayed
     int64_t stop_price      # stop / stop-limit trigger (later issue); INT64_NULL: none
-    uint32_t session
+    uint32_t session        # slot of its trading session in EngineCore.sessions
     uint32_t account
     uint32_t instrument_id
     uint32_t level          # level slot while resting
@@ -98,8 +103,60 @@ cdef struct Touch:
     uint8_t side
     uint8_t existed         # the level existed before the message
 
+# A session's application messages as first sent, for retransmission: frames stored `u32 length | frame`
+# at absolute byte positions (a frame never wraps: the tail of the buffer is skipped instead); the
+# oldest are dropped when bytes or slots run out.
+cdef struct Ring:
+    uint8_t* data           # `capacity` bytes, mapped on first use
+    uint64_t* offsets       # absolute position of seq s at offsets[s & (slots - 1)]
+    uint64_t capacity       # bytes, a power of two
+    uint32_t slots          # frames at most, a power of two
+    uint64_t first_seq      # oldest retained seq (== next seq when empty)
+    uint64_t next_seq       # seq of the next frame appended
+    uint64_t head           # absolute position of the next write
+
+cdef struct Session:
+    uint32_t id             # trading session id (credentials file)
+    uint32_t transport      # Aeron session id of the client's publication while bound, else 0
+    uint8_t state           # SESSION_IDLE / NEGOTIATED / ESTABLISHED
+    uint8_t cancel_on_disconnect
+    uint32_t keepalive_ms
+    uint64_t next_out_seq   # seqNum of the next application message to the client
+    uint64_t next_in_seq    # implicit sequence number of the client's next application message
+    uint64_t last_in_ns     # record clock: last frame from the client
+    uint64_t last_out_ns    # record clock: last frame to the client
+    uint64_t last_request_ns    # requestTimestamp of the last accepted Negotiate/Establish
+    int64_t rate            # throttle: messages per second (0: none)
+    int64_t burst
+    int64_t tokens          # token bucket in messages x 1e9
+    uint64_t tokens_ns
+    uint64_t nonces[NONCE_SLOTS]
+    uint32_t nonce_next
+    Ring ring
+
+# Per-session settings from the credentials file, for engine_init.
+cdef struct SessionConfig:
+    uint32_t id
+    int64_t rate
+    int64_t burst
+    uint8_t cancel_on_disconnect
+
+# Checks a Negotiate or Establish frame's signature with the session's secret: 1 valid, 0 not.
+ctypedef int (*verify_fn)(void* ctx, uint32_t slot, const uint8_t* frame, uint32_t length) noexcept nogil
+
+cdef struct SessionCounters:
+    uint64_t established    # successful Establish
+    uint64_t claims_rejected    # Negotiate for a session bound elsewhere, or from a transport bound to another
+    uint64_t auth_failures  # unknown session, bad signature, stale or replayed request
+    uint64_t unauthenticated    # application messages from a transport with no established session
+    uint64_t throttled
+    uint64_t gaps           # NotApplied sent
+    uint64_t retransmitted  # frames sent again
+    uint64_t timeouts       # sessions ended by the keep-alive timeout
+    uint64_t canceled_on_disconnect
+
 cdef struct EngineCore:
-    OutBuf exec_out         # ExecutionReport, OrderCancelReject, OrderMassCancelReport, MessageReject
+    OutBuf exec_out         # execution and session frames, routed framing
     OutBuf md_out           # BookUpdate, Trade
     bint market_data        # generate md_out at all
     OrderPool pool
@@ -120,6 +177,22 @@ cdef struct EngineCore:
     uint32_t touch_count
     uint32_t touch_deleted  # levels deleted in the current message
     int error               # CORE_ERR_NOMEM once an output buffer failed to grow
+    Session* sessions       # slots 1..session_count (0: none)
+    uint32_t session_count
+    uint32_t* transport_keys    # open addressing: bound transport -> session slot
+    uint32_t* transport_values
+    uint32_t transport_mask
+    uint64_t ring_bytes     # per session
+    uint64_t request_window_ns  # Negotiate/Establish requestTimestamp must be this close to the clock
+    uint32_t max_retransmit
+    verify_fn verify
+    void* verify_ctx
+    uint32_t pending_slot   # the last application frame claimed, appended to its ring at the next claim
+    size_t pending_offset
+    uint32_t pending_length
+    int64_t reject_tokens   # rate limit of rejects to unestablished transports (x 1e9)
+    uint64_t reject_tokens_ns
+    SessionCounters session_counters
     uint8_t scratch[SCRATCH_LENGTH]     # frames go here when an output buffer cannot grow
 
 cdef extern from *:
@@ -142,13 +215,15 @@ cdef inline void store_u32le(uint8_t* p, uint32_t v) noexcept nogil:
     p[3] = <uint8_t>(v >> 24)
 
 cdef int engine_init(EngineCore* core, const uint32_t* ids, const int64_t* ticks, uint32_t count,
-                     uint32_t max_orders, bint market_data) noexcept nogil
+                     uint32_t max_orders, bint market_data, const SessionConfig* sessions, uint32_t session_count,
+                     uint64_t ring_bytes) noexcept nogil
 cdef void engine_close(EngineCore* core) noexcept nogil
 cdef size_t engine_prefault(EngineCore* core) noexcept nogil
-# Process one inbound SBE frame sent by `session`; timestamp_ns becomes the transactTime of everything it
-# produces. Appends outbound-framed frames to exec_out and md_out. CORE_OK, or CORE_ERR_NOMEM when an
+# Process one inbound SBE frame that arrived from `transport` (the Aeron session id of the client's
+# publication; 0: an engine record); timestamp_ns becomes the transactTime of everything it produces and
+# is the only clock the core reads. Appends routed frames to exec_out and outbound frames to md_out. CORE_OK, or CORE_ERR_NOMEM when an
 # output buffer could not grow (the book is consistent; some of this frame's output is missing).
-cdef int engine_on_frame(EngineCore* core, const uint8_t* frame, uint32_t length, uint32_t session,
+cdef int engine_on_frame(EngineCore* core, const uint8_t* frame, uint32_t length, uint32_t transport,
                          uint64_t timestamp_ns) noexcept nogil
 # Inbound-framed records, already checked to be well framed; stops at the first error. With `latencies`,
 # times each record (CLOCK_MONOTONIC ns) and then drops its output, adding its size to `outbound_bytes`,
@@ -169,3 +244,8 @@ cdef uint32_t ids_find(const EngineCore* core, uint32_t session, uint64_t cl_ord
 cdef size_t book_snapshot_length(const EngineCore* core, uint32_t index) noexcept nogil
 cdef void book_snapshot_encode(const EngineCore* core, uint32_t index, uint8_t* out) noexcept nogil
 cdef uint32_t engine_restore_order(EngineCore* core, const Order* order) noexcept nogil
+cdef uint32_t session_slot(const EngineCore* core, uint32_t session_id) noexcept nogil
+cdef int ring_reserve(EngineCore* core, Ring* ring) noexcept nogil
+cdef void ring_append(Ring* ring, const uint8_t* frame, uint32_t length) noexcept nogil
+cdef const uint8_t* ring_frame(const Ring* ring, uint64_t seq, uint32_t* length) noexcept nogil
+cdef void transport_bind(EngineCore* core, uint32_t transport, uint32_t slot) noexcept nogil

@@ -2,7 +2,7 @@
 # buffers grow by doubling, which stops once they are large enough) and touches no Python object.
 from libc.stdint cimport INT64_MIN, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, realloc
-from libc.string cimport memcpy, memmove, memset
+from libc.string cimport memcmp, memcpy, memmove, memset
 from posix.mman cimport (MADV_HUGEPAGE, MAP_ANONYMOUS, MAP_FAILED, MAP_PRIVATE, PROT_READ, PROT_WRITE, madvise, mmap,
                          mremap, munmap)
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
@@ -481,89 +481,138 @@ cdef inline void md_trade(EngineCore* core, uint32_t instrument_id, uint64_t tra
 
 
 # ---------------------------------------------------------------------------------------------------
-# Execution stream
+# Execution stream: routed frames (u32 length | u32 session id | u32 transport | frame). An application
+# message (ids 60..69) to an established or away session takes the session's next seqNum and is kept in
+# its ring; the copy into the ring waits until the next claim or the end of the inbound message, when the
+# frame is complete.
 
-cdef void er_write(EngineCore* core, const Order* o, uint64_t cl_ord_id, uint64_t orig_cl_ord_id,
-                   char exec_type, char ord_status, uint8_t reason, uint8_t liquidity, int64_t last_px,
-                   int64_t last_qty, uint64_t trade_id) noexcept nogil:
-    cdef uint8_t* p = outbuf_claim(core, &core.exec_out, HEADER_LENGTH + ExecutionReport_BLOCK_LENGTH)
-    cdef uint8_t* b = header_write(p, ExecutionReport_BLOCK_LENGTH, ExecutionReport_TEMPLATE_ID)
-    ExecutionReport_set_seqNum(b, core.next_exec_seq)
-    core.next_exec_seq += 1
-    ExecutionReport_set_transactTime(b, core.last_transact_time)
-    ExecutionReport_set_sessionId(b, o.session)
-    ExecutionReport_set_account(b, o.account)
-    ExecutionReport_set_clOrdId(b, cl_ord_id)
-    ExecutionReport_set_origClOrdId(b, orig_cl_ord_id)
-    ExecutionReport_set_orderId(b, o.order_id)
-    ExecutionReport_set_instrumentId(b, o.instrument_id)
-    ExecutionReport_set_side(b, o.side)
-    ExecutionReport_set_ordType(b, o.ord_type)
-    ExecutionReport_set_timeInForce(b, o.time_in_force)
-    ExecutionReport_set_execType(b, exec_type)
-    ExecutionReport_set_ordStatus(b, ord_status)
-    ExecutionReport_set_reason(b, reason)
-    ExecutionReport_set_liquidity(b, liquidity)
-    PriceNull_set_mantissa(b + ExecutionReport_price_OFFSET, o.price)
-    ExecutionReport_set_orderQty(b, o.order_qty)
-    PriceNull_set_mantissa(b + ExecutionReport_lastPx_OFFSET, last_px)
-    ExecutionReport_set_lastQty(b, last_qty)
-    ExecutionReport_set_leavesQty(b, o.leaves_qty)
-    ExecutionReport_set_cumQty(b, o.cum_qty)
-    ExecutionReport_set_tradeId(b, trade_id)
+cdef inline void exec_retain_pending(EngineCore* core) noexcept nogil:
+    cdef Session* s
+    if core.pending_slot != 0:
+        s = &core.sessions[core.pending_slot]
+        if core.error == CORE_OK:
+            ring_append(&s.ring, core.exec_out.data + core.pending_offset, core.pending_length)
+        core.pending_slot = 0
 
 
-cdef inline void er_state(EngineCore* core, const Order* o, char exec_type, char ord_status,
-                          uint8_t reason) noexcept nogil:
-    er_write(core, o, o.cl_ord_id, 0, exec_type, ord_status, reason, LiquidityIndicator_None, INT64_NULL, 0, 0)
+cdef inline uint8_t* exec_claim(EngineCore* core, uint32_t session_id, uint32_t transport,
+                                uint32_t frame_length) noexcept nogil:
+    exec_retain_pending(core)
+    cdef size_t needed = core.exec_out.length + EXEC_FRAME_HEADER_LENGTH + frame_length
+    if needed > core.exec_out.capacity and outbuf_grow(&core.exec_out, needed) != 0:
+        core.error = CORE_ERR_NOMEM
+        return core.scratch
+    cdef uint8_t* p = core.exec_out.data + core.exec_out.length
+    store_u32le(p, frame_length)
+    store_u32le(p + 4, session_id)
+    store_u32le(p + 8, transport)
+    core.exec_out.length = needed
+    return p + EXEC_FRAME_HEADER_LENGTH
 
 
-cdef inline void er_trade(EngineCore* core, const Order* o, int64_t price, int64_t qty, uint64_t trade_id,
-                          uint8_t liquidity) noexcept nogil:
-    er_write(core, o, o.cl_ord_id, 0, ExecType_Trade,
-             OrdStatus_Filled if o.leaves_qty == 0 else OrdStatus_PartiallyFilled,
-             Reason_None, liquidity, price, qty, trade_id)
+# A session-layer frame (no seqNum) to a transport; returns the message body.
+cdef inline uint8_t* session_claim(EngineCore* core, uint32_t session_id, uint32_t transport, uint16_t block_length,
+                                   uint16_t template_id) noexcept nogil:
+    return header_write(exec_claim(core, session_id, transport, HEADER_LENGTH + block_length), block_length,
+                        template_id)
 
 
-cdef void cancel_reject_write(EngineCore* core, uint32_t session, uint64_t cl_ord_id, uint64_t orig_cl_ord_id,
-                              uint64_t order_id, uint32_t instrument_id, uint8_t response_to,
-                              uint8_t reason) noexcept nogil:
-    cdef uint8_t* p = outbuf_claim(core, &core.exec_out, HEADER_LENGTH + OrderCancelReject_BLOCK_LENGTH)
-    cdef uint8_t* b = header_write(p, OrderCancelReject_BLOCK_LENGTH, OrderCancelReject_TEMPLATE_ID)
-    OrderCancelReject_set_seqNum(b, core.next_exec_seq)
-    core.next_exec_seq += 1
-    OrderCancelReject_set_transactTime(b, core.last_transact_time)
-    OrderCancelReject_set_sessionId(b, session)
+# An application message to the session in `slot`: seqNum and transactTime are set; returns the body.
+cdef inline uint8_t* app_claim(EngineCore* core, uint32_t slot, uint16_t block_length,
+                               uint16_t template_id) noexcept nogil:
+    cdef Session* s = &core.sessions[slot]
+    cdef uint32_t length = HEADER_LENGTH + block_length
+    cdef uint8_t* b = header_write(exec_claim(core, s.id, s.transport, length), block_length, template_id)
+    ExecutionReportNew_set_seqNum(b, s.next_out_seq)
+    ExecutionReportNew_set_transactTime(b, core.last_transact_time)
+    s.next_out_seq += 1
+    s.last_out_ns = core.last_transact_time
+    if core.error == CORE_OK:
+        core.pending_slot = slot
+        core.pending_offset = core.exec_out.length - length
+        core.pending_length = length
+    return b
+
+
+cdef inline void rep_new(EngineCore* core, const Order* o) noexcept nogil:
+    cdef uint8_t* b = app_claim(core, o.session, ExecutionReportNew_BLOCK_LENGTH, ExecutionReportNew_TEMPLATE_ID)
+    ExecutionReportNew_set_clOrdId(b, o.cl_ord_id)
+    ExecutionReportNew_set_orderId(b, o.order_id)
+
+
+cdef inline void rep_trade(EngineCore* core, const Order* o, int64_t price, int64_t qty, uint64_t trade_id,
+                           uint8_t liquidity) noexcept nogil:
+    cdef uint8_t* b = app_claim(core, o.session, ExecutionReportTrade_BLOCK_LENGTH,
+                                ExecutionReportTrade_TEMPLATE_ID)
+    ExecutionReportTrade_set_clOrdId(b, o.cl_ord_id)
+    ExecutionReportTrade_set_orderId(b, o.order_id)
+    ExecutionReportTrade_set_tradeId(b, trade_id)
+    Price_set_mantissa(b + ExecutionReportTrade_lastPx_OFFSET, price)
+    ExecutionReportTrade_set_lastQty(b, qty)
+    ExecutionReportTrade_set_leavesQty(b, o.leaves_qty)
+    ExecutionReportTrade_set_liquidity(b, liquidity)
+
+
+cdef void rep_canceled(EngineCore* core, const Order* o, uint64_t cl_ord_id, uint64_t orig_cl_ord_id,
+                       uint8_t reason) noexcept nogil:
+    cdef uint8_t* b = app_claim(core, o.session, ExecutionReportCanceled_BLOCK_LENGTH,
+                                ExecutionReportCanceled_TEMPLATE_ID)
+    ExecutionReportCanceled_set_clOrdId(b, cl_ord_id)
+    ExecutionReportCanceled_set_origClOrdId(b, orig_cl_ord_id)
+    ExecutionReportCanceled_set_orderId(b, o.order_id)
+    ExecutionReportCanceled_set_reason(b, reason)
+
+
+cdef void rep_replaced(EngineCore* core, const Order* o, uint64_t orig_cl_ord_id) noexcept nogil:
+    cdef uint8_t* b = app_claim(core, o.session, ExecutionReportReplaced_BLOCK_LENGTH,
+                                ExecutionReportReplaced_TEMPLATE_ID)
+    ExecutionReportReplaced_set_clOrdId(b, o.cl_ord_id)
+    ExecutionReportReplaced_set_origClOrdId(b, orig_cl_ord_id)
+    ExecutionReportReplaced_set_orderId(b, o.order_id)
+    Price_set_mantissa(b + ExecutionReportReplaced_price_OFFSET, o.price)
+    ExecutionReportReplaced_set_orderQty(b, o.order_qty)
+    ExecutionReportReplaced_set_leavesQty(b, o.leaves_qty)
+
+
+cdef void rep_rejected(EngineCore* core, uint32_t slot, uint64_t cl_ord_id, uint8_t reason) noexcept nogil:
+    cdef uint8_t* b = app_claim(core, slot, ExecutionReportRejected_BLOCK_LENGTH, ExecutionReportRejected_TEMPLATE_ID)
+    ExecutionReportRejected_set_clOrdId(b, cl_ord_id)
+    ExecutionReportRejected_set_reason(b, reason)
+
+
+cdef void cancel_reject_write(EngineCore* core, uint32_t slot, uint64_t cl_ord_id, uint64_t orig_cl_ord_id,
+                              uint64_t order_id, uint8_t response_to, uint8_t reason) noexcept nogil:
+    cdef uint8_t* b = app_claim(core, slot, OrderCancelReject_BLOCK_LENGTH, OrderCancelReject_TEMPLATE_ID)
     OrderCancelReject_set_clOrdId(b, cl_ord_id)
     OrderCancelReject_set_origClOrdId(b, orig_cl_ord_id)
     OrderCancelReject_set_orderId(b, order_id)
-    OrderCancelReject_set_instrumentId(b, instrument_id)
     OrderCancelReject_set_responseTo(b, response_to)
     OrderCancelReject_set_reason(b, reason)
 
 
-cdef void mass_cancel_report_write(EngineCore* core, uint32_t session, uint64_t cl_ord_id, uint32_t instrument_id,
+cdef void mass_cancel_report_write(EngineCore* core, uint32_t slot, uint64_t cl_ord_id, uint32_t instrument_id,
                                    uint32_t count, uint8_t reason) noexcept nogil:
-    cdef uint8_t* p = outbuf_claim(core, &core.exec_out, HEADER_LENGTH + OrderMassCancelReport_BLOCK_LENGTH)
-    cdef uint8_t* b = header_write(p, OrderMassCancelReport_BLOCK_LENGTH, OrderMassCancelReport_TEMPLATE_ID)
-    OrderMassCancelReport_set_seqNum(b, core.next_exec_seq)
-    core.next_exec_seq += 1
-    OrderMassCancelReport_set_transactTime(b, core.last_transact_time)
-    OrderMassCancelReport_set_sessionId(b, session)
+    cdef uint8_t* b = app_claim(core, slot, OrderMassCancelReport_BLOCK_LENGTH, OrderMassCancelReport_TEMPLATE_ID)
     OrderMassCancelReport_set_clOrdId(b, cl_ord_id)
     OrderMassCancelReport_set_instrumentId(b, instrument_id)
     OrderMassCancelReport_set_canceledCount(b, count)
     OrderMassCancelReport_set_reason(b, reason)
 
 
-cdef void message_reject_write(EngineCore* core, uint32_t session, uint32_t template_id, uint32_t length,
+# To an established session (`slot`, sequenced, refSeqNo its implicit number) or, with slot 0, to a bare
+# transport (seqNum 0, not retained).
+cdef void message_reject_write(EngineCore* core, uint32_t slot, uint32_t transport, uint64_t ref_seq,
+                               uint64_t ref_cl_ord_id, uint32_t template_id, uint32_t length,
                                uint8_t reason) noexcept nogil:
-    cdef uint8_t* p = outbuf_claim(core, &core.exec_out, HEADER_LENGTH + MessageReject_BLOCK_LENGTH)
-    cdef uint8_t* b = header_write(p, MessageReject_BLOCK_LENGTH, MessageReject_TEMPLATE_ID)
-    MessageReject_set_seqNum(b, core.next_exec_seq)
-    core.next_exec_seq += 1
-    MessageReject_set_transactTime(b, core.last_transact_time)
-    MessageReject_set_sessionId(b, session)
+    cdef uint8_t* b
+    if slot != 0:
+        b = app_claim(core, slot, MessageReject_BLOCK_LENGTH, MessageReject_TEMPLATE_ID)
+    else:
+        b = session_claim(core, 0, transport, MessageReject_BLOCK_LENGTH, MessageReject_TEMPLATE_ID)
+        MessageReject_set_seqNum(b, 0)
+        MessageReject_set_transactTime(b, core.last_transact_time)
+    MessageReject_set_refSeqNo(b, ref_seq)
+    MessageReject_set_refClOrdId(b, ref_cl_ord_id)
     MessageReject_set_refTemplateId(b, template_id)
     MessageReject_set_refLength(b, length)
     MessageReject_set_reason(b, reason)
@@ -691,8 +740,8 @@ cdef void book_match(EngineCore* core, uint32_t taker_slot, int64_t limit_key) n
             trade_id = core.next_trade_id
             core.next_trade_id += 1
             core.traded_qty += qty
-            er_trade(core, maker, level.price, qty, trade_id, LiquidityIndicator_Added)
-            er_trade(core, taker, level.price, qty, trade_id, LiquidityIndicator_Removed)
+            rep_trade(core, maker, level.price, qty, trade_id, LiquidityIndicator_Added)
+            rep_trade(core, taker, level.price, qty, trade_id, LiquidityIndicator_Removed)
             if core.market_data:
                 md_trade(core, instrument.id, trade_id, level.price, qty, taker.side)
             if maker.leaves_qty == 0:
@@ -714,7 +763,7 @@ cdef void book_match(EngineCore* core, uint32_t taker_slot, int64_t limit_key) n
 cdef inline void order_end(EngineCore* core, uint32_t slot, uint8_t reason) noexcept nogil:
     cdef Order* o = &core.pool.items[slot]
     o.leaves_qty = 0
-    er_state(core, o, ExecType_Canceled, OrdStatus_Canceled, reason)
+    rep_canceled(core, o, o.cl_ord_id, 0, reason)
     pool_release(&core.pool, slot)
 
 
@@ -790,7 +839,7 @@ cdef void on_new_order(EngineCore* core, const uint8_t* b, uint32_t session) noe
     cdef int index = instrument_index(core, request.instrument_id)
     cdef uint8_t reason = new_order_check(core, &request, index, NewOrderSingle_displayQty(b))
     if reason != Reason_None:
-        er_state(core, &request, ExecType_Rejected, OrdStatus_Rejected, reason)
+        rep_rejected(core, session, request.cl_ord_id, reason)
         return
 
     cdef uint32_t slot = pool_acquire(&core.pool)
@@ -800,7 +849,7 @@ cdef void on_new_order(EngineCore* core, const uint8_t* b, uint32_t session) noe
     core.next_order_id += 1
     o.instrument = <uint16_t>index
     o.leaves_qty = o.order_qty
-    er_state(core, o, ExecType_New, OrdStatus_New, Reason_None)
+    rep_new(core, o)
 
     cdef bint market = o.ord_type == OrdType_Market
     cdef int64_t limit_key = cross_key(o.side - Side_Buy, o.price, market)
@@ -829,19 +878,18 @@ cdef void on_cancel(EngineCore* core, const uint8_t* b, uint32_t session) noexce
     cdef uint32_t slot = ids_find(core, session, orig_cl_ord_id)
     cdef Order* o
     if slot == 0:
-        cancel_reject_write(core, session, cl_ord_id, orig_cl_ord_id, 0, instrument_id,
+        cancel_reject_write(core, session, cl_ord_id, orig_cl_ord_id, 0,
                             CancelRejectResponseTo_Cancel, Reason_UnknownOrder)
         return
     o = &core.pool.items[slot]
     if o.instrument_id != instrument_id or o.side != side:
-        cancel_reject_write(core, session, cl_ord_id, orig_cl_ord_id, o.order_id, instrument_id,
+        cancel_reject_write(core, session, cl_ord_id, orig_cl_ord_id, o.order_id,
                             CancelRejectResponseTo_Cancel, Reason_UnknownOrder)
         return
     book_cancel(core, slot)
     ids_remove(&core.ids, session, orig_cl_ord_id, slot)
     o.leaves_qty = 0
-    er_write(core, o, cl_ord_id, orig_cl_ord_id, ExecType_Canceled, OrdStatus_Canceled, Reason_UserRequest,
-             LiquidityIndicator_None, INT64_NULL, 0, 0)
+    rep_canceled(core, o, cl_ord_id, orig_cl_ord_id, Reason_UserRequest)
     pool_release(&core.pool, slot)
 
 
@@ -855,7 +903,7 @@ cdef void on_replace(EngineCore* core, const uint8_t* b, uint32_t session) noexc
     cdef uint32_t slot = ids_find(core, session, orig_cl_ord_id)
     cdef Order* o
     if slot == 0:
-        cancel_reject_write(core, session, cl_ord_id, orig_cl_ord_id, 0, instrument_id,
+        cancel_reject_write(core, session, cl_ord_id, orig_cl_ord_id, 0,
                             CancelRejectResponseTo_Replace, Reason_UnknownOrder)
         return
     o = &core.pool.items[slot]
@@ -873,7 +921,7 @@ cdef void on_replace(EngineCore* core, const uint8_t* b, uint32_t session) noexc
     elif cl_ord_id != orig_cl_ord_id and ids_find(core, session, cl_ord_id) != 0:
         reason = Reason_DuplicateClOrdId
     if reason != Reason_None:
-        cancel_reject_write(core, session, cl_ord_id, orig_cl_ord_id, o.order_id, instrument_id,
+        cancel_reject_write(core, session, cl_ord_id, orig_cl_ord_id, o.order_id,
                             CancelRejectResponseTo_Replace, reason)
         return
 
@@ -881,8 +929,7 @@ cdef void on_replace(EngineCore* core, const uint8_t* b, uint32_t session) noexc
         book_cancel(core, slot)
         ids_remove(&core.ids, session, orig_cl_ord_id, slot)
         o.leaves_qty = 0
-        er_write(core, o, cl_ord_id, orig_cl_ord_id, ExecType_Canceled, OrdStatus_Canceled,
-                 Reason_ReplacedAtOrBelowFilled, LiquidityIndicator_None, INT64_NULL, 0, 0)
+        rep_canceled(core, o, cl_ord_id, orig_cl_ord_id, Reason_ReplacedAtOrBelowFilled)
         pool_release(&core.pool, slot)
         return
 
@@ -893,7 +940,7 @@ cdef void on_replace(EngineCore* core, const uint8_t* b, uint32_t session) noexc
     elif side_reserve(&instrument.sides[side_index], 1) != 0:
         reason = Reason_PoolFull
     if reason != Reason_None:
-        cancel_reject_write(core, session, cl_ord_id, orig_cl_ord_id, o.order_id, instrument_id,
+        cancel_reject_write(core, session, cl_ord_id, orig_cl_ord_id, o.order_id,
                             CancelRejectResponseTo_Replace, reason)
         return
 
@@ -911,9 +958,7 @@ cdef void on_replace(EngineCore* core, const uint8_t* b, uint32_t session) noexc
             ids_remove(&core.ids, session, orig_cl_ord_id, slot)
             ids_insert(&core.ids, session, cl_ord_id, slot)
         o.cl_ord_id = cl_ord_id
-        er_write(core, o, cl_ord_id, orig_cl_ord_id, ExecType_Replaced,
-                 OrdStatus_New if o.cum_qty == 0 else OrdStatus_PartiallyFilled, Reason_None,
-                 LiquidityIndicator_None, INT64_NULL, 0, 0)
+        rep_replaced(core, o, orig_cl_ord_id)
         return
 
     book_cancel(core, slot)
@@ -922,9 +967,7 @@ cdef void on_replace(EngineCore* core, const uint8_t* b, uint32_t session) noexc
     o.price = price
     o.order_qty = qty
     o.leaves_qty = qty - o.cum_qty
-    er_write(core, o, cl_ord_id, orig_cl_ord_id, ExecType_Replaced,
-             OrdStatus_New if o.cum_qty == 0 else OrdStatus_PartiallyFilled, Reason_None,
-             LiquidityIndicator_None, INT64_NULL, 0, 0)
+    rep_replaced(core, o, orig_cl_ord_id)
     if crosses:
         book_match(core, slot, limit_key)
     if o.leaves_qty == 0:
@@ -935,7 +978,7 @@ cdef void on_replace(EngineCore* core, const uint8_t* b, uint32_t session) noexc
 
 
 # Book order: bids best to worst, then asks best to worst, FIFO within a level.
-cdef uint32_t mass_cancel_instrument(EngineCore* core, uint32_t index, uint32_t session) noexcept nogil:
+cdef uint32_t mass_cancel_instrument(EngineCore* core, uint32_t index, uint32_t session, uint8_t reason) noexcept nogil:
     cdef Instrument* instrument = &core.instruments[index]
     cdef uint32_t count = 0, side_index, i, slot, next_slot
     cdef Order* o
@@ -952,7 +995,7 @@ cdef uint32_t mass_cancel_instrument(EngineCore* core, uint32_t index, uint32_t 
                     book_cancel(core, slot)
                     ids_remove(&core.ids, session, o.cl_ord_id, slot)
                     o.leaves_qty = 0
-                    er_state(core, o, ExecType_Canceled, OrdStatus_Canceled, Reason_MassCancel)
+                    rep_canceled(core, o, o.cl_ord_id, 0, reason)
                     pool_release(&core.pool, slot)
                     count += 1
                 slot = next_slot
@@ -966,14 +1009,17 @@ cdef void on_mass_cancel(EngineCore* core, const uint8_t* b, uint32_t session) n
     cdef int index
     if instrument_id == 0:
         for i in range(core.instrument_count):
-            count += mass_cancel_instrument(core, i, session)
+            count += mass_cancel_instrument(core, i, session, Reason_MassCancel)
     else:
         index = instrument_index(core, instrument_id)
         if index < 0:
             mass_cancel_report_write(core, session, cl_ord_id, instrument_id, 0, Reason_UnknownInstrument)
             return
-        count = mass_cancel_instrument(core, index, session)
+        count = mass_cancel_instrument(core, index, session, Reason_MassCancel)
     mass_cancel_report_write(core, session, cl_ord_id, instrument_id, count, Reason_None)
+
+
+include "session_layer.pxi"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -988,44 +1034,91 @@ cdef inline uint16_t inbound_block_length(uint16_t template_id) noexcept nogil:
         return OrderCancelReplaceRequest_BLOCK_LENGTH
     if template_id == OrderMassCancelRequest_TEMPLATE_ID:
         return OrderMassCancelRequest_BLOCK_LENGTH
+    if template_id == Negotiate_TEMPLATE_ID:
+        return Negotiate_BLOCK_LENGTH
+    if template_id == Establish_TEMPLATE_ID:
+        return Establish_BLOCK_LENGTH
+    if template_id == Sequence_TEMPLATE_ID:
+        return Sequence_BLOCK_LENGTH
+    if template_id == RetransmitRequest_TEMPLATE_ID:
+        return RetransmitRequest_BLOCK_LENGTH
+    if template_id == Terminate_TEMPLATE_ID:
+        return Terminate_BLOCK_LENGTH
+    if template_id == EngineTick_TEMPLATE_ID:
+        return EngineTick_BLOCK_LENGTH
+    if template_id == TransportLost_TEMPLATE_ID:
+        return TransportLost_BLOCK_LENGTH
+    if template_id == EngineStart_TEMPLATE_ID:
+        return EngineStart_BLOCK_LENGTH
     return 0
 
 
-cdef int engine_on_frame(EngineCore* core, const uint8_t* frame, uint32_t length, uint32_t session,
+cdef inline bint is_session_template(uint16_t template_id) noexcept nogil:
+    return (Negotiate_TEMPLATE_ID <= template_id <= Terminate_TEMPLATE_ID
+            or EngineTick_TEMPLATE_ID <= template_id <= EngineStart_TEMPLATE_ID)
+
+
+# Reason_None when the frame is a well-formed message of ours; reads what it can of the header.
+cdef inline uint8_t frame_check(const uint8_t* frame, uint32_t length, uint16_t* template_id,
+                                uint16_t* block_length) noexcept nogil:
+    cdef uint16_t ours
+    template_id[0] = 0
+    block_length[0] = 0
+    if length < HEADER_LENGTH:
+        if length >= messageHeader_templateId_OFFSET + 2:
+            template_id[0] = messageHeader_templateId(frame)
+        return Reason_MalformedFrame
+    template_id[0] = messageHeader_templateId(frame)
+    block_length[0] = messageHeader_blockLength(frame)
+    if messageHeader_schemaId(frame) != SCHEMA_ID:
+        return Reason_UnknownSchema
+    # a newer version is fine: read our fields and skip what follows (SBE extension rules)
+    if <uint32_t>HEADER_LENGTH + block_length[0] > length:
+        return Reason_MalformedFrame
+    ours = inbound_block_length(template_id[0])
+    if ours == 0:
+        return Reason_UnknownTemplate
+    if block_length[0] < ours:
+        return Reason_MalformedFrame
+    return Reason_None
+
+
+cdef int engine_on_frame(EngineCore* core, const uint8_t* frame, uint32_t length, uint32_t transport,
                          uint64_t timestamp_ns) noexcept nogil:
     core.error = CORE_OK
     core.last_transact_time = timestamp_ns
-    cdef uint16_t template_id = 0, block_length, ours
-    if length < HEADER_LENGTH:
-        if length >= messageHeader_templateId_OFFSET + 2:
-            template_id = messageHeader_templateId(frame)
-        message_reject_write(core, session, template_id, length, Reason_MalformedFrame)
-        return core.error
-    template_id = messageHeader_templateId(frame)
-    block_length = messageHeader_blockLength(frame)
-    if messageHeader_schemaId(frame) != SCHEMA_ID:
-        message_reject_write(core, session, template_id, length, Reason_UnknownSchema)
-        return core.error
-    # a newer version is fine: read our fields and skip what follows (SBE extension rules)
-    if <uint32_t>HEADER_LENGTH + block_length > length:
-        message_reject_write(core, session, template_id, length, Reason_MalformedFrame)
-        return core.error
-    ours = inbound_block_length(template_id)
-    if ours == 0:
-        message_reject_write(core, session, template_id, length, Reason_UnknownTemplate)
-        return core.error
-    if block_length < ours:
-        message_reject_write(core, session, template_id, length, Reason_MalformedFrame)
-        return core.error
-    cdef const uint8_t* b = frame + HEADER_LENGTH
-    if template_id == NewOrderSingle_TEMPLATE_ID:
-        on_new_order(core, b, session)
-    elif template_id == OrderCancelRequest_TEMPLATE_ID:
-        on_cancel(core, b, session)
-    elif template_id == OrderCancelReplaceRequest_TEMPLATE_ID:
-        on_replace(core, b, session)
+    cdef uint16_t template_id, block_length
+    cdef uint8_t reason = frame_check(frame, length, &template_id, &block_length)
+    cdef uint32_t slot
+    cdef uint64_t seq
+    cdef Session* s
+    if is_session_template(template_id):
+        if reason == Reason_None:
+            session_on_frame(core, frame, length, template_id, block_length, transport)
+        else:
+            unestablished_reject(core, transport, template_id, length, reason)
     else:
-        on_mass_cancel(core, b, session)
+        slot = established_slot(core, transport, template_id, length)
+        if slot != 0:
+            s = &core.sessions[slot]
+            seq = s.next_in_seq
+            s.next_in_seq += 1
+            if reason != Reason_None:
+                message_reject_write(core, slot, 0, seq, 0, template_id, length, reason)
+            elif s.rate != 0 and not bucket_take(&s.tokens, &s.tokens_ns, s.rate, s.burst, timestamp_ns):
+                core.session_counters.throttled += 1
+                # every order-entry message starts with its clOrdId
+                message_reject_write(core, slot, 0, seq, NewOrderSingle_clOrdId(frame + HEADER_LENGTH),
+                                     template_id, length, Reason_Throttled)
+            elif template_id == NewOrderSingle_TEMPLATE_ID:
+                on_new_order(core, frame + HEADER_LENGTH, slot)
+            elif template_id == OrderCancelRequest_TEMPLATE_ID:
+                on_cancel(core, frame + HEADER_LENGTH, slot)
+            elif template_id == OrderCancelReplaceRequest_TEMPLATE_ID:
+                on_replace(core, frame + HEADER_LENGTH, slot)
+            else:
+                on_mass_cancel(core, frame + HEADER_LENGTH, slot)
+    exec_retain_pending(core)
     if core.touch_count:
         md_flush(core)
     return core.error
@@ -1059,7 +1152,7 @@ cdef inline uint32_t record_target(EngineCore* core, const uint8_t* record) noex
     cdef uint16_t template_id
     cdef uint64_t key = record_key(record, &template_id)
     if template_id == OrderCancelRequest_TEMPLATE_ID or template_id == OrderCancelReplaceRequest_TEMPLATE_ID:
-        return ids_guess(&core.ids, load_u32le(record + 4), key)
+        return ids_guess(&core.ids, transport_find(core, load_u32le(record + 4)), key)
     return 0
 
 
@@ -1075,7 +1168,7 @@ cdef inline void prefetch_ahead(EngineCore* core, const uint8_t* r1, const uint8
     if r3 != NULL:
         key = record_key(r3, &template_id)
         if template_id != 0:
-            prefetch(&core.ids.entries[ids_hash(load_u32le(r3 + 4), key) & core.ids.mask])
+            prefetch(&core.ids.entries[ids_hash(transport_find(core, load_u32le(r3 + 4)), key) & core.ids.mask])
     if r2 != NULL:
         slot = record_target(core, r2)
         if slot != 0:
@@ -1136,8 +1229,35 @@ cdef size_t engine_prefault(EngineCore* core) noexcept nogil:
 
 
 cdef int engine_init(EngineCore* core, const uint32_t* ids, const int64_t* ticks, uint32_t count,
-                     uint32_t max_orders, bint market_data) noexcept nogil:
+                     uint32_t max_orders, bint market_data, const SessionConfig* sessions, uint32_t session_count,
+                     uint64_t ring_bytes) noexcept nogil:
     memset(core, 0, sizeof(EngineCore))
+    cdef uint32_t transport_size = 8
+    while transport_size < 4 * session_count:
+        transport_size *= 2
+    core.session_count = session_count
+    core.sessions = <Session*>calloc(session_count + 1, sizeof(Session))
+    core.transport_keys = <uint32_t*>calloc(transport_size, sizeof(uint32_t))
+    core.transport_values = <uint32_t*>calloc(transport_size, sizeof(uint32_t))
+    core.transport_mask = transport_size - 1
+    core.ring_bytes = ring_bytes
+    core.request_window_ns = 30ULL * 1000000000ULL
+    core.max_retransmit = 10000
+    core.reject_tokens = REJECTS_PER_SECOND * NS_PER_S
+    if core.sessions == NULL or core.transport_keys == NULL or core.transport_values == NULL:
+        engine_close(core)
+        return CORE_ERR_NOMEM
+    cdef uint32_t k
+    for k in range(session_count):
+        core.sessions[k + 1].id = sessions[k].id
+        core.sessions[k + 1].rate = sessions[k].rate
+        core.sessions[k + 1].burst = sessions[k].burst
+        core.sessions[k + 1].tokens = sessions[k].burst * NS_PER_S
+        core.sessions[k + 1].cancel_on_disconnect = sessions[k].cancel_on_disconnect
+        core.sessions[k + 1].next_out_seq = 1
+        core.sessions[k + 1].next_in_seq = 1
+        core.sessions[k + 1].ring.first_seq = 1
+        core.sessions[k + 1].ring.next_seq = 1
     core.market_data = market_data
     core.next_order_id = 1
     core.next_trade_id = 1
@@ -1185,6 +1305,12 @@ cdef int engine_init(EngineCore* core, const uint32_t* ids, const int64_t* ticks
 
 cdef void engine_close(EngineCore* core) noexcept nogil:
     cdef uint32_t i, j
+    if core.sessions != NULL:
+        for i in range(core.session_count + 1):
+            ring_free(&core.sessions[i].ring)
+    free(core.sessions)
+    free(core.transport_keys)
+    free(core.transport_values)
     if core.instruments != NULL:
         for i in range(core.instrument_count):
             for j in range(2):

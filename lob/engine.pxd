@@ -15,3 +15,5 @@ cdef class Engine:
     cdef EngineCore* core
     cdef dict _ticks
     cdef readonly unsigned int max_orders
+    cdef list _credentials      # SessionCredentials by slot - 1
+    cdef object _verify_error   # the last exception a signature check raised (it counts as invalid)

@@ -1,9 +1,14 @@
-"""The Python boundary of the matching core: batches of inbound-framed records in, outbound frames out.
+"""The Python boundary of the matching core: batches of inbound-framed records in, routed frames out.
 
 Inbound framing (also the journal record body), little-endian:
-    u32 length | u32 session | u64 timestamp_ns | SBE frame[length]
-Outbound framing:
+    u32 length | u32 transport | u64 timestamp_ns | SBE frame[length]
+Execution output (routed framing):
+    u32 length | u32 session id | u32 transport | SBE frame[length]
+Market data (outbound framing):
     u32 length | SBE frame[length]
+
+`transport` is the Aeron session id of the client's publication: routing only. Identity comes from the
+session's Negotiate/Establish, signed with its secret (lob.credentials).
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.object cimport PyObject
@@ -13,9 +18,9 @@ from libc.string cimport memcpy
 from posix.mman cimport MADV_HUGEPAGE, madvise
 
 from lob.core cimport (CORE_OK, INBOUND_RECORD_HEADER_LENGTH, INT64_NULL, BookSide, EngineCore, Instrument,
-                       Level, OutBuf, Order, book_snapshot_encode, book_snapshot_length, engine_close,
-                       engine_init, engine_on_records, engine_prefault, ids_find, instrument_index, load_u32le,
-                       outbuf_lend, outbuf_unlend)
+                       Level, OutBuf, Order, Session, SessionConfig, book_snapshot_encode, book_snapshot_length,
+                       engine_close, engine_init, engine_on_records, engine_prefault, ids_find, instrument_index,
+                       load_u32le, outbuf_lend, outbuf_unlend, ring_frame, session_slot)
 
 cdef extern from "Python.h":
     PyObject* new_bytes "PyBytes_FromStringAndSize"(const char* data, Py_ssize_t length)
@@ -120,10 +125,23 @@ cdef object run_into_bytes(EngineCore* core, const uint8_t* records, size_t n):
     return result
 
 
-cdef dict order_dict(const Order* o):
+_SESSION_STATES = {0: "idle", 1: "negotiated", 2: "established"}
+
+
+cdef int verify_signature(void* ctx, uint32_t slot, const uint8_t* frame, uint32_t length) noexcept nogil:
+    with gil:
+        engine = <Engine>ctx
+        try:
+            return 1 if engine._verify(slot, frame[:length]) else 0
+        except BaseException as exc:    # a frame the codec cannot read is not validly signed
+            engine._verify_error = exc
+            return 0
+
+
+cdef dict order_dict(const EngineCore* core, const Order* o):
     return {
         "order_id": o.order_id,
-        "session": o.session,
+        "session": core.sessions[o.session].id,
         "cl_ord_id": o.cl_ord_id,
         "account": o.account,
         "instrument_id": o.instrument_id,
@@ -152,11 +170,23 @@ cdef class Engine:
 
     instruments: {instrument_id: tick_size}, default {1: 1}. max_orders: capacity of the order pool
     (resting orders of all instruments). market_data: generate BookUpdate/Trade frames.
-    An engine is driven from one thread at a time; process() releases the GIL while it runs.
+    sessions: [lob.credentials.SessionCredentials], the trading sessions that may log on (none: every
+    message is answered NotEstablished). ring_bytes: per session, the application messages kept for
+    retransmission (the oldest are dropped first).
+    An engine is driven from one thread at a time; process() releases the GIL while it runs (and takes it
+    back only to check the signature of a Negotiate or Establish).
     """
 
-    def __cinit__(self, instruments=None, max_orders=1 << 20, market_data=True):
+    def __cinit__(self, instruments=None, max_orders=1 << 20, market_data=True, sessions=(), ring_bytes=1 << 22):
         self.core = NULL
+        credentials = list(sessions or ())
+        if len({c.session_id for c in credentials}) != len(credentials):
+            raise ValueError("session ids must be unique")
+        if len(credentials) > 65535:
+            raise ValueError("at most 65535 sessions")
+        if not 4096 <= ring_bytes <= 1 << 34:
+            raise ValueError("ring_bytes must be in 4096..2**34")
+        self._credentials = credentials
         ticks = {1: 1} if instruments is None else {int(k): int(v) for k, v in dict(instruments).items()}
         if not ticks or len(ticks) > 65535:
             raise ValueError("an engine needs between 1 and 65535 instruments")
@@ -172,26 +202,86 @@ cdef class Engine:
         cdef uint32_t count = len(ticks)
         cdef uint32_t* ids = <uint32_t*>calloc(count, sizeof(uint32_t))
         cdef int64_t* tick_sizes = <int64_t*>calloc(count, sizeof(int64_t))
+        cdef uint32_t session_count = len(credentials)
+        cdef SessionConfig* configs = <SessionConfig*>calloc(session_count + 1, sizeof(SessionConfig))
         self.core = <EngineCore*>calloc(1, sizeof(EngineCore))
         try:
-            if ids == NULL or tick_sizes == NULL or self.core == NULL:
+            if ids == NULL or tick_sizes == NULL or configs == NULL or self.core == NULL:
                 raise MemoryError()
             for i, (instrument_id, tick) in enumerate(ticks.items()):
                 ids[i] = instrument_id
                 tick_sizes[i] = tick
-            if engine_init(self.core, ids, tick_sizes, count, max_orders, bool(market_data)) != CORE_OK:
+            for i, c in enumerate(credentials):
+                configs[i].id = c.session_id
+                configs[i].rate = c.rate
+                configs[i].burst = c.burst
+                configs[i].cancel_on_disconnect = c.cancel_on_disconnect
+            if engine_init(self.core, ids, tick_sizes, count, max_orders, bool(market_data), configs, session_count,
+                           ring_bytes) != CORE_OK:
                 free(self.core)
                 self.core = NULL
                 raise MemoryError(f"cannot allocate an engine for {max_orders} orders")
+            self.core.verify = verify_signature
+            self.core.verify_ctx = <void*>self
         finally:
             free(ids)
             free(tick_sizes)
+            free(configs)
 
     def __dealloc__(self):
         if self.core != NULL:
             engine_close(self.core)
             free(self.core)
             self.core = NULL
+
+    def _verify(self, uint32_t slot, bytes frame):
+        from lob import credentials as creds_module
+
+        c = self._credentials[slot - 1]
+        m = messages.decode(frame)
+        if m["_name"] == "Negotiate":
+            request = creds_module.negotiate_request(m["sessionId"], m["firm"], m["requestTimestamp"], m["nonce"],
+                                                     m["responseChannel"], m["responseStreamId"])
+            if m["firm"] != c.firm:
+                return False
+        else:
+            request = creds_module.establish_request(m["sessionId"], m["requestTimestamp"],
+                                                     m["keepAliveIntervalMs"], m["nextSeqNo"])
+        return creds_module.verify(c.secret, request, bytes(m["signature"]))
+
+    def session(self, session_id):
+        """A trading session's state as a dict (no secret), or None for an unknown id."""
+        cdef uint32_t slot = session_slot(self.core, session_id) if 0 < session_id < 1 << 32 else 0
+        if slot == 0:
+            return None
+        cdef const Session* s = &self.core.sessions[slot]
+        return {"session_id": s.id, "state": _SESSION_STATES[s.state], "transport": s.transport,
+                "next_seq_no": s.next_out_seq, "next_recv_seq_no": s.next_in_seq,
+                "keep_alive_ms": s.keepalive_ms, "retained": (s.ring.first_seq, s.ring.next_seq)}
+
+    def retained(self, session_id, from_seq_no, count):
+        """The application messages kept for retransmission from_seq_no.. (fewer when not all are kept)."""
+        cdef uint32_t slot = session_slot(self.core, session_id) if 0 < session_id < 1 << 32 else 0
+        if slot == 0:
+            raise KeyError(session_id)
+        cdef uint32_t length
+        cdef const uint8_t* frame
+        out = []
+        for seq in range(from_seq_no, from_seq_no + count):
+            frame = ring_frame(&self.core.sessions[slot].ring, seq, &length)
+            if frame == NULL:
+                break
+            out.append(frame[:length])
+        return out
+
+    @property
+    def session_counters(self):
+        """Session-layer counters since start: established, claims rejected, auth failures, ..."""
+        return dict(self.core.session_counters)
+
+    @property
+    def session_ids(self):
+        return [c.session_id for c in self._credentials]
 
     def prefault(self):
         """Fault the order and level pools and the id table in now, sized for max_orders, leaving the
@@ -242,8 +332,11 @@ cdef class Engine:
         """The live order (session, cl_ord_id) as a dict, or None."""
         if not (0 <= session < 1 << 32 and 0 <= cl_ord_id < 1 << 64):
             return None
-        cdef uint32_t slot = ids_find(self.core, session, cl_ord_id)
-        return order_dict(&self.core.pool.items[slot]) if slot else None
+        cdef uint32_t slot = session_slot(self.core, session)
+        if slot == 0:
+            return None
+        slot = ids_find(self.core, slot, cl_ord_id)
+        return order_dict(self.core, &self.core.pool.items[slot]) if slot else None
 
     def orders(self, instrument_id):
         """Resting orders of an instrument in priority order: bids best first, then asks best first."""
@@ -258,7 +351,7 @@ cdef class Engine:
                 i -= 1
                 slot = self.core.level_pool.items[side.levels[i]].head
                 while slot:
-                    result.append(order_dict(&self.core.pool.items[slot]))
+                    result.append(order_dict(self.core, &self.core.pool.items[slot]))
                     slot = self.core.pool.items[slot].next
         return result
 

@@ -28,8 +28,8 @@ from lob.core cimport CORE_OK, EngineCore, OutBuf, engine_on_frame, load_u32le
 from lob.engine cimport Engine
 from lob.journal cimport Journal, JournalWriter, journal_append, journal_commit
 from lob.sbe.messages cimport (
-    HEADER_LENGTH, ExecType_Rejected, ExecType_Trade, ExecutionReport_TEMPLATE_ID, ExecutionReport_execType_OFFSET,
-    ExecutionReport_liquidity_OFFSET, ExecutionReport_reason_OFFSET, LiquidityIndicator_Removed,
+    HEADER_LENGTH, ExecutionReportRejected_TEMPLATE_ID, ExecutionReportRejected_reason_OFFSET,
+    ExecutionReportTrade_TEMPLATE_ID, ExecutionReportTrade_liquidity_OFFSET, LiquidityIndicator_Removed,
     MessageReject_TEMPLATE_ID, MessageReject_reason_OFFSET, OrderCancelReject_TEMPLATE_ID,
     OrderCancelReject_reason_OFFSET, messageHeader_templateId_OFFSET,
 )
@@ -48,7 +48,7 @@ cdef extern from *:
     int __builtin_clzll(unsigned long long x) noexcept nogil
 
 cdef enum:
-    TEMPLATE_SLOTS = 64         # template ids 0..63 counted individually, the rest in slot 64
+    TEMPLATE_SLOTS = 128        # template ids 0..127 counted individually, the rest in slot 128
     REASON_SLOTS = 256
     LATENCY_BUCKETS = 24        # bucket i < 2**(LATENCY_SHIFT + i) ns; the last one is +Inf
     LATENCY_SHIFT = 7
@@ -113,28 +113,28 @@ cdef inline void count_outbound(service_counters_t* c, const uint8_t* frame, siz
     cdef uint16_t template_id = template_of(frame, length)
     cdef const uint8_t* body = frame + HEADER_LENGTH
     c.out_by_template[template_id] += 1
-    if template_id == ExecutionReport_TEMPLATE_ID and length > HEADER_LENGTH + ExecutionReport_liquidity_OFFSET:
-        if body[ExecutionReport_execType_OFFSET] == ExecType_Rejected:
-            c.rejects_by_reason[body[ExecutionReport_reason_OFFSET]] += 1
-        elif (body[ExecutionReport_execType_OFFSET] == ExecType_Trade
-              and body[ExecutionReport_liquidity_OFFSET] == LiquidityIndicator_Removed):
+    if template_id == ExecutionReportTrade_TEMPLATE_ID and length > HEADER_LENGTH + ExecutionReportTrade_liquidity_OFFSET:
+        if body[ExecutionReportTrade_liquidity_OFFSET] == LiquidityIndicator_Removed:
             c.trades += 1   # one taker report per fill
+    elif (template_id == ExecutionReportRejected_TEMPLATE_ID
+          and length > HEADER_LENGTH + ExecutionReportRejected_reason_OFFSET):
+        c.rejects_by_reason[body[ExecutionReportRejected_reason_OFFSET]] += 1
     elif template_id == OrderCancelReject_TEMPLATE_ID and length > HEADER_LENGTH + OrderCancelReject_reason_OFFSET:
         c.rejects_by_reason[body[OrderCancelReject_reason_OFFSET]] += 1
     elif template_id == MessageReject_TEMPLATE_ID and length > HEADER_LENGTH + MessageReject_reason_OFFSET:
         c.rejects_by_reason[body[MessageReject_reason_OFFSET]] += 1
 
 
-cdef void publish(service_loop_t* s, OutBuf* out, aeron_exclusive_publication_t* publication,
+cdef void publish(service_loop_t* s, OutBuf* out, size_t header, aeron_exclusive_publication_t* publication,
                   stream_counters_t* sc) noexcept nogil:
     cdef size_t offset = 0
     cdef uint32_t length
     cdef const uint8_t* frame
     cdef int64_t result
-    while offset + 4 <= out.length:
+    while offset + header <= out.length:
         length = load_u32le(out.data + offset)
-        frame = out.data + offset + 4
-        offset += 4 + length
+        frame = out.data + offset + header
+        offset += header + length
         count_outbound(&s.counters, frame, length)
         if publication == NULL:
             continue
@@ -194,9 +194,9 @@ cdef int commit_and_publish(service_loop_t* s) noexcept nogil:
         lob_store_flag(&s.running, 0)
         return -1
     if s.core.exec_out.length:
-        publish(s, &s.core.exec_out, s.execution, &s.counters.execution)
+        publish(s, &s.core.exec_out, 12, s.execution, &s.counters.execution)
     if s.core.md_out.length:
-        publish(s, &s.core.md_out, s.market_data, &s.counters.market_data)
+        publish(s, &s.core.md_out, 4, s.market_data, &s.counters.market_data)
     return 0
 
 

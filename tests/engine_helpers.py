@@ -1,8 +1,16 @@
 """Small helpers for the engine tests: build inbound frames from keyword fields, run them through an
-Engine, decode what comes out."""
+Engine (logged on as sessions 1..16, session N on transport N), decode what comes out.
+
+Expected execution reports are written as before the lean protocol (`er(execType, ordStatus, ...)` with
+every field of the old ExecutionReport) and projected onto the per-event template that carries the
+event: the fields a template has must match exactly, the others do not exist on the wire."""
+from lob import credentials, logon
 from lob.engine import Engine
-from lob.framing import iter_outbound, pack_inbound
+from lob.framing import iter_execution, iter_outbound, pack_inbound
 from lob.sbe import messages
+
+TEST_SESSIONS = range(1, 17)
+KEEP_ALIVE_MS = 60000
 
 SEQUENCE_FIELDS = ("seqNum", "transactTime")
 
@@ -47,11 +55,16 @@ def simplify(value):
     return value
 
 
-def decode_stream(buffer, sequences=True):
-    """Every frame of an outbound-framed buffer, decoded and simplified."""
+def decode_stream(buffer, sequences=True, outbound=False):
+    """Every frame of a routed execution buffer (or, with outbound, an outbound-framed one), decoded and
+    simplified; execution frames get the `sessionId` they were routed to."""
     out = []
-    for frame in iter_outbound(buffer):
+    frames = ((None, frame) for frame in iter_outbound(buffer)) if outbound else (
+        (session_id, frame) for session_id, _, frame in iter_execution(buffer))
+    for session_id, frame in frames:
         message = simplify(messages.decode(frame))
+        if session_id is not None:
+            message["sessionId"] = session_id
         if not sequences:
             for field in SEQUENCE_FIELDS:
                 message.pop(field, None)
@@ -59,28 +72,44 @@ def decode_stream(buffer, sequences=True):
     return out
 
 
+# execType of the old ExecutionReport -> the per-event template and the fields it carries
+LEAN_REPORTS = {
+    "New": ("ExecutionReportNew", ("clOrdId", "orderId")),
+    "Trade": ("ExecutionReportTrade", ("clOrdId", "orderId", "tradeId", "lastPx", "lastQty", "leavesQty", "liquidity")),
+    "Canceled": ("ExecutionReportCanceled", ("clOrdId", "origClOrdId", "orderId", "reason")),
+    "Replaced": ("ExecutionReportReplaced", ("clOrdId", "origClOrdId", "orderId", "price", "orderQty", "leavesQty")),
+    "Rejected": ("ExecutionReportRejected", ("clOrdId", "reason")),
+    "Expired": ("ExecutionReportExpired", ("clOrdId", "orderId", "reason")),
+}
+
+
 def er(execType, ordStatus, **fields):
-    """An expected ExecutionReport: every field, defaults for what `fields` leaves out."""
-    report = {"_name": "ExecutionReport", "sessionId": 1, "account": 0, "clOrdId": 0, "origClOrdId": 0,
+    """An expected execution report: the old ExecutionReport's fields (defaults for what `fields` leaves
+    out) projected onto the template of the event."""
+    report = {"sessionId": 1, "account": 0, "clOrdId": 0, "origClOrdId": 0,
               "orderId": 0, "instrumentId": 1, "side": "Buy", "ordType": "Limit", "timeInForce": "GoodTillCancel",
               "execType": execType, "ordStatus": ordStatus, "reason": "None", "liquidity": "None", "price": None,
               "orderQty": 0, "lastPx": None, "lastQty": 0, "leavesQty": 0, "cumQty": 0, "tradeId": 0}
     unknown = set(fields) - set(report)
     assert not unknown, f"not ExecutionReport fields: {unknown}"
     report.update(fields)
-    return report
+    name, carried = LEAN_REPORTS[execType]
+    lean = {"_name": name, "sessionId": report["sessionId"]}
+    lean.update((k, report[k]) for k in carried)
+    return lean
 
 
 def cancel_reject(responseTo, reason, **fields):
     report = {"_name": "OrderCancelReject", "sessionId": 1, "clOrdId": 0, "origClOrdId": 0, "orderId": 0,
-              "instrumentId": 1, "responseTo": responseTo, "reason": reason}
+              "responseTo": responseTo, "reason": reason}
+    fields.pop("instrumentId", None)    # not on the wire: the client knows its order
     report.update(fields)
     return report
 
 
-def message_reject(reason, refTemplateId, refLength, sessionId=1):
-    return {"_name": "MessageReject", "sessionId": sessionId, "refTemplateId": refTemplateId,
-            "refLength": refLength, "reason": reason}
+def message_reject(reason, refTemplateId, refLength, sessionId=1, refSeqNo=1, refClOrdId=0):
+    return {"_name": "MessageReject", "sessionId": sessionId, "refSeqNo": refSeqNo, "refClOrdId": refClOrdId,
+            "refTemplateId": refTemplateId, "refLength": refLength, "reason": reason}
 
 
 def book_update(levels, instrumentId=1):
@@ -89,28 +118,49 @@ def book_update(levels, instrumentId=1):
             "levels": [{"action": a, "side": s, "price": p, "quantity": q, "orderCount": c} for a, s, p, q, c in levels]}
 
 
+def logon_records(session_id, transport=None, timestamp=1000, keep_alive_ms=KEEP_ALIVE_MS, next_seq_no=1,
+                  channel="aeron:udp?endpoint=127.0.0.1:40999", stream_id=1, nonce=None):
+    """Inbound records of Negotiate + Establish for a test session (credentials.for_tests)."""
+    creds = credentials.for_tests([session_id])[0]
+    transport = session_id if transport is None else transport
+    timestamp = max(timestamp, 2)
+    return (pack_inbound(logon.negotiate(creds, timestamp - 1, session_id if nonce is None else nonce, channel,
+                                         stream_id), transport, timestamp)
+            + pack_inbound(logon.establish(creds, timestamp, keep_alive_ms, next_seq_no), transport, timestamp))
+
+
 def trade(tradeId, price, quantity, aggressorSide, instrumentId=1):
     return {"_name": "Trade", "instrumentId": instrumentId, "tradeId": tradeId, "price": price,
             "quantity": quantity, "aggressorSide": aggressorSide}
 
 
 class Harness:
-    """An Engine fed one message at a time; timestamps count up from 1000 unless given."""
+    """An Engine fed one message at a time; timestamps count up from 1000 unless given. Session N sends on
+    transport N and is logged on (Negotiate + Establish, their answers dropped) before its first message."""
 
-    def __init__(self, instruments=None, max_orders=1024, market_data=True):
-        self.engine = Engine(instruments, max_orders=max_orders, market_data=market_data)
+    def __init__(self, instruments=None, max_orders=1024, market_data=True, **engine_options):
+        self.engine = Engine(instruments, max_orders=max_orders, market_data=market_data,
+                             sessions=credentials.for_tests(TEST_SESSIONS), **engine_options)
         self.clock = 1000
+        self.logged_on = set()
+
+    def logon(self, session, timestamp):
+        answers = decode_stream(self.engine.process(logon_records(session, timestamp=timestamp)))
+        assert [a["_name"] for a in answers] == ["NegotiationResponse", "EstablishmentAck"], answers
+        self.logged_on.add(session)
 
     def send(self, frame, session=1, timestamp=None, sequences=False):
         """Process one frame; the execution reports it produced (without seqNum/transactTime unless asked)."""
         if timestamp is None:
             self.clock += 1
             timestamp = self.clock
+        if session not in self.logged_on:
+            self.logon(session, timestamp)
         return decode_stream(self.engine.process(pack_inbound(frame, session, timestamp)), sequences)
 
     def md(self, sequences=False):
         """Market data produced since the last call."""
-        return decode_stream(self.engine.take_market_data(), sequences)
+        return decode_stream(self.engine.take_market_data(), sequences, outbound=True)
 
     def book(self, instrument=1):
         """Resting orders as (side, price, leaves, cum, order id, session, clOrdId), priority order."""
