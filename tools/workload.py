@@ -237,14 +237,15 @@ def test_credentials(sessions):
 
 def logon_records(credentials, timestamp_ns=LOGON_TIMESTAMP_NS, keep_alive_ms=60_000):
     """Inbound records that log each session on in process: Negotiate then Establish (continue where
-    it is), both requested and received at `timestamp_ns`, with the session id itself as the transport
-    and a fixed nonce, so the same input always gives the same bytes out."""
+    it is), received at `timestamp_ns`, with the session id itself as the transport and a fixed nonce, so
+    the same input always gives the same bytes out. Each request's timestamp must exceed the session's
+    last accepted one: Negotiate asks at timestamp_ns - 1, Establish at timestamp_ns."""
     from lob import logon
     from lob.framing import pack_inbound
 
     records = []
     for c in credentials:
-        for frame in (logon.negotiate(c, timestamp_ns, c.session_id, IN_PROCESS_RESPONSE_CHANNEL,
+        for frame in (logon.negotiate(c, timestamp_ns - 1, c.session_id, IN_PROCESS_RESPONSE_CHANNEL,
                                       IN_PROCESS_RESPONSE_STREAM),
                       logon.establish(c, timestamp_ns, keep_alive_ms, 0)):
             records.append(pack_inbound(frame, session=c.session_id, timestamp_ns=timestamp_ns))
