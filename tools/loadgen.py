@@ -304,6 +304,21 @@ def load_credentials(path=None):
     return credentials.load(path or examples.credentials_path())
 
 
+def select_sessions(credentials, ids=None):
+    """The credentials of the sessions named in `ids` ("1001,1003"), in that order; all of them if None."""
+    if not ids:
+        return credentials
+    by_id = {c.session_id: c for c in credentials}
+    try:
+        wanted = [int(i) for i in ids.split(",") if i.strip()]
+    except ValueError:
+        raise ValueError(f"--session-ids {ids!r}: expected comma-separated numbers") from None
+    missing = [i for i in wanted if i not in by_id]
+    if missing or not wanted:
+        raise ValueError(f"--session-ids: {', '.join(map(str, missing)) or 'none given'} not in the credentials file")
+    return [by_id[i] for i in wanted]
+
+
 def run_workload(aeron, config, encoded, credentials=None, *, rate=None, window=None, progress=False,
                  drain_timeout=10.0, cancel_at_end=True, idle="yield", fragment_limit=FRAGMENT_LIMIT, **session):
     """Log on, run `encoded` once, log off: (Report, histogram). `credentials` default: the sample file's.
@@ -337,6 +352,8 @@ def add_arguments(parser):
                              "examples/credentials.txt)")
     parser.add_argument("--sessions", type=int, default=1,
                         help="log on as the first N sessions of the credentials file (default 1)")
+    parser.add_argument("--session-ids", metavar="LIST", default=None,
+                        help="log on as these sessions of the credentials file instead (comma-separated ids)")
     parser.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
     parser.add_argument("--tick", type=int, default=1, help="price tick of every instrument (default 1)")
     parser.add_argument("--drain-timeout", type=float, default=10.0,
@@ -348,7 +365,7 @@ def add_arguments(parser):
                         help="keep-alive interval given at Establish; the run sends no heartbeats, so the engine "
                              f"ends a session silent for three of them (default {DEFAULT_KEEP_ALIVE_MS})")
     parser.add_argument("--logon-timeout", type=float, default=10.0,
-                        help="seconds to wait for each answer to Negotiate and Establish (default 10)")
+                        help="seconds each session's logon (Negotiate, Establish) may take (default 10)")
     parser.add_argument("--response-host", default=DEFAULT_RESPONSE_HOST,
                         help="the address the engine sends each session's execution stream to, on a free UDP "
                              f"port (default {DEFAULT_RESPONSE_HOST})")
@@ -377,7 +394,9 @@ def run(args):
         from lob.transport.idle import IdleStrategy
 
         IdleStrategy(args.idle)
-        credentials = load_credentials(args.credentials)
+        credentials = select_sessions(load_credentials(args.credentials), args.session_ids)
+        if args.session_ids:
+            args.sessions = len(credentials)
         if len(credentials) < args.sessions:
             raise ValueError(f"--sessions {args.sessions}: the credentials file has {len(credentials)} sessions")
         config = connection.config_from_args(args)
