@@ -169,7 +169,6 @@ cdef struct EngineCore:
     uint32_t instrument_mask
     uint64_t next_order_id
     uint64_t next_trade_id
-    uint64_t next_exec_seq
     uint64_t next_md_seq
     uint64_t traded_qty     # sum of all fills' quantities
     uint64_t last_transact_time

@@ -1261,7 +1261,6 @@ cdef int engine_init(EngineCore* core, const uint32_t* ids, const int64_t* ticks
     core.market_data = market_data
     core.next_order_id = 1
     core.next_trade_id = 1
-    core.next_exec_seq = 1
     core.next_md_seq = 1
     cdef uint64_t table_size = 8
     while table_size < 2 * <uint64_t>max_orders:

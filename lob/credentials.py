@@ -125,6 +125,17 @@ def parse(text, source="credentials"):
     return sessions
 
 
+def dumps(sessions):
+    """The credentials file text for `sessions` (the inverse of parse)."""
+    lines = ["# session-id  firm  secret (hex)  options"]
+    for c in sessions:
+        options = [f"rate={c.rate}", f"burst={c.burst}"] if c.rate else []
+        if not c.cancel_on_disconnect:
+            options.append("cancel_on_disconnect=no")
+        lines.append(" ".join([str(c.session_id), c.firm, c.secret.hex(), *options]))
+    return "\n".join(lines) + "\n"
+
+
 def load(path):
     with open(path, encoding="utf-8") as f:
         return parse(f.read(), str(path))

@@ -3,19 +3,22 @@
 - A journal directory, or one segment file (it starts with "LOBJRNL\0"): one line per record, the
   decoded frame with `_seq`, `_timestamp_ns` and `_session` of its journal record.
 - A snapshot file (it starts with "LOBSNAP\0"): one line per frame, after its checksum is verified.
-- Any other file: inbound- or outbound-framed records (see lob.framing). The framing is detected unless
-  --inbound or --outbound says which: a framing fits when its records tile the whole file and every
-  frame carries our schema id; if both fit, inbound files hold order-entry templates and outbound
-  files the rest.
+- Any other file: inbound, execution (routed) or outbound framed records (see lob.framing). The framing
+  is detected unless --inbound, --execution or --outbound says which: a framing fits when its records tile
+  the whole file and every frame carries our schema id; if several fit, inbound files hold what clients
+  and the engine send in (order entry, session requests, engine records), execution files what the engine
+  sends to sessions, outbound files the rest (market data).
 """
 import json
 import os
 import sys
 
-from lob.framing import INBOUND_HEADER, OUTBOUND_HEADER, iter_inbound, iter_outbound
+from lob.framing import EXECUTION_HEADER, INBOUND_HEADER, OUTBOUND_HEADER, iter_execution, iter_inbound, iter_outbound
 
 HEADER_LENGTH = 8
-ORDER_ENTRY_TEMPLATES = range(1, 10)
+INBOUND_TEMPLATES = set(range(1, 10)) | set(range(40, 45)) | set(range(70, 80))
+EXECUTION_TEMPLATES = {42, 44} | set(range(50, 70))
+HEADERS = {"inbound": INBOUND_HEADER, "execution": EXECUTION_HEADER, "outbound": OUTBOUND_HEADER}
 
 
 JOURNAL_MAGIC = b"LOBJRNL\x00"
@@ -29,7 +32,9 @@ def add_arguments(parser):
                         help="journals: start at this journal sequence (default 1)")
     framing = parser.add_mutually_exclusive_group()
     framing.add_argument("--inbound", action="store_true",
-                         help="records are u32 length | u32 session | u64 timestamp_ns | frame")
+                         help="records are u32 length | u32 transport | u64 timestamp_ns | frame")
+    framing.add_argument("--execution", action="store_true",
+                         help="records are u32 length | u32 session | u32 transport | frame")
     framing.add_argument("--outbound", action="store_true", help="records are u32 length | frame")
 
 
@@ -54,17 +59,33 @@ def _fits(frames, schema_id):
 
 
 def detect_framing(data, schema_id):
-    """'inbound' or 'outbound'; ValueError when the data fits neither or both equally."""
-    inbound, outbound = _frames(data, INBOUND_HEADER), _frames(data, OUTBOUND_HEADER)
-    fits_in, fits_out = _fits(inbound, schema_id), _fits(outbound, schema_id)
-    if fits_in and fits_out:
-        order_entry = lambda frames: all(int.from_bytes(f[2:4], "little") in ORDER_ENTRY_TEMPLATES for f in frames)
-        fits_in, fits_out = order_entry(inbound), not order_entry(outbound)
-    if fits_in != fits_out:
-        return "inbound" if fits_in else "outbound"
+    """'inbound', 'execution' or 'outbound'; ValueError when the data fits none, or several equally."""
     if not data:
         return "outbound"
-    raise ValueError("cannot tell the framing of this file; say --inbound or --outbound")
+    fitting = {}
+    for name, header in HEADERS.items():
+        frames = _frames(data, header)
+        if _fits(frames, schema_id):
+            fitting[name] = frames
+    if len(fitting) > 1:
+        templates = lambda frames: {int.from_bytes(f[2:4], "little") for f in frames}
+        fitting = {name: frames for name, frames in fitting.items()
+                   if (name == "inbound") == (templates(frames) <= INBOUND_TEMPLATES)
+                   and (name == "execution") == (templates(frames) <= EXECUTION_TEMPLATES)}
+    if len(fitting) == 1:
+        return next(iter(fitting))
+    raise ValueError("cannot tell the framing of this file; say --inbound, --execution or --outbound")
+
+
+def _json(value):
+    """Bytes (var data: a snapshot's retransmission ring, a signature) as hex."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps(record):
+    return json.dumps(record, default=_json)
 
 
 def _decoded(decode, frame):
@@ -78,11 +99,14 @@ def decode_lines(data, framing, decode, schema_id):
     if framing is None:
         framing = detect_framing(data, schema_id)
     if framing == "inbound":
-        for session, timestamp_ns, frame in iter_inbound(data):
-            yield json.dumps({"_session": session, "_timestamp_ns": timestamp_ns, **_decoded(decode, frame)})
+        for transport, timestamp_ns, frame in iter_inbound(data):
+            yield dumps({"_transport": transport, "_timestamp_ns": timestamp_ns, **_decoded(decode, frame)})
+    elif framing == "execution":
+        for session_id, transport, frame in iter_execution(data):
+            yield dumps({"_session": session_id, "_transport": transport, **_decoded(decode, frame)})
     else:
         for frame in iter_outbound(data):
-            yield json.dumps(_decoded(decode, frame))
+            yield dumps(_decoded(decode, frame))
 
 
 def journal_lines(path, decode, from_seq=1):
@@ -95,8 +119,9 @@ def journal_lines(path, decode, from_seq=1):
         records = read_journal(path, from_seq)
     else:
         records = _segment_records(path, from_seq, SegmentView, check_segment)
-    for seq, timestamp_ns, session, frame in records:
-        yield json.dumps({"_seq": seq, "_timestamp_ns": timestamp_ns, "_session": session, **_decoded(decode, frame)})
+    for seq, timestamp_ns, transport, frame in records:
+        yield dumps({"_seq": seq, "_timestamp_ns": timestamp_ns, "_transport": transport,
+                          **_decoded(decode, frame)})
 
 
 def _segment_records(path, from_seq, SegmentView, check_segment):
@@ -115,7 +140,7 @@ def snapshot_lines(data, path, decode):
 
     check_snapshot(data, path)
     for frame in read_frames(data):
-        yield json.dumps(_decoded(decode, bytes(frame)))
+        yield dumps(_decoded(decode, bytes(frame)))
 
 
 def _kind(path):
@@ -138,7 +163,8 @@ def run(args):
     from lob.sbe import messages
     from lob.snapshot import SnapshotError
 
-    framing = "inbound" if args.inbound else "outbound" if args.outbound else None
+    framing = ("inbound" if args.inbound else "execution" if args.execution else "outbound" if args.outbound
+               else None)
     try:
         kind = "framed" if args.file == "-" else _kind(args.file)
         if kind == "journal":

@@ -405,11 +405,6 @@ cdef class Engine:
         return self.core.traded_qty
 
     @property
-    def next_exec_seq(self):
-        """Sequence number of the next execution-stream message."""
-        return self.core.next_exec_seq
-
-    @property
     def next_md_seq(self):
         """Sequence number of the next market-data message."""
         return self.core.next_md_seq

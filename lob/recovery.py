@@ -3,7 +3,9 @@
 The engine is a deterministic function of its inbound sequence, so replaying the journal tail into the
 snapshot's state gives exactly the engine that crashed: same books, same next ids and sequences, and
 from then on byte-identical reports. Replay output is dropped (it was published before the crash, or
-the crash came between journaling and publishing; clients detect either by the exec-stream seqNum).
+the crash came between journaling and publishing): each session keeps its application messages in its
+retransmission ring, which the snapshot holds and the replay refills, so a client that logs on again
+asks for what it missed (RetransmitRequest) and gets it byte for byte.
 """
 from dataclasses import dataclass
 
@@ -27,12 +29,15 @@ class Recovered:
 
 
 def recover(journal_dir, snapshot_dir=None, instruments=None, max_orders=1 << 20, market_data=True,
-            log=None, progress=None):
+            log=None, progress=None, sessions=(), ring_bytes=1 << 22):
+    """`sessions`: the credentials the engine runs with (lob.credentials); the journal's logons are checked
+    against them again, so the same credentials file gives the same engine."""
     engine, snapshot_seq, path = (latest_snapshot(snapshot_dir, log=log, max_orders=max_orders,
-                                                  market_data=market_data)
+                                                  market_data=market_data, sessions=sessions, ring_bytes=ring_bytes)
                                   if snapshot_dir else (None, 0, None))
     if engine is None:
-        engine = Engine(instruments=instruments, max_orders=max_orders, market_data=market_data)
+        engine = Engine(instruments=instruments, max_orders=max_orders, market_data=market_data, sessions=sessions,
+                        ring_bytes=ring_bytes)
     elif instruments is not None and engine.instruments != dict(instruments) and log is not None:
         log(f"the snapshot's instruments {engine.instruments} replace the configured {dict(instruments)}")
     segments = list_segments(journal_dir)

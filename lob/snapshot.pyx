@@ -3,9 +3,10 @@
 File `snapshot-<journal seq, 20 digits>.snap`, written to a temporary name, synced, then renamed:
     "LOBSNAP\\0" | u32 version | u32 0
     outbound-framed SBE frames (u32 length | frame): one SnapshotHeader, one SnapshotInstrument per
-    instrument, one SnapshotOrder per resting order (instrument by instrument, bids then asks, each
-    side's levels from the worst price to the best, oldest first within a level: restoring them in
-    file order rebuilds price-time priority)
+    instrument, one SnapshotSession per trading session (its sequences, binding, throttle and the
+    application messages kept for retransmission), one SnapshotOrder per resting order (instrument by
+    instrument, bids then asks, each side's levels from the worst price to the best, oldest first within
+    a level: restoring them in file order rebuilds price-time priority)
     "LOBSEND\\0" | u32 crc32c of every byte before the trailer | u32 0
 The journal sequence in the name (and in SnapshotHeader.journalSeq) is the last journal record whose
 effects the snapshot holds: recovery replays the journal from the next one.
@@ -16,14 +17,15 @@ from cpython.bytearray cimport PyByteArray_AS_STRING
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
-from lob.core cimport EngineCore, Instrument, Level, Order, engine_restore_order, store_u32le, load_u32le
+from lob.core cimport (NONCE_SLOTS, EngineCore, Instrument, Level, Order, Session, engine_restore_order, load_u32le,
+                       load_u64le, ring_append, ring_frame, ring_reserve, session_slot, store_u32le, transport_bind)
 from lob.engine cimport Engine
 from lob.journal cimport crc32c
 from lob.sbe.messages cimport *
 
 MAGIC = b"LOBSNAP\x00"
 TRAILER_MAGIC = b"LOBSEND\x00"
-VERSION = 1
+VERSION = 2
 PREFIX = "snapshot-"
 SUFFIX = ".snap"
 
@@ -47,11 +49,11 @@ cdef inline uint8_t* frame_start(uint8_t* p, uint16_t block_length, uint16_t tem
     return p + HEADER_LENGTH
 
 
-cdef uint8_t* encode_order(uint8_t* p, const Order* o) noexcept nogil:
+cdef uint8_t* encode_order(const EngineCore* core, uint8_t* p, const Order* o) noexcept nogil:
     cdef uint8_t* b = frame_start(p, SnapshotOrder_BLOCK_LENGTH, SnapshotOrder_TEMPLATE_ID)
     SnapshotOrder_set_orderId(b, o.order_id)
     SnapshotOrder_set_clOrdId(b, o.cl_ord_id)
-    SnapshotOrder_set_sessionId(b, o.session)
+    SnapshotOrder_set_sessionId(b, core.sessions[o.session].id)
     SnapshotOrder_set_account(b, o.account)
     SnapshotOrder_set_instrumentId(b, o.instrument_id)
     SnapshotOrder_set_side(b, o.side)
@@ -83,7 +85,7 @@ cdef uint64_t encode_orders(const EngineCore* core, uint8_t* p) noexcept nogil:
                 level = &core.level_pool.items[instrument.sides[s].levels[pos]]
                 slot = level.head
                 while slot != 0:
-                    p = encode_order(p, &core.pool.items[slot])
+                    p = encode_order(core, p, &core.pool.items[slot])
                     count += 1
                     slot = core.pool.items[slot].next
     return count
@@ -93,13 +95,68 @@ def snapshot_path(directory, uint64_t journal_seq):
     return os.path.join(directory, f"{PREFIX}{journal_seq:020d}{SUFFIX}")
 
 
+cdef bytes session_frame(const Session* s):
+    """A SnapshotSession frame (framed) for one session."""
+    from lob.sbe import messages
+    cdef uint32_t length, i
+    cdef const uint8_t* frame
+    ring = bytearray()
+    for seq in range(s.ring.first_seq, s.ring.next_seq):
+        frame = ring_frame(&s.ring, seq, &length)
+        if frame == NULL:
+            break
+        ring += length.to_bytes(4, "little") + frame[:length]
+    nonces = b"".join(s.nonces[(s.nonce_next + i) % NONCE_SLOTS].to_bytes(8, "little") for i in range(NONCE_SLOTS))
+    encoded = messages.encode(
+        "SnapshotSession", sessionId=s.id, state=s.state, transport=s.transport, nextSeqNo=s.next_out_seq,
+        nextRecvSeqNo=s.next_in_seq, keepAliveIntervalMs=s.keepalive_ms, lastRecvTime=s.last_in_ns,
+        lastSentTime=s.last_out_ns, lastRequestTimestamp=s.last_request_ns, tokens=s.tokens, tokensTime=s.tokens_ns,
+        ringFirstSeqNo=s.ring.first_seq if ring else s.next_out_seq, nonces=nonces, ring=bytes(ring))
+    return len(encoded).to_bytes(4, "little") + encoded
+
+
+cdef restore_session(EngineCore* core, dict m, str path):
+    cdef uint32_t slot = session_slot(core, m["sessionId"])
+    if slot == 0:
+        raise SnapshotError(f"{path}: session {m['sessionId']} is not in the credentials")
+    cdef Session* s = &core.sessions[slot]
+    cdef const uint8_t[::1] ring = m["ring"]
+    cdef size_t offset = 0, n = len(m["ring"])
+    cdef uint32_t length, i
+    s.state = m["state"]
+    s.next_out_seq = m["nextSeqNo"]
+    s.next_in_seq = m["nextRecvSeqNo"]
+    s.keepalive_ms = m["keepAliveIntervalMs"]
+    s.last_in_ns = m["lastRecvTime"]
+    s.last_out_ns = m["lastSentTime"]
+    s.last_request_ns = m["lastRequestTimestamp"]
+    s.tokens = m["tokens"]
+    s.tokens_ns = m["tokensTime"]
+    nonces = m["nonces"]
+    for i in range(NONCE_SLOTS):
+        s.nonces[i] = int.from_bytes(nonces[8 * i:8 * i + 8], "little")
+    s.nonce_next = 0
+    if m["transport"]:
+        transport_bind(core, m["transport"], slot)
+    if ring_reserve(core, &s.ring) != 0:
+        raise SnapshotError(f"{path}: no memory for the retransmission ring of session {s.id}")
+    s.ring.first_seq = s.ring.next_seq = m["ringFirstSeqNo"]
+    while offset + 4 <= n:
+        length = load_u32le(&ring[offset])
+        if offset + 4 + length > n or length < HEADER_LENGTH + 8:
+            raise SnapshotError(f"{path}: the ring of session {s.id} is damaged")
+        ring_append(&s.ring, &ring[offset + 4], length)
+        offset += 4 + length
+
+
 def encode_snapshot(Engine engine, uint64_t journal_seq):
     """The snapshot file's bytes for the engine's current state."""
     cdef EngineCore* core = engine.core
     cdef uint64_t orders = core.pool.live
+    sessions = b"".join(session_frame(&core.sessions[i]) for i in range(1, core.session_count + 1))
     cdef size_t size = (FILE_HEADER + 4 + HEADER_LENGTH + SnapshotHeader_BLOCK_LENGTH
                         + core.instrument_count * (4 + HEADER_LENGTH + SnapshotInstrument_BLOCK_LENGTH)
-                        + orders * ORDER_FRAME + TRAILER)
+                        + len(sessions) + orders * ORDER_FRAME + TRAILER)
     data = bytearray(size)
     cdef uint8_t* start = <uint8_t*>PyByteArray_AS_STRING(data)
     cdef uint8_t* p = start
@@ -113,18 +170,20 @@ def encode_snapshot(Engine engine, uint64_t journal_seq):
     SnapshotHeader_set_journalSeq(b, journal_seq)
     SnapshotHeader_set_nextOrderId(b, core.next_order_id)
     SnapshotHeader_set_nextTradeId(b, core.next_trade_id)
-    SnapshotHeader_set_nextExecSeq(b, core.next_exec_seq)
     SnapshotHeader_set_nextMdSeq(b, core.next_md_seq)
     SnapshotHeader_set_lastTransactTime(b, core.last_transact_time)
     SnapshotHeader_set_instrumentCount(b, core.instrument_count)
     SnapshotHeader_set_orderCount(b, orders)
     SnapshotHeader_set_tradedQty(b, core.traded_qty)
+    SnapshotHeader_set_sessionCount(b, core.session_count)
     p = b + SnapshotHeader_BLOCK_LENGTH
     for i in range(core.instrument_count):
         b = frame_start(p, SnapshotInstrument_BLOCK_LENGTH, SnapshotInstrument_TEMPLATE_ID)
         SnapshotInstrument_set_instrumentId(b, core.instruments[i].id)
         SnapshotInstrument_set_tick(b, core.instruments[i].tick)
         p = b + SnapshotInstrument_BLOCK_LENGTH
+    memcpy(p, <const char*>sessions, len(sessions))
+    p += len(sessions)
     with nogil:
         written = encode_orders(core, p)
     if written != orders:
@@ -202,7 +261,9 @@ cdef uint64_t restore_orders(EngineCore* core, const uint8_t* p, const uint8_t* 
         b = p + 4 + HEADER_LENGTH
         o.order_id = SnapshotOrder_orderId(b)
         o.cl_ord_id = SnapshotOrder_clOrdId(b)
-        o.session = SnapshotOrder_sessionId(b)
+        o.session = session_slot(core, SnapshotOrder_sessionId(b))
+        if o.session == 0:
+            break
         o.account = SnapshotOrder_account(b)
         o.instrument_id = SnapshotOrder_instrumentId(b)
         o.side = SnapshotOrder_side(b)
@@ -223,8 +284,9 @@ cdef uint64_t restore_orders(EngineCore* core, const uint8_t* p, const uint8_t* 
     return count
 
 
-def load_snapshot(path, max_orders=1 << 20, market_data=True):
-    """Build an Engine from a snapshot file. Returns (engine, journal sequence it covers)."""
+def load_snapshot(path, max_orders=1 << 20, market_data=True, sessions=(), ring_bytes=1 << 22):
+    """Build an Engine from a snapshot file, for the sessions of the credentials given (every session the
+    snapshot holds must be among them). Returns (engine, journal sequence it covers)."""
     from lob.sbe import messages
     with open(path, "rb") as f:
         data = f.read()
@@ -242,8 +304,16 @@ def load_snapshot(path, max_orders=1 << 20, market_data=True):
     orders = header["orderCount"]
     if orders > max_orders:
         raise SnapshotError(f"{path}: {orders} resting orders do not fit an engine of {max_orders}")
-    cdef Engine engine = Engine(instruments=instruments, max_orders=max_orders, market_data=market_data)
+    cdef Engine engine = Engine(instruments=instruments, max_orders=max_orders, market_data=market_data,
+                                sessions=sessions, ring_bytes=ring_bytes)
     cdef EngineCore* core = engine.core
+    for _ in range(header["sessionCount"]):
+        frame = next(frames)
+        session = messages.decode(frame)
+        if session["_name"] != "SnapshotSession":
+            raise SnapshotError(f"{path}: expected a SnapshotSession, found {session['_name']}")
+        restore_session(core, session, path)
+        offset += 4 + len(frame)
     cdef const uint8_t[::1] view = data
     cdef uint64_t restored
     cdef size_t start = offset, stop = len(data) - TRAILER
@@ -253,7 +323,6 @@ def load_snapshot(path, max_orders=1 << 20, market_data=True):
         raise SnapshotError(f"{path}: order {restored + 1} of {orders} could not be restored")
     core.next_order_id = header["nextOrderId"]
     core.next_trade_id = header["nextTradeId"]
-    core.next_exec_seq = header["nextExecSeq"]
     core.next_md_seq = header["nextMdSeq"]
     core.last_transact_time = header["lastTransactTime"]
     core.traded_qty = header["tradedQty"]

@@ -79,15 +79,15 @@ def write_new_order(uint64_t cl_ord_id, int side, int64_t price, int64_t quantit
     return bytes(out)
 
 
-def read_execution_report(const uint8_t[::1] frame):
+def read_trade_report(const uint8_t[::1] frame):
     cdef const uint8_t* p = &frame[0] + HEADER_LENGTH
     return {
-        "execType": chr(ExecutionReport_execType(p)),
-        "isTrade": ExecutionReport_execType(p) == ExecType_Trade,
-        "ordStatus": chr(ExecutionReport_ordStatus(p)),
-        "lastPx": PriceNull_mantissa(p + ExecutionReport_lastPx_OFFSET),
-        "lastQty": ExecutionReport_lastQty(p),
-        "tradeId": ExecutionReport_tradeId(p),
+        "seqNum": ExecutionReportTrade_seqNum(p),
+        "lastPx": Price_mantissa(p + ExecutionReportTrade_lastPx_OFFSET),
+        "lastQty": ExecutionReportTrade_lastQty(p),
+        "leavesQty": ExecutionReportTrade_leavesQty(p),
+        "tradeId": ExecutionReportTrade_tradeId(p),
+        "removed": ExecutionReportTrade_liquidity(p) == LiquidityIndicator_Removed,
     }
 
 

@@ -10,7 +10,7 @@ NEW_ORDER = dict(clOrdId=0x0102030405060708, account=7, instrumentId=42, side="S
                  timeInForce="ImmediateOrCancel", flags=["PostOnly"], selfTradePrevention="CancelResting",
                  price={"mantissa": 1234500}, quantity=10)
 NEW_ORDER_BYTES = hexbytes("""
-    35 00  01 00  01 00  00 00      # header: blockLength 53, templateId 1, schemaId 1, version 0
+    35 00  01 00  01 00  01 00      # header: blockLength 53, templateId 1, schemaId 1, version 1
     08 07 06 05 04 03 02 01         # clOrdId uint64
     07 00 00 00                     # account uint32 7
     2a 00 00 00                     # instrumentId uint32 42
@@ -27,7 +27,7 @@ NEW_ORDER_BYTES = hexbytes("""
 
 
 BOOK_UPDATE_BYTES = hexbytes("""
-    14 00  14 00  01 00  00 00      # header: blockLength 20, templateId 20, schemaId 1, version 0
+    14 00  14 00  01 00  01 00      # header: blockLength 20, templateId 20, schemaId 1, version 1
     07 00 00 00 00 00 00 00         # seqNum 7
     08 07 06 05 04 03 02 01         # transactTime
     03 00 00 00                     # instrumentId 3

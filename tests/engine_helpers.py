@@ -166,3 +166,21 @@ class Harness:
         """Resting orders as (side, price, leaves, cum, order id, session, clOrdId), priority order."""
         return [(o["side"], o["price"], o["leaves_qty"], o["cum_qty"], o["order_id"], o["session"], o["cl_ord_id"])
                 for o in self.engine.orders(instrument)]
+
+
+EXEC_TYPES = {name: exec_type for exec_type, (name, _) in LEAN_REPORTS.items()}
+
+
+def kind(report):
+    """The event of an execution report ("New", "Trade", "Canceled", ...), else the message's name."""
+    return EXEC_TYPES.get(report["_name"], report["_name"])
+
+
+def session_engine(instruments=None, logged_on=range(1, 5), timestamp=1000, **options):
+    """An Engine that knows the test sessions, with sessions `logged_on` logged on (session N on
+    transport N) and their logon answers dropped."""
+    engine = Engine(instruments, sessions=credentials.for_tests(TEST_SESSIONS), **options)
+    preamble = b"".join(logon_records(s, timestamp=timestamp) for s in logged_on)
+    if preamble:
+        engine.process(preamble)
+    return engine

@@ -1,25 +1,33 @@
 """Deterministic inbound traffic for the snapshot, recovery and replay tests, and small journal helpers."""
 import random
 
-from engine_helpers import cancel, mass_cancel, nos, replace
+from engine_helpers import TEST_SESSIONS, cancel, logon_records, mass_cancel, nos, replace, session_engine
 
-from lob.engine import Engine
-from lob.framing import pack_inbound
+from lob import credentials
+from lob.framing import iter_inbound, pack_inbound
 from lob.journal import JournalWriter
 
 INSTRUMENTS = {1: 1, 7: 5}
 SESSIONS = (11, 12, 13)
+TEST_CREDENTIALS = credentials.for_tests(TEST_SESSIONS)
 
 
-def traffic(count, seed, sessions=SESSIONS, instruments=INSTRUMENTS, first_cl_ord_id=1, start_ns=1_700_000_000_000_000_000):
-    """`count` messages [(session, timestamp_ns, frame)] drawn from `seed`: limit orders around a fixed mid
-    (so many cross and trade), some post-only, Day, IOC or market; cancels and replaces of earlier orders
-    (live or not: rejects are part of the stream); mass cancels; now and then a malformed frame."""
+def logons(sessions, timestamp):
+    """[(transport, timestamp_ns, frame)]: Negotiate + Establish of each test session (on its own id)."""
+    return [record for s in sessions for record in iter_inbound(logon_records(s, timestamp=timestamp))]
+
+
+def traffic(count, seed, sessions=SESSIONS, instruments=INSTRUMENTS, first_cl_ord_id=1, start_ns=1_700_000_000_000_000_000,
+            logon=True):
+    """The sessions' logons (unless logon=False), then `count` messages [(session, timestamp_ns, frame)] drawn
+    from `seed`: limit orders around a fixed mid (so many cross and trade), some post-only, Day, IOC or
+    market; cancels and replaces of earlier orders (live or not: rejects are part of the stream); mass
+    cancels; now and then a malformed frame."""
     rng = random.Random(seed)
     sent = {s: [] for s in sessions}
     next_cl = {s: first_cl_ord_id for s in sessions}
     timestamp = start_ns
-    out = []
+    out = logons(sessions, start_ns) if logon else []
     for _ in range(count):
         session = rng.choice(sessions)
         timestamp += rng.randrange(1, 50_000)
@@ -60,7 +68,8 @@ def inbound(messages):
 
 
 def new_engine(instruments=INSTRUMENTS, max_orders=4096):
-    return Engine(instruments, max_orders=max_orders)
+    """An engine that knows the test sessions; the traffic logs them on."""
+    return session_engine(instruments, max_orders=max_orders, logged_on=())
 
 
 def write_journal(directory, messages, **writer_options):
@@ -83,7 +92,7 @@ def book_state(engine):
         "live_orders": engine.live_orders,
         "next_order_id": engine.next_order_id,
         "next_trade_id": engine.next_trade_id,
-        "next_exec_seq": engine.next_exec_seq,
+        "sessions": [engine.session(i) for i in engine.session_ids],
         "next_md_seq": engine.next_md_seq,
         "traded_quantity": engine.traded_quantity,
     }

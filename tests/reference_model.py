@@ -37,7 +37,8 @@ class ReferenceEngine:
         self.resting = []
         self.next_order_id = 1
         self.next_trade_id = 1
-        self.next_exec_seq = 1
+        self.next_seq = {}      # session -> seqNum of its next execution message
+        self.next_in_seq = {}   # session -> implicit number of its next inbound application message
         self.next_md_seq = 1
         self.arrivals = 0
 
@@ -89,9 +90,10 @@ class ReferenceEngine:
 
     # -- output -----------------------------------------------------------------------------------
 
-    def emit(self, message):
-        message["seqNum"] = self.next_exec_seq
-        self.next_exec_seq += 1
+    def emit(self, message, session):
+        message["sessionId"] = session
+        message["seqNum"] = self.next_seq.get(session, 1)
+        self.next_seq[session] = message["seqNum"] + 1
         message["transactTime"] = self.now
         self.exec_out.append(message)
 
@@ -103,21 +105,30 @@ class ReferenceEngine:
 
     def report(self, o, execType, ordStatus, reason="None", liquidity="None", clOrdId=None, origClOrdId=0,
                lastPx=None, lastQty=0, tradeId=0):
-        self.emit({"_name": "ExecutionReport", "sessionId": o.session, "account": o.account,
-                   "clOrdId": o.cl_ord_id if clOrdId is None else clOrdId, "origClOrdId": origClOrdId,
-                   "orderId": o.order_id, "instrumentId": o.instrument_id, "side": o.side,
-                   "ordType": o.ord_type, "timeInForce": o.tif, "execType": execType, "ordStatus": ordStatus,
-                   "reason": reason, "liquidity": liquidity, "price": o.price, "orderQty": o.order_qty,
-                   "lastPx": lastPx, "lastQty": lastQty, "leavesQty": o.leaves, "cumQty": o.cum, "tradeId": tradeId})
+        clOrdId = o.cl_ord_id if clOrdId is None else clOrdId
+        if execType == "New":
+            message = {"_name": "ExecutionReportNew", "clOrdId": clOrdId, "orderId": o.order_id}
+        elif execType == "Trade":
+            message = {"_name": "ExecutionReportTrade", "clOrdId": clOrdId, "orderId": o.order_id, "tradeId": tradeId,
+                       "lastPx": lastPx, "lastQty": lastQty, "leavesQty": o.leaves, "liquidity": liquidity}
+        elif execType == "Canceled":
+            message = {"_name": "ExecutionReportCanceled", "clOrdId": clOrdId, "origClOrdId": origClOrdId,
+                       "orderId": o.order_id, "reason": reason}
+        elif execType == "Replaced":
+            message = {"_name": "ExecutionReportReplaced", "clOrdId": clOrdId, "origClOrdId": origClOrdId,
+                       "orderId": o.order_id, "price": o.price, "orderQty": o.order_qty, "leavesQty": o.leaves}
+        else:
+            assert execType == "Rejected"
+            message = {"_name": "ExecutionReportRejected", "clOrdId": clOrdId, "reason": reason}
+        self.emit(message, o.session)
 
     def cancel_reject(self, session, request, responseTo, reason, orderId=0):
-        self.emit({"_name": "OrderCancelReject", "sessionId": session, "clOrdId": request["clOrdId"],
-                   "origClOrdId": request["origClOrdId"], "orderId": orderId,
-                   "instrumentId": request["instrumentId"], "responseTo": responseTo, "reason": reason})
+        self.emit({"_name": "OrderCancelReject", "clOrdId": request["clOrdId"], "origClOrdId": request["origClOrdId"],
+                   "orderId": orderId, "responseTo": responseTo, "reason": reason}, session)
 
     def message_reject(self, session, template_id, length, reason):
-        self.emit({"_name": "MessageReject", "sessionId": session, "refTemplateId": template_id,
-                   "refLength": length, "reason": reason})
+        self.emit({"_name": "MessageReject", "refSeqNo": self.in_seq, "refClOrdId": 0, "refTemplateId": template_id,
+                   "refLength": length, "reason": reason}, session)
 
     def book_updates(self, before):
         after = self.all_levels()
@@ -151,6 +162,8 @@ class ReferenceEngine:
         return self.exec_out, self.md_out
 
     def on_frame(self, frame, session):
+        self.in_seq = self.next_in_seq.get(session, 1)
+        self.next_in_seq[session] = self.in_seq + 1
         length = len(frame)
         if length < HEADER.size:
             template_id = int.from_bytes(frame[2:4], "little") if length >= 4 else 0
@@ -319,5 +332,5 @@ class ReferenceEngine:
                             self.unrest(o)
                             self.end(o, "MassCancel")
                             count += 1
-        self.emit({"_name": "OrderMassCancelReport", "sessionId": session, "clOrdId": r["clOrdId"],
-                   "instrumentId": instrument_id, "canceledCount": count, "reason": reason})
+        self.emit({"_name": "OrderMassCancelReport", "clOrdId": r["clOrdId"],
+                   "instrumentId": instrument_id, "canceledCount": count, "reason": reason}, session)

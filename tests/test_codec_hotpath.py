@@ -13,7 +13,7 @@ def codecs():
 
 def test_constants(codecs):
     assert codecs["codec_hotpath_lob"].constants() == {
-        "SCHEMA_ID": 1, "SCHEMA_VERSION": 0, "HEADER_LENGTH": 8,
+        "SCHEMA_ID": 1, "SCHEMA_VERSION": 1, "HEADER_LENGTH": 8,
         "NewOrderSingle_TEMPLATE_ID": 1, "NewOrderSingle_BLOCK_LENGTH": 53, "NewOrderSingle_SINCE_VERSION": 0,
         "NewOrderSingle_price_OFFSET": 21, "NewOrderSingle_displayQty_OFFSET": 45,
         "NewOrderSingle_displayQty_NULL_VALUE": -(2 ** 63), "NewOrderSingle_displayQty_SINCE_VERSION": 0,
@@ -27,7 +27,7 @@ def test_constants(codecs):
 
 def test_read_new_order(codecs):
     assert codecs["codec_hotpath_lob"].read_new_order(NEW_ORDER_BYTES) == {
-        "blockLength": 53, "templateId": 1, "schemaId": 1, "version": 0, "clOrdId": 0x0102030405060708,
+        "blockLength": 53, "templateId": 1, "schemaId": 1, "version": 1, "clOrdId": 0x0102030405060708,
         "account": 7, "instrumentId": 42, "side": 2, "ordType": 2, "timeInForce": 3, "postOnly": 1,
         "selfTradePrevention": 2, "price": 1234500, "quantity": 10, "stopPriceIsNull": True,
         "displayQtyIsNull": True, "sum": 1234510}
@@ -52,14 +52,12 @@ def test_group_read_and_write(codecs):
     assert hot.read_book_update(lob.encode("BookUpdate", **BOOK_UPDATE))["levels"][1] == (2, 2, 1010000, 0, 0)
 
 
-def test_char_enum_accessors(codecs):
+def test_trade_report_accessors(codecs):
     lob, hot = codecs["sbe_lob"], codecs["codec_hotpath_lob"]
-    data = lob.encode("ExecutionReport", seqNum=1, transactTime=2, sessionId=3, account=4, clOrdId=5, origClOrdId=0,
-                      orderId=6, instrumentId=7, side="Sell", ordType="Limit", timeInForce="Day", execType="Trade",
-                      ordStatus="PartiallyFilled", reason="None", liquidity="Removed", price={"mantissa": 100},
-                      orderQty=10, lastPx={"mantissa": 99}, lastQty=4, leavesQty=6, cumQty=4, tradeId=77)
-    assert hot.read_execution_report(data) == {"execType": "F", "isTrade": True, "ordStatus": "1", "lastPx": 99,
-                                               "lastQty": 4, "tradeId": 77}
+    data = lob.encode("ExecutionReportTrade", seqNum=1, transactTime=2, clOrdId=5, orderId=6, tradeId=77,
+                      lastPx={"mantissa": 99}, lastQty=4, leavesQty=6, liquidity="Removed")
+    assert hot.read_trade_report(data) == {"seqNum": 1, "lastPx": 99, "lastQty": 4, "leavesQty": 6, "tradeId": 77,
+                                           "removed": True}
 
 
 def test_whole_car_through_the_accessors(codecs):

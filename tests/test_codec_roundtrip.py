@@ -28,7 +28,7 @@ def test_lob_new_order_single_bytes(codecs):
     m = codecs["sbe_lob"]
     assert m.encode("NewOrderSingle", **NEW_ORDER) == NEW_ORDER_BYTES
     assert m.decode(NEW_ORDER_BYTES) == {
-        "_name": "NewOrderSingle", "_template_id": 1, "_schema_id": 1, "_version": 0,
+        "_name": "NewOrderSingle", "_template_id": 1, "_schema_id": 1, "_version": 1,
         "clOrdId": 0x0102030405060708, "account": 7, "instrumentId": 42, "side": "Sell", "ordType": "Limit",
         "timeInForce": "ImmediateOrCancel", "flags": ["PostOnly"], "selfTradePrevention": "CancelResting",
         "price": {"mantissa": 1234500, "exponent": -4}, "quantity": 10, "stopPrice": None, "displayQty": None}
@@ -40,18 +40,15 @@ def test_lob_book_update_group_bytes(codecs):
     assert fields_of(m.decode(BOOK_UPDATE_BYTES)) == BOOK_UPDATE
 
 
-def test_lob_char_enum_is_its_character(codecs):
+def test_lob_trade_report_bytes(codecs):
     m = codecs["sbe_lob"]
-    report = dict(seqNum=1, transactTime=2, sessionId=3, account=4, clOrdId=5, origClOrdId=0, orderId=6,
-                  instrumentId=7, side="Buy", ordType="Limit", timeInForce="Day", execType="Trade",
-                  ordStatus="PartiallyFilled", reason="None", liquidity="Added", price={"mantissa": 100},
-                  orderQty=10, lastPx={"mantissa": 100}, lastQty=4, leavesQty=6, cumQty=4, tradeId=9)
-    data = m.encode("ExecutionReport", **report)
-    # 8 header + seqNum 8, transactTime 8, sessionId 4, account 4, clOrdId 8, origClOrdId 8, orderId 8,
-    # instrumentId 4, side, ordType, timeInForce: execType at 8 + 55, ordStatus right after
-    assert data[8 + 55:8 + 57] == b"F1"
-    assert fields_of(m.decode(data)) == {**report, "price": {"mantissa": 100, "exponent": -4},
-                                         "lastPx": {"mantissa": 100, "exponent": -4}}
+    report = dict(seqNum=1, transactTime=2, clOrdId=5, orderId=6, tradeId=9, lastPx={"mantissa": 100}, lastQty=4,
+                  leavesQty=6, liquidity="Added")
+    data = m.encode("ExecutionReportTrade", **report)
+    # header: blockLength 65, templateId 61, schemaId 1, version 1; then eight 8-byte fields and liquidity
+    assert data[:8] == bytes([65, 0, 61, 0, 1, 0, 1, 0]) and len(data) == 8 + 65
+    assert data[8 + 40:8 + 48] == (100).to_bytes(8, "little") and data[8 + 64] == 1
+    assert fields_of(m.decode(data)) == {**report, "lastPx": {"mantissa": 100, "exponent": -4}}
 
 
 def test_example_car_bytes(codecs):
@@ -229,7 +226,7 @@ def test_optional_nulls(codecs):
 
 def test_python_api_tables(codecs):
     m = codecs["sbe_lob"]
-    assert (m.SCHEMA_ID, m.SCHEMA_VERSION, m.HEADER_LENGTH) == (1, 0, 8)
+    assert (m.SCHEMA_ID, m.SCHEMA_VERSION, m.HEADER_LENGTH) == (1, 1, 8)
     assert m.MESSAGES["NewOrderSingle"] == 1 and m.MESSAGES["BookUpdate"] == 20
     assert m.BLOCK_LENGTHS["NewOrderSingle"] == 53
     assert m.ENUMS["ExecType"]["Trade"] == ord("F") and m.SETS["OrderFlags"] == {"PostOnly": 0}

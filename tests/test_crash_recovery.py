@@ -85,7 +85,7 @@ def journal_records(directory):
 
 def reference_reports(records):
     """Per journal sequence, the execution reports an engine that never crashed publishes for it."""
-    engine = Engine(INSTRUMENTS)
+    engine = session_engine(INSTRUMENTS)
     reports = {}
     for seq, timestamp, session, frame in records:
         reports[seq] = split_outbound(engine.process(pack_inbound(frame, session, timestamp)))

@@ -1,7 +1,7 @@
 """OrderCancelRequest, OrderCancelReplaceRequest and OrderMassCancelRequest."""
 import pytest
 
-from engine_helpers import Harness, book_update, cancel, cancel_reject, er, mass_cancel, nos, replace
+from engine_helpers import Harness, book_update, cancel, cancel_reject, er, mass_cancel, nos, replace, kind
 
 
 @pytest.fixture
@@ -174,7 +174,7 @@ def test_post_only_replace_that_would_cross_is_rejected(h):
 def test_replace_with_a_new_id_used_by_another_session_is_fine(h):
     h.send(nos(5, "Buy", 90, 1), session=2)
     h.send(nos(1, "Buy", 100, 10))
-    assert h.send(replace(5, 1, 100, 9))[0]["execType"] == "Replaced"
+    assert kind(h.send(replace(5, 1, 100, 9))[0]) == "Replaced"
 
 
 def test_old_cl_ord_id_is_gone_after_a_replace(h):
@@ -215,7 +215,7 @@ def test_mass_cancel_of_all_instruments_goes_instrument_by_instrument(h):
     h.md()
     reports = h.send(mass_cancel(9, 0))
     assert [(r["_name"], r.get("clOrdId"), r.get("canceledCount")) for r in reports] == [
-        ("ExecutionReport", 2, None), ("ExecutionReport", 1, None), ("OrderMassCancelReport", 9, 2)]
+        ("ExecutionReportCanceled", 2, None), ("ExecutionReportCanceled", 1, None), ("OrderMassCancelReport", 9, 2)]
     # instruments in configuration order ({1: 1, 7: 5}), one BookUpdate each
     assert h.md() == [book_update([("Delete", "Buy", 100, 0, 0)], 1), book_update([("Delete", "Buy", 95, 0, 0)], 7)]
 

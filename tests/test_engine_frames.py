@@ -4,7 +4,7 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine_helpers import Harness, cancel, er, mass_cancel, message_reject, nos, replace
+from engine_helpers import Harness, cancel, er, kind, mass_cancel, message_reject, nos, replace
 from lob.sbe import messages
 
 NOS_BLOCK = len(nos(1)) - 8
@@ -29,7 +29,9 @@ def resting_harness():
 
 def assert_rejected(frame, reason, ref_template_id, session=1):
     h = resting_harness()
-    assert h.send(frame, session=session) == [message_reject(reason, ref_template_id, len(frame), session)]
+    # the resting order was session 1's first message, so this frame is its second
+    assert h.send(frame, session=session) == [message_reject(reason, ref_template_id, len(frame), session,
+                                                             refSeqNo=2 if session == 1 else 1)]
     assert h.book() == [("Buy", 100, 10, 0, 1, 1, 1)] and h.md() == []
 
 
@@ -69,9 +71,10 @@ def test_unknown_template():
 
 
 def test_outbound_and_snapshot_templates_are_not_accepted_inbound():
-    report = messages.encode("MessageReject", seqNum=1, transactTime=2, sessionId=3, refTemplateId=4, refLength=5,
-                             reason="None")
-    assert_rejected(report, "UnknownTemplate", 13)
+    report = messages.encode("MessageReject", seqNum=1, transactTime=2, refSeqNo=3, refClOrdId=4, refTemplateId=4,
+                             refLength=5, reason="None")
+    assert_rejected(report, "UnknownTemplate", 69)
+    assert_rejected(messages.encode("NegotiationResponse", sessionId=1, requestTimestamp=2), "UnknownTemplate", 50)
     assert_rejected(messages.encode("SnapshotInstrument", instrumentId=1, tick=1), "UnknownTemplate", 31)
 
 
@@ -89,7 +92,7 @@ def test_newer_version_with_a_longer_block_is_read_by_the_extension_rules():
     frame = with_header(nos(2, "Sell", 100, 4), block_length=NOS_BLOCK + 6, version=messages.SCHEMA_VERSION + 3)
     h = resting_harness()
     reports = h.send(frame + b"\xee" * 6 + b"trailing var data")
-    assert [r["execType"] for r in reports] == ["New", "Trade", "Trade"]
+    assert [kind(r) for r in reports] == ["New", "Trade", "Trade"]
     assert reports[0] == er("New", "New", clOrdId=2, orderId=2, side="Sell", price=100, orderQty=4, leavesQty=4)
 
 
@@ -101,12 +104,13 @@ def test_newer_version_of_every_request_is_accepted():
     assert h.book() == []
 
 
-def test_reject_goes_to_the_sending_session_and_takes_an_exec_sequence():
+def test_reject_goes_to_the_sending_session_and_takes_its_sequence_numbers():
     h = Harness()
     h.send(nos(1, "Buy", 100, 1), session=4)
+    h.send(nos(1, "Buy", 100, 1), session=9)
     assert h.send(b"junk", session=9, timestamp=77, sequences=True) == [
-        {"_name": "MessageReject", "seqNum": 2, "transactTime": 77, "sessionId": 9, "refTemplateId": int.from_bytes(b"nk", "little"),
-         "refLength": 4, "reason": "MalformedFrame"}]
+        {"_name": "MessageReject", "seqNum": 2, "transactTime": 77, "sessionId": 9, "refSeqNo": 2, "refClOrdId": 0,
+         "refTemplateId": int.from_bytes(b"nk", "little"), "refLength": 4, "reason": "MalformedFrame"}]
 
 
 @settings(max_examples=300, deadline=None)
@@ -116,7 +120,7 @@ def test_random_bytes_never_crash_and_never_touch_the_book(data):
     reports = h.send(data)
     assert len(reports) >= 1
     if reports[0]["_name"] == "MessageReject":
-        assert reports == [message_reject(reports[0]["reason"], reports[0]["refTemplateId"], len(data))]
+        assert reports == [message_reject(reports[0]["reason"], reports[0]["refTemplateId"], len(data), refSeqNo=2)]
         assert h.book() == [("Buy", 100, 10, 0, 1, 1, 1)]
 
 

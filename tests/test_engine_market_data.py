@@ -1,7 +1,7 @@
 """Market data: one BookUpdate per message that changed displayed levels, Trades per fill."""
 import pytest
 
-from engine_helpers import Harness, book_update, cancel, decode_stream, market, mass_cancel, nos, replace, trade
+from engine_helpers import Harness, book_update, cancel, decode_stream, market, mass_cancel, nos, replace, trade, kind
 from lob.sbe import messages
 
 
@@ -77,7 +77,7 @@ def test_market_data_can_be_switched_off():
     h = Harness(market_data=False)
     h.send(nos(1, "Sell", 100, 5))
     reports = h.send(nos(2, "Buy", 100, 5))
-    assert [r["execType"] for r in reports] == ["New", "Trade", "Trade"]
+    assert [kind(r) for r in reports] == ["New", "Trade", "Trade"]
     assert h.engine.take_market_data() == b"" and h.engine.next_md_seq == 1
     assert not h.engine.market_data
 

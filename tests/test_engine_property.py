@@ -11,7 +11,7 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine_helpers import cancel, decode_stream, mass_cancel, nos, replace
+from engine_helpers import cancel, decode_stream, mass_cancel, nos, replace, session_engine
 from lob.engine import Engine
 from lob.framing import pack_inbound
 from reference_model import ReferenceEngine
@@ -129,8 +129,12 @@ def check_state(engine, model):
         for side in ("Buy", "Sell"):
             assert engine.levels(instrument, side) == model.levels(instrument, side), "levels differ"
     assert engine.live_orders == len(model.resting)
-    assert (engine.next_order_id, engine.next_trade_id, engine.next_exec_seq, engine.next_md_seq) == \
-        (model.next_order_id, model.next_trade_id, model.next_exec_seq, model.next_md_seq)
+    assert (engine.next_order_id, engine.next_trade_id, engine.next_md_seq) == \
+        (model.next_order_id, model.next_trade_id, model.next_md_seq)
+    for session in SESSIONS:
+        state = engine.session(session)
+        assert (state["next_seq_no"], state["next_recv_seq_no"]) == (
+            model.next_seq.get(session, 1), model.next_in_seq.get(session, 1))
 
 
 def messages_of(flow, model):
@@ -148,11 +152,11 @@ seeds = st.lists(st.integers(0, 2 ** 64 - 1), min_size=1, max_size=40)
 @settings(max_examples=200, deadline=None)
 @given(seeds)
 def test_engine_matches_reference_model(flow):
-    engine, model = Engine(INSTRUMENTS, max_orders=MAX_ORDERS), ReferenceEngine(INSTRUMENTS, MAX_ORDERS)
+    engine, model = session_engine(INSTRUMENTS, max_orders=MAX_ORDERS), ReferenceEngine(INSTRUMENTS, MAX_ORDERS)
     for step, session, frame in messages_of(flow, model):
         timestamp = 1_000 + step
         got = decode_stream(engine.process(pack_inbound(frame, session, timestamp)))
-        got_md = decode_stream(engine.take_market_data())
+        got_md = decode_stream(engine.take_market_data(), outbound=True)
         want, want_md = model.process(frame, session, timestamp)
         assert got == want, f"step {step}: execution reports differ"
         assert got_md == want_md, f"step {step}: market data differs"
@@ -168,6 +172,6 @@ def test_one_batch_equals_message_by_message(flow):
     for step, session, frame in messages_of(flow, model):
         model.process(frame, session, 1_000 + step)
         records.append(pack_inbound(frame, session, 1_000 + step))
-    one, many = Engine(INSTRUMENTS, max_orders=MAX_ORDERS), Engine(INSTRUMENTS, max_orders=MAX_ORDERS)
+    one, many = session_engine(INSTRUMENTS, max_orders=MAX_ORDERS), session_engine(INSTRUMENTS, max_orders=MAX_ORDERS)
     assert one.process(b"".join(records)) == b"".join(many.process(r) for r in records)
     assert one.take_market_data() == many.take_market_data()

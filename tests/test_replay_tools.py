@@ -12,7 +12,12 @@ import threading
 
 import pytest
 from aeron_helpers import ROOT, WAIT, free_port_base
-from journal_helpers import book_state, inbound, new_engine, traffic, write_journal
+from engine_helpers import decode_stream
+from journal_helpers import INSTRUMENTS as INSTRUMENTS_DICT
+from journal_helpers import TEST_CREDENTIALS, book_state, inbound, new_engine, traffic, write_journal
+
+from lob import credentials
+from lob.engine import Engine
 
 from lob.journal import list_segments, read_journal
 from lob.sbe import messages
@@ -33,45 +38,62 @@ def stream():
 
 
 @pytest.fixture
+def creds(tmp_path):
+    path = tmp_path / "credentials.txt"
+    path.write_text(credentials.dumps(TEST_CREDENTIALS))
+    return path
+
+
+@pytest.fixture
 def journal(tmp_path, stream):
     directory = tmp_path / "journal"
     write_journal(directory, stream)
     return directory
 
 
-def test_offline_replay_writes_what_engine_process_writes(tmp_path, journal, stream):
+def test_offline_replay_writes_what_engine_process_writes(tmp_path, journal, stream, creds):
     engine = new_engine()
     expected = engine.process(inbound(stream))
     digest = hashlib.sha256(expected).hexdigest()
     for name in ("a", "b"):
-        result = lob("replay", journal, "--out", tmp_path / name, "--instruments", INSTRUMENTS, "--quiet")
+        result = lob("replay", journal, "--out", tmp_path / name, "--instruments", INSTRUMENTS, "--quiet",
+                     "--credentials", creds)
         assert result.returncode == 0, result.stderr
         assert (tmp_path / name).read_bytes() == expected
         lines = result.stdout.splitlines()
         assert len(lines) == 3
-        assert re.fullmatch(r"replayed 5,000 records \(journal seq 1\.\.5000\) in \d+\.\d{3} s: [\d,]+ msg/s", lines[0])
+        assert re.fullmatch(r"replayed 5,006 records \(journal seq 1\.\.5006\) in \d+\.\d{3} s: [\d,]+ msg/s", lines[0])
         assert lines[1] == f"execution stream: {len(expected):,} bytes -> {tmp_path / name}, sha256 {digest}"
         assert lines[2] == (f"engine: {engine.live_orders:,} resting orders, next order id {engine.next_order_id}, "
                             f"next trade id {engine.next_trade_id}")
 
 
-def test_offline_replay_without_out_still_prints_the_digest(journal, stream):
-    result = lob("replay", journal, "--instruments", INSTRUMENTS, "--quiet")
+def test_offline_replay_without_out_still_prints_the_digest(journal, stream, creds):
+    result = lob("replay", journal, "--instruments", INSTRUMENTS, "--quiet", "--credentials", creds)
     assert result.returncode == 0, result.stderr
     expected = new_engine().process(inbound(stream))
     assert result.stdout.splitlines()[1] == (f"execution stream: {len(expected):,} bytes, "
                                              f"sha256 {hashlib.sha256(expected).hexdigest()}")
 
 
-def test_offline_replay_from_a_snapshot(tmp_path, journal, stream):
+def test_offline_replay_without_credentials_logs_nobody_on(journal, stream):
+    result = lob("replay", journal, "--instruments", INSTRUMENTS, "--quiet")
+    assert result.returncode == 0, result.stderr
+    expected = Engine(INSTRUMENTS_DICT).process(inbound(stream))
+    assert result.stdout.splitlines()[1] == (f"execution stream: {len(expected):,} bytes, "
+                                             f"sha256 {hashlib.sha256(expected).hexdigest()}")
+    assert "NegotiationReject" in {m["_name"] for m in decode_stream(expected)}
+
+
+def test_offline_replay_from_a_snapshot(tmp_path, journal, stream, creds):
     engine = new_engine()
     engine.process(inbound(stream[:3_210]))
     snapshot = write_snapshot(engine, tmp_path / "snapshots", 3_210)
     expected = engine.process(inbound(stream[3_210:]))
-    result = lob("replay", journal, "--snapshot", snapshot, "--out", tmp_path / "tail", "--quiet")
+    result = lob("replay", journal, "--snapshot", snapshot, "--out", tmp_path / "tail", "--quiet", "--credentials", creds)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "tail").read_bytes() == expected
-    assert result.stdout.startswith("replayed 1,790 records (journal seq 3211..5000) in ")
+    assert result.stdout.startswith("replayed 1,796 records (journal seq 3211..5006) in ")
 
 
 def test_offline_replay_shows_a_progress_bar(journal):
@@ -179,6 +201,11 @@ def test_record_what_replay_republishes_over_udp(tmp_path, stream, speed):
     assert recorder.driver_dirs() == []
 
 
+def json_ready(message):
+    """A decoded message as `lob decode` prints it: bytes (var data) as hex."""
+    return {k: v.hex() if isinstance(v, bytes) else v for k, v in message.items()}
+
+
 def decoded(frame):
     """What `lob decode` shows for a frame: the decoded message, or why it cannot be decoded."""
     try:
@@ -190,18 +217,19 @@ def decoded(frame):
 def test_decode_a_journal_and_one_of_its_segments(tmp_path, stream):
     directory = tmp_path / "journal"
     write_journal(directory, stream[:40])
-    expected = [{"_seq": i + 1, "_timestamp_ns": t, "_session": s, **decoded(f)} for i, (s, t, f) in enumerate(stream[:40])]
+    expected = [{"_seq": i + 1, "_timestamp_ns": t, "_transport": s, **json_ready(decoded(f))}
+                for i, (s, t, f) in enumerate(stream[:40])]
     for path in (directory, list_segments(directory)[0]):
         result = lob("decode", path)
         assert result.returncode == 0, result.stderr
         assert [json.loads(line) for line in result.stdout.splitlines()] == expected
     result = lob("decode", directory, "--from-seq", "38")
     assert [json.loads(line) for line in result.stdout.splitlines()] == expected[37:]
-    assert [e.get("_name", "?") for e in expected].count("NewOrderSingle") == 23
-    assert {e.get("_name") for e in expected} == {"NewOrderSingle", "OrderCancelRequest", "OrderCancelReplaceRequest",
-                                                   None}
+    assert [e["_name"] for e in expected[:6]] == ["Negotiate", "Establish"] * 3
+    assert {e.get("_name") for e in expected} == {"Negotiate", "Establish", "NewOrderSingle", "OrderCancelRequest",
+                                                   "OrderCancelReplaceRequest", None}
     assert [e for e in expected if "_error" in e] == [{
-        "_seq": 20, "_timestamp_ns": stream[19][1], "_session": stream[19][0], "_length": 3, "_hex": "010203",
+        "_seq": 26, "_timestamp_ns": stream[25][1], "_transport": stream[25][0], "_length": 3, "_hex": "010203",
         "_error": "buffer too short: the message header needs 8 bytes at offset 0, 3 left"}]
 
 
@@ -212,9 +240,10 @@ def test_decode_a_snapshot(tmp_path, stream):
     result = lob("decode", path)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert lines == [messages.decode(bytes(f)) for f in read_frames(open(path, "rb").read())]
+    assert lines == [json_ready(messages.decode(bytes(f))) for f in read_frames(open(path, "rb").read())]
     assert [line["_name"] for line in lines[:3]] == ["SnapshotHeader", "SnapshotInstrument", "SnapshotInstrument"]
-    assert lines[0]["journalSeq"] == 300 and lines[0]["orderCount"] == engine.live_orders == len(lines) - 3
+    assert [line["_name"] for line in lines[3:19]] == ["SnapshotSession"] * 16
+    assert lines[0]["journalSeq"] == 300 and lines[0]["orderCount"] == engine.live_orders == len(lines) - 19
     assert book_state(engine)["live_orders"] == sum(line["_name"] == "SnapshotOrder" for line in lines)
 
 

@@ -1,13 +1,14 @@
 """Snapshots: the file, an exact round trip of the engine's state, and skipping a damaged newest snapshot."""
 import os
 import struct
+from collections import Counter
 
 import pytest
-from engine_helpers import cancel, decode_stream, mass_cancel, nos, replace
-from journal_helpers import book_state, inbound, traffic
+from engine_helpers import TEST_SESSIONS, cancel, decode_stream, mass_cancel, nos, replace, session_engine
+from journal_helpers import book_state, inbound, logons, new_engine, traffic
 
-from lob.engine import Engine
-from lob.framing import pack_inbound
+from lob import credentials
+from lob.framing import iter_execution, pack_inbound
 from lob.journal import crc32c_of
 from lob.sbe import messages
 from lob.snapshot import (
@@ -20,6 +21,7 @@ from lob.snapshot import (
     write_snapshot,
 )
 
+TEST_CREDENTIALS = credentials.for_tests(TEST_SESSIONS)
 INSTRUMENTS = {1: 1, 7: 5, 3: 1}   # the random traffic uses 1 and 7; instrument 3 holds a hand-made book
 T0 = 1_700_000_000_000_000_000     # the random traffic starts here (and spans less than a minute) ...
 TH = T0 + 10 ** 12                 # ... the hand-made book after it
@@ -47,7 +49,7 @@ def summary(orders):
 @pytest.fixture
 def original():
     """An engine after 800 random messages and then the hand-made book; its market data already taken."""
-    engine = Engine(INSTRUMENTS, max_orders=4096)
+    engine = new_engine(INSTRUMENTS)
     engine.process(inbound(traffic(800, seed=5, start_ns=T0) + hand_made_book()))
     engine.take_market_data()
     return engine
@@ -62,9 +64,13 @@ def test_hand_made_book_is_what_the_tests_assume(original):
         ("Sell", 510, 4, 0, 11, 9002, "Day", False, 0),
         ("Sell", 510, 6, 0, 12, 9002, "GoodTillCancel", False, 0),
     ]
-    assert {k: v for k, v in book_state(original).items() if k not in ("orders", "levels")} == {
-        "live_orders": 105, "next_order_id": 491, "next_trade_id": 208, "next_exec_seq": 1312, "next_md_seq": 788,
-        "traded_quantity": 3288}
+    assert {k: v for k, v in book_state(original).items() if k not in ("orders", "levels", "sessions")} == {
+        "live_orders": 105, "next_order_id": 491, "next_trade_id": 208, "next_md_seq": 788, "traded_quantity": 3288}
+    # each session's next seqNum follows the application messages routed to it
+    out = new_engine(INSTRUMENTS).process(inbound(traffic(800, seed=5, start_ns=T0) + hand_made_book()))
+    sent = Counter(session for session, _, frame in iter_execution(out) if frame[2] >= 60)
+    assert [(s["session_id"], s["state"], s["transport"], s["next_seq_no"]) for s in book_state(original)["sessions"]
+            if s["state"] != "idle"] == [(i, "established", i, sent[i] + 1) for i in (11, 12, 13)]
 
 
 def test_snapshot_file_layout(original, tmp_path):
@@ -73,18 +79,24 @@ def test_snapshot_file_layout(original, tmp_path):
     assert os.listdir(tmp_path) == ["snapshot-00000000000000000812.snap"]   # the temporary file is gone
     data = open(path, "rb").read()
     assert data == encode_snapshot(original, 812)
-    assert data[:16] == b"LOBSNAP\x00" + struct.pack("<II", 1, 0)
+    assert data[:16] == b"LOBSNAP\x00" + struct.pack("<II", 2, 0)
     assert data[-16:] == b"LOBSEND\x00" + struct.pack("<II", crc32c_of(data[:-16]), 0)
 
     frames = [messages.decode(bytes(f)) for f in read_frames(data)]
     assert {k: v for k, v in frames[0].items() if not k.startswith("_")} == {
         "journalSeq": 812, "nextOrderId": original.next_order_id, "nextTradeId": original.next_trade_id,
-        "nextExecSeq": original.next_exec_seq, "nextMdSeq": original.next_md_seq,
-        "lastTransactTime": TH + 7, "instrumentCount": 3, "orderCount": original.live_orders,
-        "tradedQty": original.traded_quantity}
+        "nextMdSeq": original.next_md_seq, "lastTransactTime": TH + 7, "instrumentCount": 3,
+        "orderCount": original.live_orders, "tradedQty": original.traded_quantity, "sessionCount": 16}
     assert [(f["_name"], f["instrumentId"], f["tick"]) for f in frames[1:4]] == [
         ("SnapshotInstrument", 1, 1), ("SnapshotInstrument", 7, 5), ("SnapshotInstrument", 3, 1)]
-    orders = frames[4:]
+    sessions = frames[4:20]
+    assert [(f["_name"], f["sessionId"], f["state"], f["transport"], f["nextSeqNo"]) for f in sessions] == [
+        ("SnapshotSession", s["session_id"], {"idle": 0, "established": 2}[s["state"]], s["transport"],
+         s["next_seq_no"]) for s in (original.session(i) for i in range(1, 17))]
+    s11 = sessions[10]
+    assert s11["ringFirstSeqNo"] == 1 and s11["ring"] == b"".join(
+        len(f).to_bytes(4, "little") + f for f in original.retained(11, 1, s11["nextSeqNo"] - 1))
+    orders = frames[20:]
     assert len(orders) == original.live_orders and {f["_name"] for f in orders} == {"SnapshotOrder"}
     # Each side from the worst level to the best, oldest first within a level.
     assert [(f["side"], f["price"]["mantissa"], f["sessionId"], f["clOrdId"], f["leavesQty"], f["cumQty"])
@@ -105,19 +117,19 @@ def further_input():
     """After the snapshot: a sell sweeps instrument 3's bids (priority decides who fills), restored orders
     are canceled, replaced, collide with a new clOrdId and are mass-canceled; then more random traffic."""
     t = TH + 1000
-    return [
+    return logons([14], t) + [
         (14, t + 1, nos(1, "Sell", 499, 20, instrumentId=3)),
         (11, t + 2, cancel(9100, 9002, "Sell", 3)),
         (12, t + 3, replace(9101, 9002, 508, 9, "Sell", 3)),
         (13, t + 4, nos(9002, "Buy", 480, 1, instrumentId=3)),
         (14, t + 5, nos(2, "Buy", 512, 30, instrumentId=3)),
         (12, t + 6, mass_cancel(9102)),
-    ] + traffic(600, seed=9, first_cl_ord_id=100_000, start_ns=t + 10)
+    ] + traffic(600, seed=9, first_cl_ord_id=100_000, start_ns=t + 10, logon=False)
 
 
 def test_restored_engine_has_the_same_state_and_answers_byte_for_byte(original, tmp_path):
     path = write_snapshot(original, tmp_path, 812)
-    restored, seq = load_snapshot(path, max_orders=4096)
+    restored, seq = load_snapshot(path, max_orders=4096, sessions=TEST_CREDENTIALS)
     assert seq == 812
     assert restored.instruments == INSTRUMENTS
     assert book_state(restored) == book_state(original)
@@ -130,23 +142,26 @@ def test_restored_engine_has_the_same_state_and_answers_byte_for_byte(original, 
     assert book_state(restored) == book_state(original)
 
     # Priority survived the round trip: the sweep filled 501 (s13), then s11's bid at 500, then s12's.
-    sweep = [r for r in decode_stream(expected_exec)[:8] if r["_name"] == "ExecutionReport" and r["execType"] == "Trade"]
+    sweep = [r for r in decode_stream(expected_exec)[:10] if r["_name"] == "ExecutionReportTrade"]
     assert [(r["sessionId"], r["clOrdId"], r["lastPx"], r["lastQty"]) for r in sweep if r["liquidity"] == "Added"] == [
         (13, 9001, 501, 3), (11, 9001, 500, 5), (12, 9001, 500, 7)]
+    # what the sessions were sent before the snapshot can still be sent again, byte for byte
+    for session in (11, 12, 13):
+        assert restored.retained(session, 1, 10_000) == original.retained(session, 1, 10_000) != []
 
 
 def test_restored_order_ids_still_collide(original, tmp_path):
-    restored, _ = load_snapshot(write_snapshot(original, tmp_path, 1), max_orders=4096)
+    restored, _ = load_snapshot(write_snapshot(original, tmp_path, 1), max_orders=4096, sessions=TEST_CREDENTIALS)
     frame = pack_inbound(nos(9002, "Buy", 480, 1, instrumentId=3), 13, TH + 99)
     out = restored.process(frame)
     assert out == original.process(frame)
     [report] = decode_stream(out)
-    assert (report["execType"], report["reason"], report["clOrdId"]) == ("Rejected", "DuplicateClOrdId", 9002)
+    assert (report["_name"], report["reason"], report["clOrdId"]) == ("ExecutionReportRejected", "DuplicateClOrdId", 9002)
 
 
 def test_empty_engine_round_trip(tmp_path):
-    engine = Engine({5: 2})
-    restored, seq = load_snapshot(write_snapshot(engine, tmp_path, 0))
+    engine = session_engine({5: 2})
+    restored, seq = load_snapshot(write_snapshot(engine, tmp_path, 0), sessions=TEST_CREDENTIALS)
     assert seq == 0 and restored.instruments == {5: 2}
     assert book_state(restored) == book_state(engine)
     assert book_state(restored)["next_order_id"] == 1
@@ -154,7 +169,7 @@ def test_empty_engine_round_trip(tmp_path):
 
 def snapshots_at(tmp_path, seqs):
     """Snapshots of one engine after each of `seqs` messages of random traffic; returns {seq: state}."""
-    engine = Engine(INSTRUMENTS, max_orders=4096)
+    engine = new_engine(INSTRUMENTS)
     messages_ = traffic(max(seqs), seed=21)
     states, done = {}, 0
     for seq in sorted(seqs):
@@ -176,7 +191,7 @@ def test_a_damaged_newest_snapshot_is_skipped_for_the_next_older(tmp_path):
         f.seek(1000)
         f.write(bytes([byte[0] ^ 0x10]))
     log = []
-    engine, seq, path = latest_snapshot(tmp_path, log=log.append, max_orders=4096)
+    engine, seq, path = latest_snapshot(tmp_path, log=log.append, max_orders=4096, sessions=TEST_CREDENTIALS)
     assert (seq, path) == (200, paths[200])
     assert book_state(engine) == states[200]
     assert log == [f"skipping {paths[300]}: checksum mismatch"]
@@ -185,7 +200,7 @@ def test_a_damaged_newest_snapshot_is_skipped_for_the_next_older(tmp_path):
     (tmp_path / "snapshot-00000000000000000400.snap").write_bytes(b"not a snapshot at all" * 3)
     (tmp_path / "snapshot-00000000000000000500.snap.tmp").write_bytes(b"left behind by a crash")
     log = []
-    engine, seq, path = latest_snapshot(tmp_path, log=log.append, max_orders=4096)
+    engine, seq, path = latest_snapshot(tmp_path, log=log.append, max_orders=4096, sessions=TEST_CREDENTIALS)
     assert (seq, path) == (100, paths[100])
     assert book_state(engine) == states[100]
     assert log == [f"skipping {tmp_path}/snapshot-00000000000000000400.snap: not a snapshot file",
@@ -204,4 +219,4 @@ def test_no_loadable_snapshot(tmp_path):
 def test_a_snapshot_larger_than_the_pool_is_refused(original, tmp_path):
     path = write_snapshot(original, tmp_path, 7)
     with pytest.raises(SnapshotError, match=f"{original.live_orders} resting orders do not fit an engine of 10"):
-        load_snapshot(path, max_orders=10)
+        load_snapshot(path, max_orders=10, sessions=TEST_CREDENTIALS)

@@ -1,8 +1,9 @@
 """`lob replay`: run a journal (or a `lob record` recording) through an offline engine, or republish it.
 
-Offline (default): as fast as possible through a fresh engine (or one loaded from --snapshot), writing
-the execution stream to --out in outbound framing; prints throughput and the output's SHA-256, so two
-replays are easy to compare byte for byte.
+Offline (default): as fast as possible through a fresh engine (or one loaded from --snapshot), with the
+sessions of --credentials (the engine's file: logons are checked again), writing the execution stream to
+--out in execution framing; prints throughput and the output's SHA-256, so two replays are easy to
+compare byte for byte.
 
 Republish (--publish): offer the recorded frames on an Aeron publication at the recorded pace, a
 multiple of it (--speed 10), or as fast as possible (--speed 0), for testing other consumers.
@@ -21,7 +22,10 @@ def add_arguments(parser):
     parser.add_argument("journal", metavar="JOURNAL_DIR", help="journal or recording directory")
     parser.add_argument("--from-seq", type=int, default=1, help="first journal sequence to replay (default 1)")
     offline = parser.add_argument_group("offline engine (default)")
-    offline.add_argument("--out", metavar="FILE", help="write the execution stream here (outbound framing)")
+    offline.add_argument("--out", metavar="FILE",
+                         help="write the execution stream here (execution framing: length, session, transport)")
+    offline.add_argument("--credentials", metavar="FILE",
+                         help="the engine's credentials file (without it no session can log on)")
     offline.add_argument("--snapshot", metavar="FILE", help="start from this snapshot instead of an empty engine "
                          "(replays from the record after the one it covers)")
     offline.add_argument("--instruments", default="1:1", metavar="ID:TICK,...",
@@ -84,12 +88,20 @@ def replay_offline(args):
     from lob.replay import replay_journal
     from lob.snapshot import load_snapshot
 
+    from lob.credentials import CredentialsError, load
+
     from_seq = args.from_seq
+    try:
+        sessions = load(args.credentials) if args.credentials else ()
+    except (CredentialsError, OSError) as exc:
+        print(f"lob replay: {exc}", file=sys.stderr)
+        return 2
     if args.snapshot:
-        engine, covered = load_snapshot(args.snapshot, max_orders=args.max_orders)
+        engine, covered = load_snapshot(args.snapshot, max_orders=args.max_orders, sessions=sessions)
         from_seq = max(from_seq, covered + 1)
     else:
-        engine = Engine(instruments=parse_instruments(args.instruments), max_orders=args.max_orders)
+        engine = Engine(instruments=parse_instruments(args.instruments), max_orders=args.max_orders,
+                        sessions=sessions)
     out = HashingWriter(args.out)
     started = time.perf_counter()
     with tqdm(total=journal_bytes(args.journal), unit="B", unit_scale=True, disable=args.quiet,

@@ -12,22 +12,25 @@ def add_arguments(parser):
     parser.add_argument("--instruments", default="1:1", metavar="ID:TICK,...",
                         help="instruments when no snapshot exists yet (default 1:1)")
     parser.add_argument("--max-orders", type=int, default=1 << 20)
+    parser.add_argument("--credentials", metavar="FILE", help="the engine's credentials file")
 
 
 def run(args):
     import os
 
     from lob.config import parse_instruments
+    from lob.credentials import CredentialsError, load
     from lob.recovery import recover
     from lob.snapshot import SnapshotError, write_snapshot
 
     directory = args.snapshot_dir or os.path.join(args.journal, "snapshots")
     started = time.monotonic()
     try:
+        sessions = load(args.credentials) if args.credentials else ()
         recovered = recover(args.journal, directory, instruments=parse_instruments(args.instruments),
-                            max_orders=args.max_orders, log=lambda m: print(m, file=sys.stderr))
+                            max_orders=args.max_orders, log=lambda m: print(m, file=sys.stderr), sessions=sessions)
         path = write_snapshot(recovered.engine, directory, recovered.last_seq)
-    except (JournalError, SnapshotError, ValueError) as exc:
+    except (JournalError, SnapshotError, CredentialsError, ValueError, OSError) as exc:
         print(f"lob snapshot: {exc}", file=sys.stderr)
         return 1
     print(f"{recovered.describe()}; wrote {path} ({recovered.engine.live_orders} orders) "
