@@ -71,10 +71,28 @@ def fresh(directory):
     return directory
 
 
-def run_off(records):
+def sessions():
+    """The benchmark's trading sessions: 1 sends the workload, 2 rests the recovery test's orders."""
+    from lob import credentials
+
+    return credentials.for_tests([1, 2])
+
+
+def new_engine(**options):
     from lob.engine import Engine
 
-    engine = Engine()
+    return Engine(sessions=sessions(), **options)
+
+
+def logon(session_id):
+    """Inbound records logging `session_id` on (on transport session_id), before its orders."""
+    from lob.logon import logon_records
+
+    return logon_records(sessions()[session_id - 1], session_id, 2)
+
+
+def run_off(records):
+    engine = new_engine()
     started = time.perf_counter()
     out = engine.process(records)
     seconds = time.perf_counter() - started
@@ -83,11 +101,10 @@ def run_off(records):
 
 
 def run_journaled(records, policy, directory, batch):
-    from lob.engine import Engine
     from lob.journal import JournalWriter
     from lob.replay import process_journaled
 
-    engine = Engine()
+    engine = new_engine()
     writer = JournalWriter(fresh(directory), policy=policy)
     started = time.perf_counter()
     out = process_journaled(engine, writer, records, batch=batch)
@@ -116,7 +133,8 @@ def disk_sync_bandwidth(directory, size=64 << 20):
 
 
 def resting_orders(count, seed):
-    """Inbound records resting `count` non-crossing GTC orders of session 2, far from the workload's prices."""
+    """Inbound records logging session 2 on and resting `count` non-crossing GTC orders of it, far from the
+    workload's prices."""
     from lob.client.wire import OrderEntryEncoder
     from lob.framing import INBOUND_HEADER
 
@@ -133,17 +151,16 @@ def resting_orders(count, seed):
         INBOUND_HEADER.pack_into(buf, offset, frame_length, 2, 0)
         encoder.pack_new_order(buf, offset + INBOUND_HEADER.size, i + 1, 1, side,
                                mid - ticks if side == 1 else mid + ticks, 1 + rng.randrange(100))
-    return bytes(buf)
+    return logon(2) + bytes(buf)
 
 
 def summary(engine):
     """What must survive recovery: counters and every level of both sides."""
-    return (engine.live_orders, engine.next_order_id, engine.next_trade_id, engine.next_exec_seq,
+    return (engine.live_orders, engine.next_order_id, engine.next_trade_id, engine.session(1), engine.session(2),
             engine.next_md_seq, engine.traded_quantity, engine.levels(1, "Buy"), engine.levels(1, "Sell"))
 
 
 def measure_recovery(records, resting, seed, directory, passes):
-    from lob.engine import Engine
     from lob.journal import JournalWriter
     from lob.recovery import recover
     from lob.replay import process_journaled
@@ -151,7 +168,7 @@ def measure_recovery(records, resting, seed, directory, passes):
 
     max_orders = 1 << 21
     journal_dir, snapshot_dir = fresh(os.path.join(directory, "journal")), os.path.join(directory, "snapshots")
-    engine = Engine(max_orders=max_orders)
+    engine = new_engine(max_orders=max_orders)
     writer = JournalWriter(journal_dir, policy="none")
     process_journaled(engine, writer, resting_orders(resting, seed), batch=1024)
     engine.take_market_data()
@@ -167,15 +184,15 @@ def measure_recovery(records, resting, seed, directory, passes):
     timings = []
     for _ in range(passes):
         started = time.perf_counter()
-        recovered = recover(journal_dir, snapshot_dir, max_orders=max_orders)
+        recovered = recover(journal_dir, snapshot_dir, max_orders=max_orders, sessions=sessions())
         timings.append(time.perf_counter() - started)
-        if (recovered.snapshot_seq, recovered.replayed) != (resting, len_records(records)):
+        if (recovered.snapshot_seq, recovered.replayed) != (resting + 2, len_records(records)):
             raise SystemExit(f"recovery used the wrong parts: {recovered.describe()}")
         if summary(recovered.engine) != expected:
             raise SystemExit("the recovered engine differs from the one that never stopped")
         del recovered
     started = time.perf_counter()
-    load_snapshot(snapshot, max_orders=max_orders)
+    load_snapshot(snapshot, max_orders=max_orders, sessions=sessions())
     snapshot_load = time.perf_counter() - started
     return {"seconds": timings, "snapshot_bytes": os.path.getsize(snapshot), "snapshot_write": snapshot_write,
             "snapshot_load": snapshot_load, "resting": resting, "live_after": expected[0],
@@ -205,10 +222,9 @@ def len_records(records):
 
 
 def run_replay(directory):
-    from lob.engine import Engine
     from lob.replay import replay_journal_bytes
 
-    engine = Engine()
+    engine = new_engine()
     started = time.perf_counter()
     _, _, out = replay_journal_bytes(engine, directory)
     return time.perf_counter() - started, out, None
@@ -231,7 +247,7 @@ def main(argv=None):
     fstype, device, mount = filesystem(directory)
     where = "the project's build directory" if args.dir is None else "--dir"
     print(f"drawing {args.messages:,} messages (seed {args.seed}) and encoding them ...", flush=True)
-    records = generate(orders=args.messages, seed=args.seed).encode().inbound_records()
+    records = logon(1) + generate(orders=args.messages, seed=args.seed).encode().inbound_records(timestamp_ns=2)
     n = args.messages
 
     disk = disk_sync_bandwidth(directory)

@@ -3,25 +3,28 @@
 Channels (Aeron URIs) and streams, all UDP on 127.0.0.1 by default:
 
     order entry        engine subscribes  aeron:udp?endpoint=127.0.0.1:40101                      stream 1001
-    execution reports  engine publishes   aeron:udp?control=127.0.0.1:40102|control-mode=dynamic|fc=min,t:100ms  1002
+    execution reports  engine publishes   each session's own response channel and stream (its Negotiate names them)
     market data        engine publishes   aeron:udp?control=127.0.0.1:40103|control-mode=dynamic  stream 1003
+    drop copy          engine publishes   off unless --drop-copy CHANNEL                          stream 1004
 
-Clients publish orders to the order-entry endpoint (each client publication is its own Aeron session,
-which the engine uses as the order's session). The two outbound streams are multi-destination-cast
-publications, so any number of clients subscribe with `subscriber_channel(...)`:
-`aeron:udp?endpoint=127.0.0.1:0|control=127.0.0.1:40102|control-mode=dynamic`. Every subscriber sees
-every execution report and filters on its sessionId. Execution reports use min flow control (the
-slowest live subscriber sets the pace: no client misses a report), market data the default (a slow
-market-data reader cannot hold the venue back).
+Clients publish orders to the order-entry endpoint. A client's publication is its transport (its Aeron
+session id routes the engine's answers), never its identity: it logs on with Negotiate/Establish signed
+with its session's secret from the credentials file (lob.credentials), naming a response channel
+("aeron:udp?..." or "aeron:ipc", at most 512 bytes) on which the engine creates a private exclusive
+publication for it. Nobody else receives its execution reports. Port base + 1, the shared execution
+stream of the earlier protocol, is no longer used; market data stays on base + 2, a
+multi-destination-cast publication any number of clients subscribe to with `subscriber_channel(...)`
+(default flow control: a slow market-data reader cannot hold the venue back).
 
-A subscriber counts as live for min flow control until its driver has sent no status message for the
-receiver timeout (`t:`). A client that closes its subscription stops sending them, but the publication
-waits for it until that timeout: with Aeron's default every departing client stalled the execution
-stream of every other client for ~1 s here. `t:100ms` bounds that stall at 0.1 s. Measured with one
-publication and two subscribers, one of which closes: t:100ms and t:150ms stall for t, t:200ms for
-0.4 s, t:250ms and above for 1.0 s, the same as no t: (a closed receiver's status messages, sent every
-200 ms, keep it alive a while). A live but idle subscriber that drops out between two status messages
-loses nothing: the sender still sends it every frame, flow control only stops waiting for it.
+The drop copy is for the venue's operations: every routed execution frame, whoever it went to (also
+those retained for a disconnected session), as `u32 length | u32 session | u32 transport | frame`
+(lob.framing's routed framing), one message each.
+
+Private publications: at most `max_publications` (default 2 x the sessions in the credentials file +
+16) exist at once, so Negotiates cannot make the engine create publications without bound; frames for
+a publication without a subscriber yet wait in a buffer of `private_buffer_kb` per transport for up to
+`publication_connect_timeout` seconds, then are dropped and counted (a session's execution reports stay
+retrievable with RetransmitRequest).
 
 A config file mirrors the flags:
 
@@ -34,17 +37,26 @@ A config file mirrors the flags:
     [channels.order_entry]
     channel = "aeron:udp?endpoint=127.0.0.1:40101"
     stream = 1001
-    [channels.execution]
-    stream = 1002
     [channels.market_data]
     enabled = true
+    [channels.drop_copy]
+    channel = "aeron:udp?endpoint=127.0.0.1:40110"   # omit the section: no drop copy
+    stream = 1004
 
     [engine]
+    credentials = "examples/credentials.txt"   # required: the sessions and their secrets
     instruments = "1:1,2:5"          # id:tick pairs (or a table: {1 = 1, 2 = 5})
     max_orders = 1048576
     prefault = true                  # fault the pools for max_orders in at start (false: as first used)
     idle = "yield"                   # yield | spin | sleep:NS | backoff[:MIN_NS[:MAX_NS]]
     fragment_limit = 16
+    tick_ms = 50                     # EngineTick records (heartbeats, keep-alive timeouts) every 50 ms
+    retransmit_ring_kb = 4096        # execution messages retained per session for RetransmitRequest
+
+    [publications]
+    max = 64                         # private publications at once (default 2 x sessions + 16)
+    connect_timeout = 5.0            # seconds frames wait for a new publication's subscriber
+    buffer_kb = 1024                 # what they may hold meanwhile, per transport
 
     [status]
     interval = 5.0                   # seconds between status lines, 0: none
@@ -71,9 +83,8 @@ import tomllib
 from dataclasses import dataclass, field
 
 ORDER_ENTRY_STREAM = 1001
-EXECUTION_STREAM = 1002
 MARKET_DATA_STREAM = 1003
-EXECUTION_FLOW_CONTROL = "min,t:100ms"
+DROP_COPY_STREAM = 1004
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT_BASE = 40101
 
@@ -115,9 +126,8 @@ class Channel:
 
 
 def default_channels(host=DEFAULT_HOST, port_base=DEFAULT_PORT_BASE):
-    """(order entry, execution, market data) on three consecutive UDP ports."""
+    """(order entry, market data) on ports port_base and port_base + 2."""
     return (Channel(unicast_channel(host, port_base), ORDER_ENTRY_STREAM),
-            Channel(fanout_channel(host, port_base + 1, EXECUTION_FLOW_CONTROL), EXECUTION_STREAM),
             Channel(fanout_channel(host, port_base + 2), MARKET_DATA_STREAM))
 
 
@@ -152,14 +162,20 @@ class EngineConfig:
     driver_threading: str = "shared"
     driver_idle: str = "yield"
     order_entry: Channel = field(default_factory=lambda: default_channels()[0])
-    execution: Channel = field(default_factory=lambda: default_channels()[1])
-    market_data: Channel = field(default_factory=lambda: default_channels()[2])
+    market_data: Channel = field(default_factory=lambda: default_channels()[1])
     market_data_enabled: bool = True
+    drop_copy: Channel | None = None        # operations' copy of every routed execution frame
+    credentials: str | None = None          # the sessions file (lob.credentials); required by `lob engine`
     instruments: dict = field(default_factory=lambda: {1: 1})
     max_orders: int = 1 << 20
     prefault: bool = True                   # fault the engine's pools in at start, not on the message path
     idle: str = "yield"
     fragment_limit: int = 16
+    tick_ms: float = 50.0                   # EngineTick records every tick_ms of monotonic time
+    retransmit_ring_kb: int = 4096          # per session, passed to the Engine
+    max_publications: int | None = None     # None: 2 x sessions + 16
+    publication_connect_timeout: float = 5.0
+    private_buffer_kb: int = 1024
     status_interval: float = 5.0
     metrics_port: int | None = None
     metrics_host: str = DEFAULT_HOST
@@ -180,33 +196,39 @@ class EngineConfig:
         return os.path.join(self.journal_dir, "snapshots") if self.journal_dir else None
 
     def with_ports(self, port_base, host=DEFAULT_HOST):
-        """A copy whose three channels use ports port_base, +1, +2 on `host`."""
-        order_entry, execution, market_data = default_channels(host, port_base)
+        """A copy whose order-entry and market-data channels use ports port_base and +2 on `host`."""
+        order_entry, market_data = default_channels(host, port_base)
         return dataclasses.replace(
             self, order_entry=Channel(order_entry.channel, self.order_entry.stream_id),
-            execution=Channel(execution.channel, self.execution.stream_id),
             market_data=Channel(market_data.channel, self.market_data.stream_id))
 
     def client_channels(self, local_host=DEFAULT_HOST):
-        """What a client uses: {"order_entry": publish here, "execution"/"market_data": subscribe here}."""
+        """What a client uses: {"order_entry": publish here, "market_data": subscribe here}. Execution
+        reports come on the response channel the client names in its Negotiate."""
         return {"order_entry": self.order_entry,
-                "execution": Channel(subscriber_channel(self.execution.channel, local_host), self.execution.stream_id),
                 "market_data": Channel(subscriber_channel(self.market_data.channel, local_host),
                                        self.market_data.stream_id)}
+
+    def publication_limit(self, session_count):
+        """How many private publications may exist at once."""
+        return self.max_publications if self.max_publications is not None else 2 * session_count + 16
 
 
 _FILE_KEYS = {
     "driver": {"dir": "aeron_dir", "embedded_dir": "embedded_dir", "threading": "driver_threading",
                "idle": "driver_idle"},
-    "engine": {"instruments": "instruments", "max_orders": "max_orders", "prefault": "prefault", "idle": "idle",
-               "fragment_limit": "fragment_limit", "drain_timeout": "drain_timeout"},
+    "engine": {"credentials": "credentials", "instruments": "instruments", "max_orders": "max_orders",
+               "prefault": "prefault", "idle": "idle", "fragment_limit": "fragment_limit",
+               "drain_timeout": "drain_timeout", "tick_ms": "tick_ms", "retransmit_ring_kb": "retransmit_ring_kb"},
+    "publications": {"max": "max_publications", "connect_timeout": "publication_connect_timeout",
+                     "buffer_kb": "private_buffer_kb"},
     "status": {"interval": "status_interval"},
     "metrics": {"port": "metrics_port", "host": "metrics_host"},
     "journal": {"dir": "journal_dir", "policy": "journal_policy", "segment_mb": "journal_segment_mb",
                 "batch_records": "journal_batch_records", "batch_us": "journal_batch_us"},
     "snapshot": {"dir": "snapshot_dir", "interval": "snapshot_interval"},
 }
-_CHANNELS = {"order_entry": "order_entry", "execution": "execution", "market_data": "market_data"}
+_CHANNELS = {"order_entry": "order_entry", "market_data": "market_data", "drop_copy": "drop_copy"}
 
 
 def apply_file(config, data, source="config"):
@@ -220,7 +242,9 @@ def apply_file(config, data, source="config"):
                 unknown = set(spec) - {"channel", "stream"} - ({"enabled"} if name == "market_data" else set())
                 if unknown:
                     raise ValueError(f"{source}: unknown keys in [channels.{name}]: {', '.join(sorted(unknown))}")
-                current = getattr(config, _CHANNELS[name])
+                current = getattr(config, _CHANNELS[name]) or Channel(None, DROP_COPY_STREAM)
+                if current.channel is None and "channel" not in spec:
+                    raise ValueError(f"{source}: [channels.{name}] needs a channel")
                 setattr(config, _CHANNELS[name], Channel(str(spec.get("channel", current.channel)),
                                                          int(spec.get("stream", current.stream_id))))
                 if "enabled" in spec:
@@ -258,15 +282,19 @@ def add_arguments(parser):
     channels = parser.add_argument_group("channels")
     channels.add_argument("--order-entry-channel", default=s, metavar="URI")
     channels.add_argument("--order-entry-stream", default=s, type=int, metavar="ID")
-    channels.add_argument("--exec-channel", default=s, metavar="URI")
-    channels.add_argument("--exec-stream", default=s, type=int, metavar="ID")
     channels.add_argument("--md-channel", default=s, metavar="URI")
     channels.add_argument("--md-stream", default=s, type=int, metavar="ID")
     channels.add_argument("--port-base", default=s, type=int, metavar="PORT",
-                          help="use ports PORT, PORT+1, PORT+2 on 127.0.0.1 for the three default channels")
+                          help="use ports PORT (order entry) and PORT+2 (market data) on 127.0.0.1")
+    channels.add_argument("--drop-copy", dest="drop_copy_channel", default=s, metavar="URI",
+                          help="publish every routed execution frame on this channel for operations (default: off)")
+    channels.add_argument("--drop-copy-stream", default=s, type=int, metavar="ID",
+                          help=f"stream of the drop copy (default {DROP_COPY_STREAM})")
     channels.add_argument("--no-market-data", dest="market_data_enabled", action="store_false", default=s,
                           help="do not generate or publish market data")
     engine = parser.add_argument_group("engine")
+    engine.add_argument("--credentials", default=s, metavar="FILE",
+                        help="the trading sessions and their secrets (required; format in lob/credentials.py)")
     engine.add_argument("--instruments", default=s, metavar="ID:TICK,...",
                         help="instruments and tick sizes, e.g. 1:1,2:5 (default 1:1)")
     engine.add_argument("--max-orders", default=s, type=int, help="order pool capacity (default 1048576)")
@@ -276,6 +304,17 @@ def add_arguments(parser):
     engine.add_argument("--idle", default=s,
                         help="engine loop idle strategy: yield, spin, sleep:NS, backoff[:MIN_NS[:MAX_NS]]")
     engine.add_argument("--fragment-limit", default=s, type=int, help="fragments per poll (default 16)")
+    engine.add_argument("--tick-ms", default=s, type=float, metavar="MS",
+                        help="interval of the engine's clock records: heartbeats and keep-alive timeouts (default 50)")
+    engine.add_argument("--retransmit-ring-kb", default=s, type=int, metavar="KB",
+                        help="execution messages kept per session for RetransmitRequest (default 4096)")
+    sessions = parser.add_argument_group("private publications")
+    sessions.add_argument("--max-publications", default=s, type=int, metavar="N",
+                          help="private publications at once (default 2 x sessions + 16)")
+    sessions.add_argument("--publication-connect-timeout", default=s, type=float, metavar="SECONDS",
+                          help="how long frames wait for a new publication's subscriber (default 5)")
+    sessions.add_argument("--private-buffer-kb", default=s, type=int, metavar="KB",
+                          help="what they may hold meanwhile, per transport (default 1024)")
     engine.add_argument("--status-interval", default=s, type=float, metavar="SECONDS",
                         help="seconds between status lines, 0: none (default 5)")
     engine.add_argument("--metrics-port", default=s, type=int, metavar="PORT",
@@ -309,7 +348,11 @@ def from_args(args):
                        ("driver_threading", "driver_threading"), ("driver_idle", "driver_idle"),
                        ("market_data_enabled", "market_data_enabled"), ("instruments", "instruments"),
                        ("max_orders", "max_orders"), ("prefault", "prefault"), ("idle", "idle"),
-                       ("fragment_limit", "fragment_limit"),
+                       ("fragment_limit", "fragment_limit"), ("credentials", "credentials"),
+                       ("tick_ms", "tick_ms"), ("retransmit_ring_kb", "retransmit_ring_kb"),
+                       ("max_publications", "max_publications"),
+                       ("publication_connect_timeout", "publication_connect_timeout"),
+                       ("private_buffer_kb", "private_buffer_kb"),
                        ("status_interval", "status_interval"), ("metrics_port", "metrics_port"),
                        ("metrics_host", "metrics_host"), ("journal_dir", "journal_dir"),
                        ("journal_policy", "journal_policy"), ("journal_segment_mb", "journal_segment_mb"),
@@ -317,10 +360,16 @@ def from_args(args):
                        ("snapshot_dir", "snapshot_dir"), ("snapshot_interval", "snapshot_interval")):
         if flag in given:
             setattr(config, attr, given[flag])
-    for prefix, attr in (("order_entry", "order_entry"), ("exec", "execution"), ("md", "market_data")):
+    for prefix, attr in (("order_entry", "order_entry"), ("md", "market_data")):
         current = getattr(config, attr)
         setattr(config, attr, Channel(given.get(f"{prefix}_channel", current.channel),
                                       int(given.get(f"{prefix}_stream", current.stream_id))))
+    if "drop_copy_channel" in given or "drop_copy_stream" in given:
+        current = config.drop_copy or Channel(None, DROP_COPY_STREAM)
+        channel = given.get("drop_copy_channel", current.channel)
+        if channel is None:
+            raise ValueError("--drop-copy-stream needs a drop copy channel (--drop-copy URI)")
+        config.drop_copy = Channel(channel, int(given.get("drop_copy_stream", current.stream_id)))
     return validate(config)
 
 
@@ -339,9 +388,19 @@ def validate(config):
         raise ValueError(f"max_orders {config.max_orders} must be in 1..2**31-1")
     if not 0 < int(config.fragment_limit) <= 1 << 16:
         raise ValueError(f"fragment_limit {config.fragment_limit} must be in 1..65536")
-    streams = [config.order_entry, config.execution, config.market_data]
-    if len(set(streams)) != 3:
-        raise ValueError("order entry, execution and market data need distinct channel/stream pairs")
+    streams = [config.order_entry, config.market_data] + ([config.drop_copy] if config.drop_copy else [])
+    if len(set(streams)) != len(streams):
+        raise ValueError("order entry, market data and the drop copy need distinct channel/stream pairs")
+    if config.tick_ms < 0:
+        raise ValueError("tick_ms must be >= 0 (0: no engine clock records, so no heartbeats or timeouts)")
+    if not 1 <= int(config.retransmit_ring_kb) <= 1 << 20:
+        raise ValueError(f"retransmit_ring_kb {config.retransmit_ring_kb} must be in 1..1048576")
+    if config.max_publications is not None and not 1 <= int(config.max_publications) <= 1 << 16:
+        raise ValueError(f"max_publications {config.max_publications} must be in 1..65536")
+    if config.publication_connect_timeout <= 0:
+        raise ValueError("the publication connect timeout must be > 0")
+    if not 1 <= int(config.private_buffer_kb) <= 1 << 20:
+        raise ValueError(f"private_buffer_kb {config.private_buffer_kb} must be in 1..1048576")
     if config.status_interval < 0:
         raise ValueError("status interval must be >= 0")
     if config.journal_policy not in ("none", "batch", "every"):

@@ -3,6 +3,7 @@
 # Index 0 of the order pool, the level pool and the id table means "none": links and table entries
 # start zeroed, and a zeroed entry is empty.
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy
 
 cdef enum:
     CORE_OK = 0
@@ -112,6 +113,7 @@ cdef struct Ring:
     uint64_t capacity       # bytes, a power of two
     uint32_t slots          # frames at most, a power of two
     uint64_t first_seq      # oldest retained seq (== next seq when empty)
+    uint64_t first_pos      # absolute position of first_seq's frame
     uint64_t next_seq       # seq of the next frame appended
     uint64_t head           # absolute position of the next write
 
@@ -181,6 +183,8 @@ cdef struct EngineCore:
     uint32_t* transport_keys    # open addressing: bound transport -> session slot
     uint32_t* transport_values
     uint32_t transport_mask
+    uint32_t last_transport     # the last transport looked up and its slot: batches come mostly from one
+    uint32_t last_slot
     uint64_t ring_bytes     # per session
     uint64_t request_window_ns  # Negotiate/Establish requestTimestamp must be this close to the clock
     uint32_t max_retransmit
@@ -201,17 +205,20 @@ cdef extern from *:
     # SBE's null value of an optional int64 (PriceNull.mantissa, QtyNull)
     const int64_t INT64_NULL "LOB_INT64_NULL"
 
+# Little-endian loads and stores (the wire's byte order; lob checks at import that the host's is the same,
+# so these compile to single moves).
 cdef inline uint32_t load_u32le(const uint8_t* p) noexcept nogil:
-    return <uint32_t>p[0] | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16) | (<uint32_t>p[3] << 24)
+    cdef uint32_t v
+    memcpy(&v, p, 4)
+    return v
 
 cdef inline uint64_t load_u64le(const uint8_t* p) noexcept nogil:
-    return <uint64_t>load_u32le(p) | (<uint64_t>load_u32le(p + 4) << 32)
+    cdef uint64_t v
+    memcpy(&v, p, 8)
+    return v
 
 cdef inline void store_u32le(uint8_t* p, uint32_t v) noexcept nogil:
-    p[0] = <uint8_t>v
-    p[1] = <uint8_t>(v >> 8)
-    p[2] = <uint8_t>(v >> 16)
-    p[3] = <uint8_t>(v >> 24)
+    memcpy(p, &v, 4)
 
 cdef int engine_init(EngineCore* core, const uint32_t* ids, const int64_t* ticks, uint32_t count,
                      uint32_t max_orders, bint market_data, const SessionConfig* sessions, uint32_t session_count,
@@ -245,6 +252,6 @@ cdef void book_snapshot_encode(const EngineCore* core, uint32_t index, uint8_t* 
 cdef uint32_t engine_restore_order(EngineCore* core, const Order* order) noexcept nogil
 cdef uint32_t session_slot(const EngineCore* core, uint32_t session_id) noexcept nogil
 cdef int ring_reserve(EngineCore* core, Ring* ring) noexcept nogil
-cdef void ring_append(Ring* ring, const uint8_t* frame, uint32_t length) noexcept nogil
+cdef void ring_restore(Ring* ring, const uint8_t* frame, uint32_t length) noexcept nogil
 cdef const uint8_t* ring_frame(const Ring* ring, uint64_t seq, uint32_t* length) noexcept nogil
 cdef void transport_bind(EngineCore* core, uint32_t transport, uint32_t slot) noexcept nogil

@@ -30,6 +30,10 @@ cdef extern from "Python.h":
 from lob.sbe cimport messages as sbe
 from lob.sbe import messages
 
+import sys
+if sys.byteorder != "little":
+    raise ImportError("lob's core reads and writes SBE's little-endian fields natively: this host is big-endian")
+
 _SIDES = {v: k for k, v in messages.ENUMS["Side"].items()}
 _ORD_TYPES = {v: k for k, v in messages.ENUMS["OrdType"].items()}
 _TIME_IN_FORCE = {v: k for k, v in messages.ENUMS["TimeInForce"].items()}

@@ -7,18 +7,29 @@ time, so nothing Prometheus-related runs per message.
     lob_messages_in_total{type}                 inbound messages by SBE template
     lob_messages_out_total{type}                outbound messages by SBE template (generated)
     lob_published_total{stream}                 outbound messages taken by the publication
-    lob_rejects_total{reason}                   rejected orders, cancel rejects and message rejects
+    lob_rejects_total{reason}                   rejects of orders, cancels, messages, negotiations, establishments
     lob_trades_total                            fills
+    lob_published_total{stream}                 execution (all private publications), market_data, drop_copy
     lob_back_pressure_events_total{stream}      messages that waited for back-pressure to clear
-    lob_not_connected_drops_total{stream}       messages dropped: no subscriber
+    lob_not_connected_drops_total{stream}       messages dropped: no subscriber (execution: also buffer full
+                                                or connect timeout of a new private publication)
     lob_publication_errors_total{stream}        closed / max position / error results
+    lob_sessions_established                    sessions established now (gauge)
+    lob_session_claims_rejected_total           Negotiates refused: session in use by another transport
+    lob_unauthenticated_messages_total          messages refused: not negotiated / not established
+    lob_throttled_total                         messages refused by a session's rate limit
+    lob_private_publications_open               private execution publications now (gauge)
+    lob_private_publications_total{event}       opened, closed, add_failed, limit_refused, channel_refused
+    lob_execution_unsent_total{why}             session_disconnected (retained only), no_publication
+    lob_forged_engine_records_total             network frames with an engine record's template id (dropped)
+    lob_engine_records_total{kind}              tick, start, transport_lost records the loop wrote
     lob_inbound_bytes_total, lob_engine_errors_total
     lob_service_time_seconds                    receive to last offer, per inbound message (histogram)
 """
 from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-STREAMS = ("execution", "market_data")
+STREAMS = ("execution", "market_data", "drop_copy")
 
 
 def _names():
@@ -33,7 +44,7 @@ def _names():
 class EngineMetrics:
     """A Prometheus collector over the engine loop's latest counter snapshot."""
 
-    def __init__(self, latency_bounds_ns, registry=None, other_template=64):
+    def __init__(self, latency_bounds_ns, registry=None, other_template=128):
         self.latency_bounds_ns = tuple(latency_bounds_ns)
         self.other_template = other_template
         self.template_names, self.reason_names = _names()
@@ -78,6 +89,33 @@ class EngineMetrics:
             for stream in STREAMS:
                 family.add_metric([stream], s["streams"][stream][key])
             yield family
+        sessions, private = s["sessions"], s["private"]
+        yield GaugeMetricFamily("lob_sessions_established", "Sessions established now",
+                                value=sessions["established"])
+        for name, key, doc in (
+                ("lob_session_claims_rejected", "claims_rejected",
+                 "Negotiates refused because the session is bound to another transport"),
+                ("lob_unauthenticated_messages", "unauthenticated", "Messages refused: not negotiated or established"),
+                ("lob_throttled", "throttled", "Messages refused by a session's rate limit")):
+            yield CounterMetricFamily(name, doc, value=sessions[key])
+        yield GaugeMetricFamily("lob_private_publications_open", "Private execution publications now",
+                                value=private["open"])
+        family = CounterMetricFamily("lob_private_publications", "Private publication events", labels=["event"])
+        for event, key in (("opened", "opened"), ("closed", "closed"), ("add_failed", "add_failures"),
+                           ("limit_refused", "limit_refused"), ("channel_refused", "channel_refused")):
+            family.add_metric([event], private[key])
+        yield family
+        family = CounterMetricFamily("lob_execution_unsent", "Execution frames not sent to any client",
+                                     labels=["why"])
+        family.add_metric(["session_disconnected"], private["unrouted"])
+        family.add_metric(["no_publication"], private["no_route"])
+        yield family
+        yield CounterMetricFamily("lob_forged_engine_records", "Network frames carrying an engine record's "
+                                  "template id, dropped", value=s["forged"])
+        family = CounterMetricFamily("lob_engine_records", "Records the engine loop wrote", labels=["kind"])
+        for kind, key in (("tick", "ticks"), ("start", "starts"), ("transport_lost", "transports_lost")):
+            family.add_metric([kind], s["records"][key])
+        yield family
         yield CounterMetricFamily("lob_inbound_bytes", "Inbound message bytes", value=s["bytes_in"])
         yield CounterMetricFamily("lob_engine_errors", "Messages whose output could not be staged",
                                   value=s["core_errors"])

@@ -1,9 +1,15 @@
 """`lob engine`: the matching engine as a service over Aeron UDP.
 
 One process: a media driver (embedded by default, or attached with --aeron-dir), an Aeron client with
-the order-entry subscription and the execution-report and market-data publications, and one matching
-loop thread running nogil (lob.service_loop). The main thread only prints the status line, feeds the
+the order-entry subscription, one private execution publication per logged-on client transport
+(lob.private_streams), the market-data publication and an optional drop copy, and one matching loop
+thread running nogil (lob.service_loop). The main thread only prints the status line, feeds the
 Prometheus collector and waits for SIGINT/SIGTERM.
+
+The trading sessions come from the credentials file (--credentials, lob.credentials); its secrets are
+never printed or logged. Every start writes an EngineStart record (sessions bound before it are
+unbound and cancel-on-disconnect applies); the loop writes EngineTick records every --tick-ms and a
+TransportLost record when a client's order-entry publication goes away.
 
 With --journal DIR, every inbound message is appended to the journal before it is processed and
 before any of its effects are published; at start the engine recovers from the newest snapshot plus
@@ -17,7 +23,7 @@ stops waiting for back-pressured subscribers.
 
     from lob.config import EngineConfig
     from lob.service import EngineService
-    with EngineService(EngineConfig(instruments={1: 1}).with_ports(41000)) as service:
+    with EngineService(EngineConfig(instruments={1: 1}, credentials="sessions.txt").with_ports(41000)) as service:
         service.serve(stop_event)       # or: service.start(); ...; service.close()
 """
 import signal
@@ -35,10 +41,14 @@ def add_arguments(parser):
 def run(args):
     try:
         cfg = config_module.from_args(args)
+        if not cfg.credentials:
+            raise ValueError("--credentials FILE is required: the trading sessions and their secrets "
+                             "(format in lob/credentials.py; a sample is examples/credentials.txt)")
+        sessions = load_sessions(cfg.credentials)
     except (ValueError, OSError) as exc:
         print(f"lob engine: {exc}", file=sys.stderr)
         return 2
-    service = EngineService(cfg)
+    service = EngineService(cfg, sessions=sessions)
     stop = threading.Event()
     signals = [0]
 
@@ -63,17 +73,28 @@ def run(args):
             signal.signal(sig, handler)
 
 
+def load_sessions(path):
+    """The sessions of a credentials file; ValueError/OSError name the file (never a secret)."""
+    from lob.credentials import load
+    try:
+        return load(path)
+    except FileNotFoundError:
+        raise OSError(f"credentials file {path} does not exist") from None
+
+
 class EngineService:
     """The engine process's parts, started and stopped in order."""
 
-    def __init__(self, cfg, out=None):
+    def __init__(self, cfg, out=None, sessions=None):
+        """`sessions`: [lob.credentials.SessionCredentials]; None: read cfg.credentials."""
         self.cfg = config_module.validate(cfg)
         self.out = out or sys.stdout
+        self.sessions = sessions
         self.driver = self.client = self.engine = self.loop = self.metrics = None
         self.journal = self.recovered = None
         self.snapshots_written = 0
         self.prefaulted = None      # (bytes, seconds) when the pools were faulted in at start
-        self.order_entry = self.execution = self.market_data = None
+        self.order_entry = self.market_data = self.drop_copy = self.streams = self.images = None
         self.thread = None
         self.loop_error = None
         self.metrics_port = None
@@ -87,33 +108,45 @@ class EngineService:
 
     def start(self):
         from lob.engine import Engine
+        from lob.private_streams import PrivateStreams
         from lob.service_loop import LATENCY_BOUNDS_NS, TEMPLATE_OTHER, ServiceLoop
         from lob.transport import driver as driver_module
         from lob.transport.aeron import version_number
         from lob.transport.client import Client
+        from lob.transport.images import ImageEvents
 
         cfg = self.cfg
+        if self.sessions is None:
+            if not cfg.credentials:
+                raise ValueError("no trading sessions: set credentials (--credentials FILE)")
+            self.sessions = load_sessions(cfg.credentials)
         try:
             self.driver = driver_module.launch(cfg.aeron_dir or cfg.embedded_dir, attach=bool(cfg.aeron_dir),
                                                **({} if cfg.aeron_dir else {"threading": cfg.driver_threading,
                                                                             "idle": cfg.driver_idle}))
             self.client = Client(self.driver.dir, client_name="lob-engine")
-            self.order_entry = self.client.add_subscription(cfg.order_entry.channel, cfg.order_entry.stream_id)
-            self.execution = self.client.add_exclusive_publication(cfg.execution.channel, cfg.execution.stream_id)
+            self.images = ImageEvents()
+            self.order_entry = self.client.add_subscription(cfg.order_entry.channel, cfg.order_entry.stream_id,
+                                                            images=self.images)
+            self.streams = PrivateStreams(self.client, cfg.publication_limit(len(self.sessions)),
+                                          buffer_bytes=cfg.private_buffer_kb << 10,
+                                          connect_timeout=cfg.publication_connect_timeout, idle=cfg.idle)
             if cfg.market_data_enabled:
                 self.market_data = self.client.add_exclusive_publication(cfg.market_data.channel,
                                                                          cfg.market_data.stream_id)
+            if cfg.drop_copy is not None:
+                self.drop_copy = self.client.add_exclusive_publication(cfg.drop_copy.channel, cfg.drop_copy.stream_id)
             if cfg.journal_dir:
                 self._recover()
             else:
                 self.engine = Engine(instruments=cfg.instruments, max_orders=cfg.max_orders,
-                                     market_data=cfg.market_data_enabled)
+                                     market_data=cfg.market_data_enabled, **self._session_args())
             if cfg.prefault:
                 started = time.monotonic()
                 self.prefaulted = (self.engine.prefault(), time.monotonic() - started)
-            self.loop = ServiceLoop(self.engine, self.order_entry, self.execution, self.market_data,
-                                    idle=cfg.idle, fragment_limit=cfg.fragment_limit, journal=self.journal,
-                                    on_snapshot=self._write_snapshot)
+            self.loop = ServiceLoop(self.engine, self.order_entry, self.streams, self.market_data, self.drop_copy,
+                                    self.images, idle=cfg.idle, fragment_limit=cfg.fragment_limit,
+                                    journal=self.journal, on_snapshot=self._write_snapshot, tick_ms=cfg.tick_ms)
             if cfg.metrics_port is not None:
                 from lob.metrics import EngineMetrics
                 self.metrics = EngineMetrics(LATENCY_BOUNDS_NS, other_template=TEMPLATE_OTHER)
@@ -133,7 +166,8 @@ class EngineService:
         cfg = self.cfg
         started = time.monotonic()
         self.recovered = recover(cfg.journal_dir, cfg.snapshots, instruments=cfg.instruments,
-                                 max_orders=cfg.max_orders, market_data=cfg.market_data_enabled, log=self._print)
+                                 max_orders=cfg.max_orders, market_data=cfg.market_data_enabled, log=self._print,
+                                 **self._session_args())
         self.engine = self.recovered.engine
         self.journal = JournalWriter(cfg.journal_dir, segment_size=cfg.journal_segment_mb << 20,
                                      policy=cfg.journal_policy, batch_records=cfg.journal_batch_records,
@@ -141,6 +175,9 @@ class EngineService:
         if self.journal.torn_offset >= 0:
             self._print(f"journal: dropped a torn record at offset {self.journal.torn_offset} of the newest segment")
         self._print(f"{self.recovered.describe()} in {time.monotonic() - started:.3f} s")
+
+    def _session_args(self):
+        return {"sessions": self.sessions, "ring_bytes": self.cfg.retransmit_ring_kb << 10}
 
     def request_snapshot(self):
         """Ask for a snapshot between two messages (from a signal handler or another thread)."""
@@ -166,11 +203,15 @@ class EngineService:
             f"lob engine {__version__} on Aeron {aeron_version}",
             f"  driver       {self.driver.describe()}",
             f"  order entry  {cfg.order_entry}",
-            f"  executions   {cfg.execution}, session {self.execution.session_id}; "
-            f"clients subscribe with {clients['execution'].channel}",
+            f"  sessions     {len(self.sessions)} from {cfg.credentials or 'the caller'}; ticks every {cfg.tick_ms:g} ms, "
+            f"{cfg.retransmit_ring_kb} KiB retransmission ring each",
+            f"  executions   private publication per logged-on transport (at most {self.streams.capacity}; "
+            f"{cfg.private_buffer_kb} KiB held up to {cfg.publication_connect_timeout:g} s until it connects)",
             f"  market data  " + (f"{cfg.market_data}, session {self.market_data.session_id}; "
                                   f"clients subscribe with {clients['market_data'].channel}"
                                   if self.market_data is not None else "off"),
+            f"  drop copy    " + (f"{cfg.drop_copy}, session {self.drop_copy.session_id}"
+                                  if self.drop_copy is not None else "off"),
             f"  instruments  {instruments}",
             f"  engine       max orders {cfg.max_orders}, idle {cfg.idle}, {cfg.fragment_limit} fragments per poll"
             + (f"; pools faulted in: {self.prefaulted[0] / (1 << 20):,.0f} MiB in {self.prefaulted[1]:.2f} s"
@@ -242,7 +283,7 @@ class EngineService:
 
     def _flush(self, timeout):
         deadline = time.monotonic() + timeout
-        for publication in (self.execution, self.market_data):
+        for publication in (self.market_data, self.drop_copy):
             if publication is None or publication.is_closed:
                 continue
             while time.monotonic() < deadline:
@@ -250,6 +291,8 @@ class EngineService:
                 if sent < 0 or sent >= publication.position:
                     break
                 time.sleep(0.001)
+        if self.streams is not None:
+            self.streams.flush(max(0.0, deadline - time.monotonic()))
 
     def close(self):
         """Release everything (idempotent); the loop must not be running."""
@@ -260,6 +303,8 @@ class EngineService:
             self.shutdown()
         if self.metrics is not None:
             self.metrics.close()
+        if self.streams is not None:
+            self.streams.close()
         if self.client is not None:
             self.client.close()
         if self.driver is not None:
@@ -274,9 +319,10 @@ class EngineService:
 
 
 def status_line(snapshot, previous, seconds):
-    """One line: messages in/out, rate, rejects, trades, back-pressure and no-subscriber drops."""
+    """One line: messages in/out, rate, rejects, trades, sessions, back-pressure and dropped frames."""
     streams = snapshot["streams"]
     execution, market_data = streams["execution"], streams["market_data"]
+    sessions, private = snapshot["sessions"], snapshot["private"]
     messages_in = snapshot["frames_in"]
     text = f"in {messages_in}"
     if previous is not None and seconds > 0:
@@ -285,9 +331,15 @@ def status_line(snapshot, previous, seconds):
     rejects = sum(snapshot["rejects_by_reason"].values())
     text += (f" | out exec {execution['frames']} md {market_data['frames']}"
              f" | rejects {rejects} | trades {snapshot['trades']}"
+             f" | sessions {sessions['established']} established, {sessions['claims_rejected']} claims rejected,"
+             f" {sessions['unauthenticated']} unauthenticated, {sessions['throttled']} throttled"
+             f" | publications {private['open']} | dropped unconnected {private['dropped_unconnected']}"
              f" | back-pressure exec {execution['back_pressure_events']} md {market_data['back_pressure_events']}"
-             f" | no subscriber exec {execution['not_connected']} md {market_data['not_connected']}")
-    errors = execution["errors"] + market_data["errors"] + snapshot["core_errors"]
+             f" | no subscriber md {market_data['not_connected']}")
+    if snapshot["forged"]:
+        text += f" | forged {snapshot['forged']}"
+    errors = (execution["errors"] + market_data["errors"] + streams["drop_copy"]["errors"]
+              + snapshot["core_errors"])
     if errors:
         text += f" | errors {errors}"
     return text

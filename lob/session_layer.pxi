@@ -43,19 +43,23 @@ cdef inline uint32_t transport_home(const EngineCore* core, uint32_t transport) 
     return (transport * 0x9E3779B1U) & core.transport_mask
 
 
-cdef inline uint32_t transport_find(const EngineCore* core, uint32_t transport) noexcept nogil:
+cdef inline uint32_t transport_find(EngineCore* core, uint32_t transport) noexcept nogil:
+    if transport == core.last_transport:
+        return core.last_slot
     if transport == 0:
         return 0
     cdef uint32_t i = transport_home(core, transport)
-    while core.transport_keys[i] != 0:
-        if core.transport_keys[i] == transport:
-            return core.transport_values[i]
+    while core.transport_keys[i] != 0 and core.transport_keys[i] != transport:
         i = (i + 1) & core.transport_mask
-    return 0
+    core.last_transport = transport
+    core.last_slot = core.transport_values[i]
+    return core.last_slot
 
 
 cdef void transport_bind(EngineCore* core, uint32_t transport, uint32_t slot) noexcept nogil:
     cdef uint32_t i = transport_home(core, transport)
+    core.last_transport = 0
+    core.last_slot = 0
     while core.transport_keys[i] != 0 and core.transport_keys[i] != transport:
         i = (i + 1) & core.transport_mask
     core.transport_keys[i] = transport
@@ -65,6 +69,8 @@ cdef void transport_bind(EngineCore* core, uint32_t transport, uint32_t slot) no
 
 cdef void transport_unbind(EngineCore* core, uint32_t transport) noexcept nogil:
     cdef uint32_t mask = core.transport_mask, i = transport_home(core, transport), j, home
+    core.last_transport = 0
+    core.last_slot = 0
     while core.transport_keys[i] != transport:
         if core.transport_keys[i] == 0:
             return
@@ -125,28 +131,33 @@ cdef void ring_free(Ring* ring) noexcept nogil:
 
 # `frame` is an application message whose seqNum follows the ring's last; one that does not (a frame
 # lost to an allocation failure) starts the ring afresh.
-cdef void ring_append(Ring* ring, const uint8_t* frame, uint32_t length) noexcept nogil:
+cdef inline void ring_append(Ring* ring, const uint8_t* frame, uint32_t length) noexcept nogil:
     if ring.data == NULL:
         return
     cdef uint64_t seq = load_u64le(frame + HEADER_LENGTH)
     cdef uint64_t mask = ring.capacity - 1, pos = ring.head, end
-    if seq != ring.next_seq:
-        ring.first_seq = seq
-        ring.next_seq = seq
     if (pos & mask) + 4 + length > ring.capacity:
         pos += ring.capacity - (pos & mask)
     end = pos + 4 + length
-    while ring.first_seq < ring.next_seq and (
-            end - ring.offsets[ring.first_seq & (ring.slots - 1)] > ring.capacity
-            or ring.next_seq - ring.first_seq >= ring.slots):
-        ring.first_seq += 1
-    if ring.first_seq == ring.next_seq:
+    if seq != ring.next_seq or ring.first_seq == ring.next_seq:
         ring.first_seq = seq
+        ring.first_pos = pos
+    else:
+        while end - ring.first_pos > ring.capacity or seq - ring.first_seq >= ring.slots:
+            ring.first_seq += 1
+            if ring.first_seq == seq:
+                ring.first_pos = pos
+                break
+            ring.first_pos = ring.offsets[ring.first_seq & (ring.slots - 1)]
     store_u32le(ring.data + (pos & mask), length)
     memcpy(ring.data + (pos & mask) + 4, frame, length)
     ring.offsets[seq & (ring.slots - 1)] = pos
     ring.next_seq = seq + 1
     ring.head = end
+
+
+cdef void ring_restore(Ring* ring, const uint8_t* frame, uint32_t length) noexcept nogil:
+    ring_append(ring, frame, length)
 
 
 cdef const uint8_t* ring_frame(const Ring* ring, uint64_t seq, uint32_t* length) noexcept nogil:

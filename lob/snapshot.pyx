@@ -18,7 +18,7 @@ from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 from lob.core cimport (NONCE_SLOTS, EngineCore, Instrument, Level, Order, Session, engine_restore_order, load_u32le,
-                       load_u64le, ring_append, ring_frame, ring_reserve, session_slot, store_u32le, transport_bind)
+                       load_u64le, ring_restore, ring_frame, ring_reserve, session_slot, store_u32le, transport_bind)
 from lob.engine cimport Engine
 from lob.journal cimport crc32c
 from lob.sbe.messages cimport *
@@ -145,7 +145,7 @@ cdef restore_session(EngineCore* core, dict m, str path):
         length = load_u32le(&ring[offset])
         if offset + 4 + length > n or length < HEADER_LENGTH + 8:
             raise SnapshotError(f"{path}: the ring of session {s.id} is damaged")
-        ring_append(&s.ring, &ring[offset + 4], length)
+        ring_restore(&s.ring, &ring[offset + 4], length)
         offset += 4 + length
 
 

@@ -57,21 +57,41 @@ def client(media_driver):
         c.close()
 
 
+TEST_SESSIONS = (1001, 1002, 1003, 1004)
+
+
+def write_credentials(path, sessions):
+    """A credentials file (lob.credentials format) for `sessions` ([SessionCredentials])."""
+    from lob.credentials import dumps
+    with open(path, "w") as f:
+        f.write(dumps(sessions))
+    return path
+
+
 class EngineProcess:
     """`lob engine` in a subprocess on fresh ports, with its own embedded driver directory (or attached).
 
-    Output lines are collected by a reader thread. close() kills whatever is still running and removes
-    the directory, so a failing test leaves nothing behind.
+    The engine serves the test sessions `sessions` (lob.credentials.for_tests; `self.credentials` maps
+    their ids to SessionCredentials), from a credentials file in a fresh temporary directory. Output
+    lines are collected by a reader thread. close() kills whatever is still running and removes the
+    directories, so a failing test leaves nothing behind.
     """
 
-    def __init__(self, *args, instruments="1:1", attach_dir=None, port_base=None):
+    def __init__(self, *args, instruments="1:1", attach_dir=None, port_base=None, sessions=TEST_SESSIONS):
+        import tempfile
+
         from lob.config import EngineConfig
+        from lob.credentials import for_tests
         from lob.transport.driver import unique_dir
         self.port_base = port_base or free_port_base(3)
         self.config = EngineConfig(instruments=instruments).with_ports(self.port_base)
         self.embedded_dir = None if attach_dir else unique_dir("lob-test-engine")
+        self.credentials = {c.session_id: c for c in for_tests(sessions)}
+        self.temp_dir = tempfile.mkdtemp(prefix="lob-test-engine-")
+        self.credentials_path = write_credentials(os.path.join(self.temp_dir, "credentials.txt"),
+                                                  self.credentials.values())
         command = [sys.executable, "-m", "lob.cli", "engine", "--port-base", str(self.port_base),
-                   "--instruments", instruments, "--status-interval", "0.5"]
+                   "--instruments", instruments, "--status-interval", "0.5", "--credentials", self.credentials_path]
         command += ["--aeron-dir", attach_dir] if attach_dir else ["--embedded-dir", self.embedded_dir]
         command += list(args)
         self.lines = []
@@ -119,6 +139,7 @@ class EngineProcess:
             self.process.stdout.close()
         if self.embedded_dir:
             shutil.rmtree(self.embedded_dir, ignore_errors=True)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     def __enter__(self):
         return self
@@ -128,34 +149,47 @@ class EngineProcess:
 
 
 class OrderEntrySession:
-    """A market maker's connection to the engine through pyaeron: its own embedded driver, one order-entry
-    publication (one Aeron session), subscriptions to execution reports and market data."""
+    """A market maker's connection to the engine through pyaeron: its own embedded driver (or a shared
+    one), an order-entry publication (its transport), a subscription on its own response channel for
+    its private execution stream, and one to market data. `logon()` negotiates and establishes a
+    trading session with lob.logon's signed frames; `channel_params` go into the order-entry channel
+    (e.g. {"session-id": 42} to pick the Aeron session id), `response_params` into the response channel
+    the engine publishes to (e.g. {"term-length": 65536})."""
 
-    def __init__(self, channels, driver_dir=None):
+    RESPONSE_STREAM = 2001
+
+    def __init__(self, channels, creds=None, driver_dir=None, channel_params=None, response_port=None,
+                 response_params=None, market_data=True):
         import pyaeron
-        from lob.transport.driver import MediaDriver
+        from lob.transport.driver import MediaDriver, free_udp_ports
+        self.creds = creds
         self.driver = None if driver_dir else MediaDriver()
         self.aeron = pyaeron.Aeron(dir=driver_dir or self.driver.dir)
+        self.response_channel = f"aeron:udp?endpoint=127.0.0.1:{response_port or free_udp_ports(1)[0]}" + "".join(
+            f"|{k}={v}" for k, v in (response_params or {}).items())
+        order_entry = channels["order_entry"].channel + "".join(
+            f"|{k}={v}" for k, v in (channel_params or {}).items())
+        self.execution = self.market_data = self.publication = None
         try:
-            self.execution = self.aeron.add_subscription(channels["execution"].channel,
-                                                         channels["execution"].stream_id)
-            self.market_data = self.aeron.add_subscription(channels["market_data"].channel,
-                                                           channels["market_data"].stream_id)
-            self.publication = self.aeron.add_exclusive_publication(channels["order_entry"].channel,
-                                                                    channels["order_entry"].stream_id)
+            self.execution = self.aeron.add_subscription(self.response_channel, self.RESPONSE_STREAM)
+            if market_data:
+                self.market_data = self.aeron.add_subscription(channels["market_data"].channel,
+                                                               channels["market_data"].stream_id)
+            self.publication = self.aeron.add_exclusive_publication(order_entry, channels["order_entry"].stream_id)
         except BaseException:
             self.close()
             raise
         self.reports, self.md = [], []
+        self.nonce = 0
 
     @property
     def session_id(self):
-        """The session id the engine sees (the publication's Aeron session, as uint32)."""
+        """The transport the engine sees (the publication's Aeron session id, as uint32)."""
         return self.publication.session_id & 0xFFFFFFFF
 
     def wait_connected(self, timeout=WAIT):
-        ok = (wait_until(lambda: self.publication.is_connected, timeout)
-              and wait_until(lambda: self.execution.is_connected and self.market_data.is_connected, timeout))
+        ok = wait_until(lambda: self.publication.is_connected, timeout) and (
+            self.market_data is None or wait_until(lambda: self.market_data.is_connected, timeout))
         assert ok, "not connected to the engine"
 
     def _on_report(self, buffer, header):
@@ -165,7 +199,8 @@ class OrderEntrySession:
         self.md.append(bytes(buffer))
 
     def poll(self):
-        return self.execution.poll(self._on_report, 64) + self.market_data.poll(self._on_md, 64)
+        n = self.execution.poll(self._on_report, 64)
+        return n + (self.market_data.poll(self._on_md, 64) if self.market_data is not None else 0)
 
     def send(self, frame, timeout=WAIT):
         """Offer one frame, polling the inbound streams while back-pressured."""
@@ -179,6 +214,33 @@ class OrderEntrySession:
         wait_until(lambda: self.poll() >= 0 and len(self.reports) >= count and len(self.md) >= md, timeout,
                    interval=0.0002)
         return self.reports, self.md
+
+    def negotiate(self, creds=None, timestamp=None):
+        """Send a Negotiate for `creds` (default: this session's) naming this client's response channel."""
+        import random
+
+        from lob import logon
+        self.nonce = random.getrandbits(63)   # never one a session used before
+        self.send(logon.negotiate(creds or self.creds, timestamp or time.time_ns(), self.nonce,
+                                  self.response_channel, self.RESPONSE_STREAM))
+
+    def establish(self, keep_alive_ms=10_000, next_seq_no=0):
+        from lob import logon
+        self.send(logon.establish(self.creds, time.time_ns(), keep_alive_ms, next_seq_no))
+
+    def logon(self, keep_alive_ms=10_000, next_seq_no=0):
+        """Negotiate and Establish; returns the decoded EstablishmentAck (reports received so far are kept)."""
+        from lob.sbe.messages import decode
+        self.wait_connected()
+        first = len(self.reports)
+        self.negotiate()
+        self.wait_reports(first + 1)
+        assert decode(self.reports[first])["_name"] == "NegotiationResponse", decode(self.reports[first])
+        self.establish(keep_alive_ms, next_seq_no)
+        self.wait_reports(first + 2)
+        ack = decode(self.reports[first + 1])
+        assert ack["_name"] == "EstablishmentAck", ack
+        return ack
 
     def close(self):
         try:

@@ -118,15 +118,10 @@ def book_update(levels, instrumentId=1):
             "levels": [{"action": a, "side": s, "price": p, "quantity": q, "orderCount": c} for a, s, p, q, c in levels]}
 
 
-def logon_records(session_id, transport=None, timestamp=1000, keep_alive_ms=KEEP_ALIVE_MS, next_seq_no=1,
-                  channel="aeron:udp?endpoint=127.0.0.1:40999", stream_id=1, nonce=None):
-    """Inbound records of Negotiate + Establish for a test session (credentials.for_tests)."""
+def logon_records(session_id, transport=None, timestamp=1000, **options):
+    """Inbound records of Negotiate + Establish for test session `session_id` (on transport session_id)."""
     creds = credentials.for_tests([session_id])[0]
-    transport = session_id if transport is None else transport
-    timestamp = max(timestamp, 2)
-    return (pack_inbound(logon.negotiate(creds, timestamp - 1, session_id if nonce is None else nonce, channel,
-                                         stream_id), transport, timestamp)
-            + pack_inbound(logon.establish(creds, timestamp, keep_alive_ms, next_seq_no), transport, timestamp))
+    return logon.logon_records(creds, session_id if transport is None else transport, timestamp, **options)
 
 
 def trade(tradeId, price, quantity, aggressorSide, instrumentId=1):

@@ -1,11 +1,13 @@
 """Crash recovery end to end: `lob engine --journal` fed over Aeron UDP, killed with SIGKILL, restarted.
 
 The journal is the truth of what a crashed engine accepted: an offline Engine fed exactly the journal's
-records is the uncrashed reference. After every restart the engine must say it recovered all of them,
-publish for each later record exactly the reference's execution reports (byte for byte, sequence
-numbers and timestamps included), and end with the reference's books. One client session (a fixed
-Aeron session id, so its orders stay its own across restarts) sends a seeded workload; after a kill it
-resends from the first message the journal does not hold.
+records (the client's frames and the engine's own EngineStart / EngineTick / TransportLost records) is
+the uncrashed reference. After every restart the engine must say it recovered all of them, publish on
+the client's private stream for each later record exactly the reference's frames (byte for byte,
+sequence numbers and timestamps included), and end with the reference's books. One client (a fixed
+Aeron session id, logged on as trading session 1001 again after every restart, continuing its
+sequence) sends a seeded workload; after a kill it resends from the first message the journal does not
+hold.
 """
 import random
 import re
@@ -17,23 +19,33 @@ import pytest
 from aeron_helpers import WAIT, EngineProcess, free_port_base, wait_until
 from journal_helpers import book_state, traffic
 
+from lob import logon
 from lob.engine import Engine
-from lob.framing import pack_inbound, split_outbound
+from lob.framing import iter_execution, pack_inbound
 from lob.journal import read_journal
 from lob.snapshot import load_snapshot
-from lob.transport.driver import MediaDriver
+from lob.transport.driver import MediaDriver, free_udp_ports
 
 INSTRUMENTS = {1: 1, 7: 5}
-SESSION = 0x2468ACE
+SESSION_ID = 1001
+TRANSPORT = 0x2468ACE
+RESPONSE_STREAM = 2001
+LOGON_TEMPLATES = (40, 41)
 RECOVERED = re.compile(r"recovered from (?:no snapshot|snapshot (\S+) \(seq (\d+)\)) \+ (\d+) journal records, "
                        r"at journal seq (\d+) in \d+\.\d+ s")
 
 
-class Client:
-    """A market maker with a fixed session id: one embedded driver for the whole test and, per engine
-    process, an order-entry publication and an execution-report subscription."""
+def template_of(frame):
+    return int.from_bytes(frame[2:4], "little") if len(frame) >= 8 else None
 
-    def __init__(self):
+
+class Client:
+    """A market maker with a fixed transport: one embedded driver for the whole test and, per engine
+    process, an order-entry publication and a subscription on its response channel; it logs on with
+    Establish(nextSeqNo 0), continuing its sequence."""
+
+    def __init__(self, creds):
+        self.creds = creds
         self.driver = MediaDriver()
         self.aeron = pyaeron.Aeron(dir=self.driver.dir)
         self.publication = self.subscription = None
@@ -42,11 +54,15 @@ class Client:
     def connect(self, engine):
         channels = engine.client_channels()
         self.reports = []
+        response = f"aeron:udp?endpoint=127.0.0.1:{free_udp_ports(1)[0]}"
+        self.subscription = self.aeron.add_subscription(response, RESPONSE_STREAM)
         self.publication = self.aeron.add_exclusive_publication(
-            f"{channels['order_entry'].channel}|session-id={SESSION}", channels["order_entry"].stream_id)
-        self.subscription = self.aeron.add_subscription(channels["execution"].channel,
-                                                        channels["execution"].stream_id)
-        assert wait_until(lambda: self.publication.is_connected and self.subscription.is_connected), "not connected"
+            f"{channels['order_entry'].channel}|session-id={TRANSPORT}", channels["order_entry"].stream_id)
+        assert wait_until(lambda: self.publication.is_connected), "not connected"
+        self.send(logon.negotiate(self.creds, time.time_ns(), random.getrandbits(63), response, RESPONSE_STREAM))
+        self.send(logon.establish(self.creds, time.time_ns(), 30_000, 0))
+        self.wait_reports(2)
+        assert [template_of(r) for r in self.reports[:2]] == [50, 52], self.reports
 
     def _on_report(self, buffer, header):
         self.reports.append(bytes(buffer))
@@ -83,12 +99,18 @@ def journal_records(directory):
     return list(read_journal(directory))
 
 
-def reference_reports(records):
-    """Per journal sequence, the execution reports an engine that never crashed publishes for it."""
-    engine = session_engine(INSTRUMENTS)
+def client_frames(records):
+    """The workload frames the journal holds (the client's, without its logons)."""
+    return [r[3] for r in records if r[2] == TRANSPORT and template_of(r[3]) not in LOGON_TEMPLATES]
+
+
+def reference_reports(records, creds):
+    """Per journal sequence, the frames an engine that never crashed routes to the client's transport."""
+    engine = Engine(INSTRUMENTS, sessions=creds)
     reports = {}
-    for seq, timestamp, session, frame in records:
-        reports[seq] = split_outbound(engine.process(pack_inbound(frame, session, timestamp)))
+    for seq, timestamp, transport, frame in records:
+        routed = engine.process(pack_inbound(frame, transport, timestamp))
+        reports[seq] = [f for _, t, f in iter_execution(routed) if t == TRANSPORT]
     engine.take_market_data()
     return engine, reports
 
@@ -99,7 +121,8 @@ class Run:
     def __init__(self, tmp_path, messages):
         self.journal = str(tmp_path / "journal")
         self.messages = messages
-        self.client = Client()
+        self.creds = None
+        self.client = None
         self.engine = self.port_base = None
         self.incarnations = []   # (first journal seq it processed, reports it published)
 
@@ -113,6 +136,9 @@ class Run:
         self.engine = EngineProcess("--journal", self.journal, "--journal-policy", policy,
                                     instruments="1:1,7:5", port_base=port_base)
         self.engine.wait_ready()
+        if self.client is None:
+            self.creds = list(self.engine.credentials.values())   # the same for every process
+            self.client = Client(self.engine.credentials[SESSION_ID])
         [line] = [line for line in self.engine.lines if line.startswith("recovered from ")]
         match = RECOVERED.fullmatch(line)
         assert match, line
@@ -122,7 +148,7 @@ class Run:
             len(before)), line
         self.client.connect(self.engine)
         self.incarnations.append((len(before) + 1, self.client.reports))
-        return len(before)
+        return len(client_frames(before))
 
     def send(self, first, count):
         for session, timestamp, frame in self.messages[first:first + count]:
@@ -134,34 +160,37 @@ class Run:
         self.client.disconnect()
         self.engine.close()
         self.engine = None
-        records = journal_records(self.journal)
-        # What the engine accepted is a prefix of what was sent, all from the one session.
-        assert [(r[2], r[3]) for r in records] == [(SESSION, frame) for _, _, frame in self.messages[:len(records)]]
-        return len(records)
+        # What the engine accepted is a prefix of what was sent.
+        accepted = client_frames(journal_records(self.journal))
+        assert accepted == [frame for _, _, frame in self.messages[:len(accepted)]]
+        return len(accepted)
 
     def wait_journaled(self, count):
-        assert wait_until(lambda: len(journal_records(self.journal)) >= count, interval=0.005)
+        assert wait_until(lambda: len(client_frames(journal_records(self.journal))) >= count, interval=0.005)
 
     def finish(self):
         """Wait for every report, stop the engine cleanly; check reports and books against the reference."""
         self.wait_journaled(len(self.messages))
         records = journal_records(self.journal)
-        assert [(r[2], r[3]) for r in records] == [(SESSION, frame) for _, _, frame in self.messages]
-        reference, reports = reference_reports(records)
+        assert client_frames(records) == [frame for _, _, frame in self.messages]
+        _, reports = reference_reports(records, self.creds)
         first, received = self.incarnations[-1]
         expected = [frame for seq in range(first, len(records) + 1) for frame in reports[seq]]
         self.client.wait_reports(len(expected))
         self.client.disconnect()
         assert self.engine.terminate(signal.SIGTERM) == 0, self.engine.output
+        # The engine kept journaling (ticks, the client's TransportLost) until it stopped.
+        records = journal_records(self.journal)
+        reference, reports = reference_reports(records, self.creds)
         # Every process published a prefix of the reference's reports for the records it processed; the
         # last one published all of them.
         for index, (start, published) in enumerate(self.incarnations):
             end = self.incarnations[index + 1][0] if index + 1 < len(self.incarnations) else len(records) + 1
             owed = [frame for seq in range(start, end) for frame in reports[seq]]
             assert published == owed[:len(published)], f"engine process {index + 1}"
-        assert received == expected
+        assert received[:len(expected)] == expected
         [line] = [line for line in self.engine.lines if line.startswith("snapshot ")]
-        final, covered = load_snapshot(line.split()[1].rstrip(":"))
+        final, covered = load_snapshot(line.split()[1].rstrip(":"), sessions=self.creds)
         assert covered == len(records)
         assert book_state(final) == book_state(reference)
         return reference, expected
@@ -169,7 +198,8 @@ class Run:
     def close(self):
         if self.engine is not None:
             self.engine.close()
-        self.client.close()
+        if self.client is not None:
+            self.client.close()
 
 
 @pytest.fixture
@@ -187,7 +217,7 @@ def run_factory(tmp_path):
 
 def test_sigkill_at_random_points_then_restart_matches_an_uncrashed_engine(run_factory):
     rng = random.Random(20240611)
-    messages = traffic(1_600, seed=4, sessions=(SESSION,))
+    messages = traffic(1_600, seed=4, sessions=(TRANSPORT,), logon=False)
     run = run_factory(messages)
     accepted = 0
     for policy in ("none", "batch", "every", "batch"):
@@ -204,23 +234,24 @@ def test_sigkill_at_random_points_then_restart_matches_an_uncrashed_engine(run_f
 
 
 def test_sigusr1_snapshot_then_sigkill_restarts_from_the_snapshot(run_factory):
-    messages = traffic(900, seed=8, sessions=(SESSION,))
+    messages = traffic(900, seed=8, sessions=(TRANSPORT,), logon=False)
     run = run_factory(messages)
     run.start("batch")
     run.send(0, 400)
     run.wait_journaled(400)
-    _, reports = reference_reports(journal_records(run.journal))
+    _, reports = reference_reports(journal_records(run.journal), run.creds)
     run.client.wait_reports(sum(len(r) for r in reports.values()))
     run.engine.process.send_signal(signal.SIGUSR1)
     assert wait_until(lambda: any(line.startswith("snapshot ") for line in run.engine.lines))
     [line] = [line for line in run.engine.lines if line.startswith("snapshot ")]
     path = line.split()[1].rstrip(":")
-    snapshot, covered = load_snapshot(path)
-    assert covered == 400
+    snapshot, covered = load_snapshot(path, sessions=run.creds)
+    records = journal_records(run.journal)
+    assert len(client_frames(records[:covered])) == 400
     assert line.startswith(f"snapshot {path}: {snapshot.live_orders} orders in ")
     run.send(400, 250)
     accepted = run.crash()
     assert accepted >= 400
-    run.start("none", snapshot=(path, 400))
+    run.start("none", snapshot=(path, covered))
     run.send(accepted, len(messages) - accepted)
     run.finish()

@@ -16,16 +16,20 @@ def test_defaults():
     cfg = parse()
     assert cfg.aeron_dir is None and (cfg.driver_threading, cfg.driver_idle, cfg.idle) == ("shared", "yield", "yield")
     assert cfg.order_entry == config.Channel("aeron:udp?endpoint=127.0.0.1:40101", 1001)
-    assert cfg.execution == config.Channel("aeron:udp?control=127.0.0.1:40102|control-mode=dynamic|fc=min,t:100ms", 1002)
     assert cfg.market_data == config.Channel("aeron:udp?control=127.0.0.1:40103|control-mode=dynamic", 1003)
     assert cfg.instruments == {1: 1} and cfg.market_data_enabled and cfg.metrics_port is None
+    assert cfg.drop_copy is None and cfg.credentials is None and not hasattr(cfg, "execution")
+    assert (cfg.tick_ms, cfg.retransmit_ring_kb, cfg.publication_connect_timeout, cfg.private_buffer_kb) == (
+        50.0, 4096, 5.0, 1024)
+    assert cfg.publication_limit(10) == 36 and parse("--max-publications", "5").publication_limit(10) == 5
 
 
-def test_client_channels_subscribe_to_the_fanout_publications():
+def test_client_channels_publish_orders_and_subscribe_to_market_data():
     channels = parse().client_channels()
+    assert sorted(channels) == ["market_data", "order_entry"]
     assert channels["order_entry"].channel == "aeron:udp?endpoint=127.0.0.1:40101"
-    assert channels["execution"] == config.Channel(
-        "aeron:udp?endpoint=127.0.0.1:0|control=127.0.0.1:40102|control-mode=dynamic", 1002)
+    assert channels["market_data"] == config.Channel(
+        "aeron:udp?endpoint=127.0.0.1:0|control=127.0.0.1:40103|control-mode=dynamic", 1003)
     assert config.subscriber_channel("aeron:udp?endpoint=127.0.0.1:5000") == "aeron:udp?endpoint=127.0.0.1:5000"
     assert config.subscriber_channel("aeron:ipc") == "aeron:ipc"
 
@@ -42,8 +46,13 @@ channel = "aeron:udp?endpoint=127.0.0.1:45000"
 stream = 11
 [channels.market_data]
 enabled = false
+[channels.drop_copy]
+channel = "aeron:udp?endpoint=127.0.0.1:45010"
 
 [engine]
+credentials = "sessions.txt"
+tick_ms = 20
+retransmit_ring_kb = 64
 instruments = "1:1,2:5"
 max_orders = 1000
 prefault = false
@@ -54,31 +63,53 @@ interval = 0
 
 [metrics]
 port = 9999
+
+[publications]
+max = 8
+connect_timeout = 2.5
+buffer_kb = 256
 """)
     cfg = parse("--config", str(path))
     assert cfg.order_entry == config.Channel("aeron:udp?endpoint=127.0.0.1:45000", 11)
-    assert cfg.execution.stream_id == 1002 and not cfg.market_data_enabled
+    assert not cfg.market_data_enabled
+    assert cfg.drop_copy == config.Channel("aeron:udp?endpoint=127.0.0.1:45010", 1004)
+    assert (cfg.credentials, cfg.tick_ms, cfg.retransmit_ring_kb) == ("sessions.txt", 20, 64)
+    assert (cfg.max_publications, cfg.publication_connect_timeout, cfg.private_buffer_kb) == (8, 2.5, 256)
     assert (cfg.driver_threading, cfg.driver_idle, cfg.idle) == ("dedicated", "backoff", "backoff:1000:50000")
     assert (cfg.instruments, cfg.max_orders, cfg.status_interval, cfg.metrics_port) == ({1: 1, 2: 5}, 1000, 0, 9999)
     assert cfg.prefault is False and parse().prefault is True and parse("--no-prefault").prefault is False
     cfg = parse("--config", str(path), "--order-entry-stream", "12", "--instruments", "7:2", "--max-orders", "5",
-                "--metrics-port", "9000", "--idle", "yield")
+                "--metrics-port", "9000", "--idle", "yield", "--credentials", "other.txt", "--drop-copy-stream", "9",
+                "--tick-ms", "10", "--retransmit-ring-kb", "8", "--max-publications", "3",
+                "--publication-connect-timeout", "1", "--private-buffer-kb", "16")
     assert cfg.order_entry == config.Channel("aeron:udp?endpoint=127.0.0.1:45000", 12)
+    assert cfg.drop_copy == config.Channel("aeron:udp?endpoint=127.0.0.1:45010", 9)
+    assert (cfg.credentials, cfg.tick_ms, cfg.retransmit_ring_kb) == ("other.txt", 10, 8)
+    assert (cfg.max_publications, cfg.publication_connect_timeout, cfg.private_buffer_kb) == (3, 1, 16)
     assert (cfg.instruments, cfg.max_orders, cfg.metrics_port, cfg.idle) == ({7: 2}, 5, 9000, "yield")
 
 
-def test_port_base_moves_all_three_channels():
+def test_port_base_moves_the_default_channels():
     cfg = parse("--port-base", "41000", "--md-stream", "77")
-    assert [c.channel.split("127.0.0.1:")[1][:5] for c in (cfg.order_entry, cfg.execution, cfg.market_data)] == [
-        "41000", "41001", "41002"]
+    assert [c.channel.split("127.0.0.1:")[1][:5] for c in (cfg.order_entry, cfg.market_data)] == ["41000", "41002"]
     assert cfg.market_data.stream_id == 77
+
+
+def test_drop_copy_flag():
+    cfg = parse("--drop-copy", "aeron:udp?endpoint=127.0.0.1:45020")
+    assert cfg.drop_copy == config.Channel("aeron:udp?endpoint=127.0.0.1:45020", 1004)
+    with pytest.raises(ValueError, match="needs a drop copy channel"):
+        parse("--drop-copy-stream", "5")
 
 
 @pytest.mark.parametrize("text, error", [
     ("[engine]\nbogus = 1\n", "unknown key 'bogus'"),
     ("[nope]\n", "unknown section"),
     ("[channels.orders]\nstream = 1\n", "unknown channel"),
-    ("[channels.execution]\nenabled = false\n", "unknown keys"),
+    ("[channels.execution]\nstream = 1002\n", "unknown channel"),
+    ("[channels.drop_copy]\nstream = 5\n", "needs a channel"),
+    ("[channels.drop_copy]\nchannel = \"aeron:ipc\"\nenabled = true\n", "unknown keys"),
+    ("[publications]\nmaximum = 1\n", "unknown key 'maximum'"),
     ("[engine]\ninstruments = \"1:x\"\n", "instruments"),
     ("[engine]\nprefault = \"yes\"\n", "prefault 'yes' must be true or false"),
 ])
@@ -99,11 +130,15 @@ def test_instruments():
 
 def test_streams_must_differ():
     with pytest.raises(ValueError, match="distinct"):
-        parse("--exec-channel", "aeron:udp?endpoint=127.0.0.1:40101", "--exec-stream", "1001")
+        parse("--md-channel", "aeron:udp?endpoint=127.0.0.1:40101", "--md-stream", "1001")
+    with pytest.raises(ValueError, match="distinct"):
+        parse("--drop-copy", "aeron:udp?endpoint=127.0.0.1:40101", "--drop-copy-stream", "1001")
 
 
 @pytest.mark.parametrize("flags", [("--idle", "busy"), ("--driver-idle", "fast"), ("--max-orders", "0"),
-                                   ("--fragment-limit", "0")])
+                                   ("--fragment-limit", "0"), ("--tick-ms", "-1"), ("--retransmit-ring-kb", "0"),
+                                   ("--max-publications", "0"), ("--publication-connect-timeout", "0"),
+                                   ("--private-buffer-kb", "0")])
 def test_bad_flags_are_refused(flags):
     with pytest.raises(ValueError):
         parse(*flags)

@@ -97,6 +97,21 @@ typedef struct aeron_publication_constants_stct
 }
 aeron_publication_constants_t;
 
+typedef struct aeron_image_constants_stct
+{
+    aeron_subscription_t *subscription;
+    const char *source_identity;
+    int64_t correlation_id;
+    int64_t join_position;
+    size_t position_bits_to_shift;
+    size_t term_buffer_length;
+    size_t mtu_length;
+    int32_t session_id;
+    int32_t initial_term_id;
+    int32_t subscriber_position_id;
+}
+aeron_image_constants_t;
+
 typedef void (*aeron_notification_t)(void *clientd);
 typedef void (*aeron_fragment_handler_t)(void *clientd, const uint8_t *buffer, size_t length, aeron_header_t *header);
 typedef void (*aeron_on_available_image_t)(void *clientd, aeron_subscription_t *subscription, aeron_image_t *image);
@@ -155,6 +170,7 @@ typedef void (*aeron_log_func_t)(const char *);
     X(int, fragment_assembler_delete, (aeron_fragment_assembler_t *assembler)) \
     X(void, fragment_assembler_handler, \
       (void *clientd, const uint8_t *buffer, size_t length, aeron_header_t *header)) \
+    X(int, image_constants, (aeron_image_t *image, aeron_image_constants_t *constants)) \
     X(int, header_values, (aeron_header_t *header, aeron_header_values_t *values)) \
     X(int64_t, header_position, (aeron_header_t *header)) \
     X(int64_t, exclusive_publication_offer, \

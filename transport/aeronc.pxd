@@ -66,6 +66,18 @@ cdef extern from "transport/aeronc.h" nogil:
         int32_t publication_limit_counter_id
         int32_t channel_status_indicator_id
 
+    ctypedef struct aeron_image_constants_t:
+        aeron_subscription_t* subscription
+        const char* source_identity
+        int64_t correlation_id
+        int64_t join_position
+        size_t position_bits_to_shift
+        size_t term_buffer_length
+        size_t mtu_length
+        int32_t session_id
+        int32_t initial_term_id
+        int32_t subscriber_position_id
+
     ctypedef void (*aeron_notification_t)(void* clientd) noexcept nogil
     ctypedef void (*aeron_fragment_handler_t)(void* clientd, const uint8_t* buffer, size_t length,
                                               aeron_header_t* header) noexcept nogil
@@ -128,6 +140,7 @@ cdef extern from "transport/aeronc.h" nogil:
         int (*fragment_assembler_delete)(aeron_fragment_assembler_t* assembler) noexcept nogil
         void (*fragment_assembler_handler)(void* clientd, const uint8_t* buffer, size_t length,
                                            aeron_header_t* header) noexcept nogil
+        int (*image_constants)(aeron_image_t* image, aeron_image_constants_t* constants) noexcept nogil
         int (*header_values)(aeron_header_t* header, aeron_header_values_t* values) noexcept nogil
         int64_t (*header_position)(aeron_header_t* header) noexcept nogil
         int64_t (*exclusive_publication_offer)(

@@ -67,14 +67,16 @@ cdef class Client:
         self.ensure_open()
         return api.client_id(self.aeron)
 
-    def async_add_subscription(self, str channel, int stream_id):
-        """Start adding a subscription; poll() the returned handle until it yields the Subscription."""
-        from lob.transport.subscription import PendingSubscription
-        return PendingSubscription(self, channel, stream_id)
+    def async_add_subscription(self, str channel, int stream_id, images=None):
+        """Start adding a subscription; poll() the returned handle until it yields the Subscription.
 
-    def add_subscription(self, str channel, int stream_id, timeout=None):
+        `images`: an ImageEvents (lob.transport.images) that receives its image events."""
+        from lob.transport.subscription import PendingSubscription
+        return PendingSubscription(self, channel, stream_id, images)
+
+    def add_subscription(self, str channel, int stream_id, timeout=None, images=None):
         """Add a subscription and wait for the driver (Aeron's driver timeout applies; `timeout` in s)."""
-        return self.async_add_subscription(channel, stream_id).wait(timeout)
+        return self.async_add_subscription(channel, stream_id, images).wait(timeout)
 
     def async_add_exclusive_publication(self, str channel, int stream_id):
         """Start adding an exclusive publication; poll() the handle until it yields the publication."""

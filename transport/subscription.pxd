@@ -27,6 +27,7 @@ cdef class Subscription:
     cdef readonly str channel
     cdef readonly int stream_id
     cdef object handler_owner
+    cdef readonly object images     # the ImageEvents its image handlers feed, or None
     cdef object __weakref__
 
     cdef int set_handler(self, aeron_fragment_handler_t handler, void* clientd, bint assemble=*,
@@ -35,6 +36,7 @@ cdef class Subscription:
 
 cdef class PendingSubscription:
     cdef aeron_async_add_subscription_t* pending
+    cdef object images
     cdef readonly Client client
     cdef readonly str channel
     cdef readonly int stream_id

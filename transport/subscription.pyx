@@ -17,8 +17,9 @@ from libc.stdint cimport INT64_MAX, int64_t, uint32_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy
 from lob.transport.aeron cimport raise_aeron_error
-from lob.transport.aeronc cimport aeron_header_values_t
+from lob.transport.aeronc cimport aeron_header_values_t, aeron_on_available_image_t, aeron_on_unavailable_image_t
 from lob.transport.idle cimport IdleStrategy, idle, idle_strategy_t
+from lob.transport.images cimport ImageEvents, image_events_on_available, image_events_on_unavailable
 
 from lob.transport.client import wait_for_add
 from lob.transport.idle import parse as parse_idle
@@ -29,12 +30,21 @@ DEFAULT_FRAGMENT_LIMIT = 16
 cdef class PendingSubscription:
     """An aeron_async_add_subscription in progress."""
 
-    def __init__(self, Client client, str channel, int stream_id):
+    def __init__(self, Client client, str channel, int stream_id, ImageEvents images=None):
+        """`images`: its ring receives the subscription's image events (kept alive with the subscription)."""
         cdef aeron_async_add_subscription_t* pending = NULL
+        cdef void* ring = NULL
+        cdef aeron_on_available_image_t on_available = NULL
+        cdef aeron_on_unavailable_image_t on_unavailable = NULL
         client.ensure_open()
-        self.client, self.channel, self.stream_id = client, channel, stream_id
+        self.client, self.channel, self.stream_id, self.images = client, channel, stream_id, images
+        if images is not None:
+            ring = &images.ring
+            on_unavailable = image_events_on_unavailable
+            if images.record_available:
+                on_available = image_events_on_available
         if api.async_add_subscription(&pending, client.aeron, channel.encode(), stream_id,
-                                      NULL, NULL, NULL, NULL) < 0:
+                                      on_available, ring, on_unavailable, ring) < 0:
             raise_aeron_error(f"add subscription {channel} stream {stream_id}")
         self.pending = pending
 
@@ -61,6 +71,7 @@ cdef class PendingSubscription:
         subscription.client = self.client
         subscription.channel = self.channel
         subscription.stream_id = self.stream_id
+        subscription.images = self.images
         self.client.track(subscription)
         self.result = subscription
         return subscription

@@ -1,0 +1,470 @@
+# cython: boundscheck=False, wraparound=False
+"""Private execution streams: one exclusive publication per client transport, to the response channel
+and stream its Negotiate named.
+
+The engine loop drives everything here without the GIL:
+- `private_streams_on_negotiate`, for every Negotiate frame (before the core sees it): starts an async
+  add of the publication, unless the channel is not one the venue serves ("aeron:udp?..." or
+  "aeron:ipc", at most 512 bytes) or `capacity` publications exist already. A Negotiate repeated with
+  the same channel and stream keeps the publication; another channel replaces it.
+- `private_streams_send`, for every routed frame: offered (back-pressure is retried, as everywhere in
+  the engine), or kept in the transport's bounded buffer while the publication is being added or has
+  no subscriber yet. Terminate, NegotiationReject and EstablishmentReject mark it closing.
+- `private_streams_poll`, between polls while some publication is adding, waiting or closing: finishes
+  adds, flushes the buffer in order once a subscriber connects, drops it when `connect_timeout_ns`
+  passes, and closes a closing publication once the driver has sent all it was given (or after
+  `linger_ns`; the driver itself still lingers a closed publication).
+
+Memory is allocated per publication (the slot table up front, a transport's buffer on first use),
+never per message.
+"""
+from libc.stdint cimport INT64_MAX
+from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.string cimport memcmp, memcpy
+
+from lob.sbe.messages cimport (
+    HEADER_LENGTH, SCHEMA_ID, EstablishmentReject_TEMPLATE_ID, NegotiationReject_TEMPLATE_ID, Negotiate_BLOCK_LENGTH,
+    Negotiate_TEMPLATE_ID, Negotiate_responseStreamId_OFFSET, Terminate_TEMPLATE_ID, messageHeader_blockLength_OFFSET,
+    messageHeader_schemaId_OFFSET, messageHeader_templateId_OFFSET,
+)
+from lob.transport.aeron cimport api
+from lob.transport.aeronc cimport (
+    AERON_COUNTER_SENDER_POSITION_TYPE_ID, AERON_PUBLICATION_ADMIN_ACTION, AERON_PUBLICATION_BACK_PRESSURED,
+    AERON_PUBLICATION_NOT_CONNECTED, aeron_publication_constants_t,
+)
+from lob.transport.client cimport Client
+from lob.transport.idle cimport IdleStrategy, lob_load_flag, lob_store_flag
+from lob.transport.publication cimport offer_with_retry
+
+from lob.transport.idle import parse as parse_idle
+
+cdef enum:
+    HOUSEKEEPING_INTERVAL_NS = 200000
+
+cdef const char* UDP_PREFIX = b"aeron:udp?"
+cdef const char* IPC_CHANNEL = b"aeron:ipc"
+
+
+cdef inline uint16_t u16le(const uint8_t* p) noexcept nogil:
+    return p[0] | (<uint16_t>p[1] << 8)
+
+
+cdef inline uint32_t home(const private_streams_t* ps, uint32_t transport) noexcept nogil:
+    cdef uint32_t h = transport * 2654435761u
+    return (h ^ (h >> 16)) & ps.index_mask
+
+
+cdef bint response_channel_allowed(const char* channel, size_t length) noexcept nogil:
+    cdef size_t i
+    if length > MAX_RESPONSE_CHANNEL:
+        return False
+    for i in range(length):
+        if channel[i] == 0:
+            return False
+    if length == 9 and memcmp(channel, IPC_CHANNEL, 9) == 0:
+        return True
+    return length > 10 and memcmp(channel, UDP_PREFIX, 10) == 0
+
+
+cdef int32_t find_slot(const private_streams_t* ps, uint32_t transport) noexcept nogil:
+    cdef uint32_t i = home(ps, transport)
+    cdef int32_t slot
+    while True:
+        slot = ps.index[i]
+        if slot < 0 or ps.slots[slot].transport == transport:
+            return slot
+        i = (i + 1) & ps.index_mask
+
+
+cdef void index_remove(private_streams_t* ps, uint32_t transport) noexcept nogil:
+    """Backward-shift deletion: no tombstones, so lookups stay short."""
+    cdef uint32_t i = home(ps, transport)
+    cdef uint32_t j, k
+    while ps.index[i] >= 0 and ps.slots[ps.index[i]].transport != transport:
+        i = (i + 1) & ps.index_mask
+    if ps.index[i] < 0:
+        return
+    j = i
+    while True:
+        j = (j + 1) & ps.index_mask
+        if ps.index[j] < 0:
+            ps.index[i] = -1
+            return
+        k = home(ps, ps.slots[ps.index[j]].transport)
+        if (i < k <= j) if i <= j else (i < k or k <= j):
+            continue
+        ps.index[i] = ps.index[j]
+        i = j
+
+
+cdef void drop_pending(private_streams_t* ps, private_stream_t* st) noexcept nogil:
+    ps.counters.dropped_unconnected += st.pending_frames
+    st.pending_length = 0
+    st.pending_frames = 0
+
+
+cdef inline bint needs_housekeeping(const private_stream_t* st) noexcept nogil:
+    return st.closing or st.state == STREAM_ADDING or st.state == STREAM_WAITING
+
+
+cdef void release(private_streams_t* ps, private_stream_t* st) noexcept nogil:
+    """Close the publication (or abandon the add) and free the slot."""
+    if needs_housekeeping(st):
+        ps.busy -= 1
+    drop_pending(ps, st)
+    if st.publication != NULL:
+        api.exclusive_publication_close(st.publication, NULL, NULL)
+        st.publication = NULL
+        ps.counters.closed += 1
+    # An add in progress cannot be cancelled in the Aeron C API: the client conductor frees its state
+    # once the driver answers, and the publication it made (if any) is closed with the client.
+    st.adding = NULL
+    index_remove(ps, st.transport)
+    free(st.pending)
+    st.pending = NULL
+    st.pending_capacity = 0
+    st.state = STREAM_FREE
+    st.closing = False
+    st.expired = False
+    ps.count -= 1
+
+
+cdef void set_closing(private_streams_t* ps, private_stream_t* st, uint64_t now_ns) noexcept nogil:
+    cdef uint64_t deadline = now_ns + ps.linger_ns
+    if st.state != STREAM_OPEN and not st.expired and st.connect_deadline_ns > deadline:
+        deadline = st.connect_deadline_ns   # whoever connects late still gets the reject
+    if not needs_housekeeping(st):
+        ps.busy += 1
+    st.closing = True
+    st.close_deadline_ns = deadline
+
+
+cdef void private_streams_on_negotiate(private_streams_t* ps, uint32_t transport, const uint8_t* frame,
+                                       size_t length, uint64_t now_ns) noexcept nogil:
+    cdef size_t block_length, channel_length
+    cdef const char* channel
+    cdef int32_t stream_id, slot
+    cdef uint32_t i
+    cdef private_stream_t* st
+    if length < HEADER_LENGTH or u16le(frame + messageHeader_templateId_OFFSET) != Negotiate_TEMPLATE_ID:
+        return
+    if u16le(frame + messageHeader_schemaId_OFFSET) != SCHEMA_ID or transport == 0:
+        return
+    block_length = u16le(frame + messageHeader_blockLength_OFFSET)
+    if block_length < Negotiate_BLOCK_LENGTH or length < HEADER_LENGTH + block_length + 2:
+        return   # the core rejects it as malformed
+    channel_length = u16le(frame + HEADER_LENGTH + block_length)
+    if HEADER_LENGTH + block_length + 2 + channel_length > length:
+        return
+    channel = <const char*>(frame + HEADER_LENGTH + block_length + 2)
+    memcpy(&stream_id, frame + HEADER_LENGTH + Negotiate_responseStreamId_OFFSET, 4)
+    if not response_channel_allowed(channel, channel_length):
+        ps.counters.channel_refused += 1
+        return
+    slot = find_slot(ps, transport)
+    if slot >= 0:
+        st = &ps.slots[slot]
+        if (st.stream_id == stream_id and st.channel_length == channel_length
+                and memcmp(st.channel, channel, channel_length) == 0):
+            if st.closing:
+                st.closing = False
+                if not needs_housekeeping(st):
+                    ps.busy -= 1
+            return
+        if st.adding != NULL:
+            return   # an add cannot be cancelled: the first channel stays until it completes
+        release(ps, st)
+    if ps.count >= ps.capacity:
+        ps.counters.limit_refused += 1
+        return
+    for i in range(ps.capacity):
+        if ps.slots[i].state == STREAM_FREE:
+            slot = i
+            break
+    st = &ps.slots[slot]
+    memcpy(st.channel, channel, channel_length)
+    st.channel[channel_length] = 0
+    st.channel_length = <uint16_t>channel_length
+    st.stream_id = stream_id
+    st.adding = NULL
+    if api.async_add_exclusive_publication(&st.adding, ps.aeron, st.channel, stream_id) < 0:
+        ps.counters.add_failures += 1
+        return
+    st.transport = transport
+    st.state = STREAM_ADDING
+    st.publication = NULL
+    st.sender_position_id = -1
+    st.connect_deadline_ns = now_ns + ps.connect_timeout_ns
+    ps.count += 1
+    ps.busy += 1
+    i = home(ps, transport)
+    while ps.index[i] >= 0:
+        i = (i + 1) & ps.index_mask
+    ps.index[i] = slot
+
+
+cdef bint buffer_frame(private_streams_t* ps, private_stream_t* st, const uint8_t* frame,
+                       uint32_t length) noexcept nogil:
+    cdef size_t needed = st.pending_length + 4 + length
+    cdef size_t capacity
+    cdef uint8_t* grown
+    if needed > ps.buffer_limit:
+        return False
+    if needed > st.pending_capacity:
+        capacity = st.pending_capacity * 2 if st.pending_capacity else 4096
+        while capacity < needed:
+            capacity *= 2
+        if capacity > ps.buffer_limit:
+            capacity = ps.buffer_limit
+        grown = <uint8_t*>realloc(st.pending, capacity)
+        if grown == NULL:
+            return False
+        st.pending, st.pending_capacity = grown, capacity
+    memcpy(st.pending + st.pending_length, &length, 4)
+    memcpy(st.pending + st.pending_length + 4, frame, length)
+    st.pending_length = needed
+    st.pending_frames += 1
+    return True
+
+
+cdef void offer(private_streams_t* ps, private_stream_t* st, const uint8_t* frame, uint32_t length) noexcept nogil:
+    cdef private_counters_t* c = &ps.counters
+    cdef int64_t result = offer_with_retry(st.publication, frame, length, ps.idle, ps.publishing, False,
+                                           &c.back_pressure_events)
+    if result > 0:
+        c.frames += 1
+        c.bytes += length
+    elif result == AERON_PUBLICATION_NOT_CONNECTED:
+        c.dropped_unconnected += 1
+    elif result == AERON_PUBLICATION_BACK_PRESSURED or result == AERON_PUBLICATION_ADMIN_ACTION:
+        c.unsent += 1
+    else:
+        c.errors += 1   # this client's publication is gone; the others go on
+
+
+cdef void private_streams_send(private_streams_t* ps, uint32_t transport, const uint8_t* frame, uint32_t length,
+                               uint16_t template_id, uint64_t now_ns) noexcept nogil:
+    cdef int32_t slot
+    cdef private_stream_t* st
+    if transport == 0:
+        ps.counters.unrouted += 1
+        return
+    slot = find_slot(ps, transport)
+    if slot < 0:
+        ps.counters.no_route += 1
+        return
+    st = &ps.slots[slot]
+    if st.state == STREAM_OPEN:
+        offer(ps, st, frame, length)
+    elif st.expired or not buffer_frame(ps, st, frame, length):
+        ps.counters.dropped_unconnected += 1
+    if (template_id == Terminate_TEMPLATE_ID or template_id == NegotiationReject_TEMPLATE_ID
+            or template_id == EstablishmentReject_TEMPLATE_ID):
+        set_closing(ps, st, now_ns)
+
+
+cdef void private_streams_transport_lost(private_streams_t* ps, uint32_t transport, uint64_t now_ns) noexcept nogil:
+    cdef int32_t slot = find_slot(ps, transport)
+    if slot >= 0:
+        set_closing(ps, &ps.slots[slot], now_ns)
+
+
+cdef void flush_pending(private_streams_t* ps, private_stream_t* st) noexcept nogil:
+    cdef size_t offset = 0
+    cdef uint32_t length
+    while offset < st.pending_length:
+        memcpy(&length, st.pending + offset, 4)
+        offer(ps, st, st.pending + offset + 4, length)
+        offset += 4 + length
+    st.pending_length = 0
+    st.pending_frames = 0
+
+
+cdef bint sent_everything(private_streams_t* ps, private_stream_t* st) noexcept nogil:
+    if st.pending_frames or st.publication == NULL:
+        return False
+    if st.sender_position_id < 0:
+        st.sender_position_id = api.counters_reader_find_by_type_id_and_registration_id(
+            api.counters_reader(ps.aeron), AERON_COUNTER_SENDER_POSITION_TYPE_ID, st.registration_id)
+        if st.sender_position_id < 0:
+            return False   # IPC has no sender: wait for the linger
+    return (api.counters_reader_addr(api.counters_reader(ps.aeron), st.sender_position_id)[0]
+            >= api.exclusive_publication_position(st.publication))
+
+
+cdef int housekeep(private_streams_t* ps, private_stream_t* st, uint64_t now_ns) noexcept nogil:
+    """Advance one adding, waiting or closing publication; 1 when something changed."""
+    cdef aeron_publication_constants_t constants
+    cdef int rc
+    cdef int work = 0
+    if st.state == STREAM_ADDING and st.adding != NULL:
+        rc = api.async_add_exclusive_publication_poll(&st.publication, st.adding)
+        if rc < 0:
+            ps.counters.add_failures += 1
+            st.adding = NULL
+            release(ps, st)
+            return 1
+        if rc > 0:
+            st.adding = NULL
+            ps.counters.opened += 1
+            if api.exclusive_publication_constants(st.publication, &constants) == 0:
+                st.registration_id = constants.registration_id
+            st.state = STREAM_OPEN if st.expired else STREAM_WAITING
+            work = 1
+    if st.state == STREAM_WAITING and api.exclusive_publication_is_connected(st.publication):
+        flush_pending(ps, st)
+        st.state = STREAM_OPEN
+        work = 1
+    if not st.expired and st.state != STREAM_OPEN and now_ns >= st.connect_deadline_ns:
+        drop_pending(ps, st)
+        st.expired = True
+        if st.state == STREAM_WAITING:
+            st.state = STREAM_OPEN
+        work = 1
+    if st.closing and st.adding == NULL and (now_ns >= st.close_deadline_ns or (st.state == STREAM_OPEN and sent_everything(ps, st))):
+        release(ps, st)
+        return 1
+    if not needs_housekeeping(st):
+        ps.busy -= 1
+    return work
+
+
+cdef int private_streams_poll(private_streams_t* ps, uint64_t now_ns) noexcept nogil:
+    cdef int work = 0
+    cdef uint32_t i
+    if ps.busy == 0 or now_ns < ps.next_housekeeping_ns:
+        return 0
+    ps.next_housekeeping_ns = now_ns + HOUSEKEEPING_INTERVAL_NS
+    for i in range(ps.capacity):
+        if ps.slots[i].state != STREAM_FREE and needs_housekeeping(&ps.slots[i]):
+            work += housekeep(ps, &ps.slots[i], now_ns)
+    return work
+
+
+cdef void private_streams_close_all(private_streams_t* ps) noexcept nogil:
+    cdef uint32_t i
+    for i in range(ps.capacity):
+        if ps.slots[i].state != STREAM_FREE:
+            release(ps, &ps.slots[i])
+
+
+STATES = {STREAM_ADDING: "adding", STREAM_WAITING: "waiting", STREAM_OPEN: "open"}
+
+
+cdef class PrivateStreams:
+    """The table of private publications of one engine (its Aeron client's), at most `max_publications`."""
+
+    def __cinit__(self):
+        self.state.slots = NULL
+        self.state.index = NULL
+
+    def __init__(self, Client client not None, uint32_t max_publications, size_t buffer_bytes=1 << 20,
+                 double connect_timeout=5.0, double linger=1.0, idle="yield"):
+        cdef uint32_t index_size = 16
+        cdef uint32_t i
+        if max_publications < 1:
+            raise ValueError("max_publications must be at least 1")
+        while index_size < 2 * max_publications:
+            index_size *= 2
+        self.client = client
+        self.state.aeron = client.aeron
+        self.state.capacity = max_publications
+        self.state.slots = <private_stream_t*>calloc(max_publications, sizeof(private_stream_t))
+        self.state.index = <int32_t*>malloc(index_size * sizeof(int32_t))
+        if self.state.slots == NULL or self.state.index == NULL:
+            raise MemoryError()
+        for i in range(index_size):
+            self.state.index[i] = -1
+        self.state.index_mask = index_size - 1
+        self.state.buffer_limit = buffer_bytes
+        self.state.connect_timeout_ns = <uint64_t>(connect_timeout * 1e9)
+        self.state.linger_ns = <uint64_t>(linger * 1e9)
+        self.idle_strategy = parse_idle(idle)
+        self.publishing_flag = 1
+        self.use_own_context()
+
+    cdef void use_own_context(self):
+        self.state.idle = &(<IdleStrategy>self.idle_strategy).state
+        self.state.publishing = &self.publishing_flag
+
+    @property
+    def capacity(self):
+        return self.state.capacity
+
+    @property
+    def open_count(self):
+        return self.state.count
+
+    def negotiate(self, uint32_t transport, const uint8_t[::1] frame not None):
+        """What the engine loop does with a Negotiate frame that arrived on `transport`."""
+        if frame.shape[0]:
+            private_streams_on_negotiate(&self.state, transport, &frame[0], frame.shape[0], api.nano_clock())
+
+    def send(self, uint32_t transport, const uint8_t[::1] frame not None):
+        """Route one frame to `transport`'s publication (offer, or buffer until it connects)."""
+        cdef uint16_t template_id = 0
+        if frame.shape[0] == 0:
+            raise ValueError("empty frame")
+        if frame.shape[0] >= HEADER_LENGTH:
+            template_id = u16le(&frame[0] + messageHeader_templateId_OFFSET)
+        with nogil:
+            private_streams_send(&self.state, transport, &frame[0], <uint32_t>frame.shape[0], template_id,
+                                 api.nano_clock())
+
+    def transport_lost(self, uint32_t transport):
+        private_streams_transport_lost(&self.state, transport, api.nano_clock())
+
+    def poll(self):
+        """One housekeeping pass (adds, connects, timeouts, closes); returns the work done."""
+        cdef int work
+        self.state.next_housekeeping_ns = 0
+        with nogil:
+            work = private_streams_poll(&self.state, api.nano_clock())
+        return work
+
+    def publications(self):
+        """{transport: (state, channel, stream id, closing, frames buffered)} of the slots in use."""
+        cdef private_stream_t* st
+        out = {}
+        for i in range(self.state.capacity):
+            st = &self.state.slots[i]
+            if st.state != STREAM_FREE:
+                out[st.transport] = (STATES[st.state], st.channel[:st.channel_length].decode("ascii", "replace"),
+                                     st.stream_id, bool(st.closing), st.pending_frames)
+        return out
+
+    def counters(self):
+        cdef private_counters_t* c = &self.state.counters
+        return {"frames": c.frames, "bytes": c.bytes, "back_pressure_events": c.back_pressure_events,
+                "dropped_unconnected": c.dropped_unconnected, "unrouted": c.unrouted, "no_route": c.no_route,
+                "unsent": c.unsent, "errors": c.errors, "opened": c.opened, "closed": c.closed,
+                "add_failures": c.add_failures, "limit_refused": c.limit_refused,
+                "channel_refused": c.channel_refused, "open": self.state.count}
+
+    def flush(self, double timeout):
+        """Wait (up to `timeout` s) until the driver has sent everything offered to open publications."""
+        import time
+        cdef private_stream_t* st
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            waiting = False
+            for i in range(self.state.capacity):
+                st = &self.state.slots[i]
+                if st.state == STREAM_OPEN and st.publication != NULL and not sent_everything(&self.state, st):
+                    waiting = waiting or st.sender_position_id >= 0
+            if not waiting:
+                return True
+            time.sleep(0.001)
+        return False
+
+    def close(self):
+        """Close every publication (the engine loop must not be running)."""
+        if self.state.slots != NULL:
+            private_streams_close_all(&self.state)
+
+    def __dealloc__(self):
+        if self.state.slots != NULL:
+            if self.client is not None and not self.client.is_closed:
+                private_streams_close_all(&self.state)
+            free(self.state.slots)
+        free(self.state.index)
