@@ -236,20 +236,14 @@ def test_credentials(sessions):
 
 
 def logon_records(credentials, timestamp_ns=LOGON_TIMESTAMP_NS, keep_alive_ms=60_000):
-    """Inbound records that log each session on in process: Negotiate then Establish (continue where
-    it is), received at `timestamp_ns`, with the session id itself as the transport and a fixed nonce, so
-    the same input always gives the same bytes out. Each request's timestamp must exceed the session's
-    last accepted one: Negotiate asks at timestamp_ns - 1, Establish at timestamp_ns."""
+    """Inbound records that log each session on in process (lob.logon.logon_records): Negotiate then
+    Establish (continue where it is) at `timestamp_ns`, with the session id itself as the transport and a
+    fixed nonce, so the same input always gives the same bytes out."""
     from lob import logon
-    from lob.framing import pack_inbound
 
-    records = []
-    for c in credentials:
-        for frame in (logon.negotiate(c, timestamp_ns - 1, c.session_id, IN_PROCESS_RESPONSE_CHANNEL,
-                                      IN_PROCESS_RESPONSE_STREAM),
-                      logon.establish(c, timestamp_ns, keep_alive_ms, 0)):
-            records.append(pack_inbound(frame, session=c.session_id, timestamp_ns=timestamp_ns))
-    return b"".join(records)
+    return b"".join(logon.logon_records(c, c.session_id, timestamp_ns, keep_alive_ms, next_seq_no=0,
+                                        channel=IN_PROCESS_RESPONSE_CHANNEL, stream_id=IN_PROCESS_RESPONSE_STREAM)
+                    for c in credentials)
 
 
 class _ReferenceBook:
