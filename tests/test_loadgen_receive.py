@@ -91,10 +91,9 @@ def test_each_lean_template_answers_its_message_with_exact_counts_and_bytes():
 
 def test_lean_frame_sizes_are_what_the_byte_counts_assume():
     # Header 8 + block: the sizes the report's bytes-per-message figures are made of.
-    sizes = {name: len(f) for name, f in (("New", new(1, 1)), ("Trade", trade(1, 1, "Added")),
-                                          ("Canceled", canceled(1, 1)), ("Rejected", rejected(1, 1)),
-                                          ("CancelReject", cancel_reject(1, 1, 1)), ("MessageReject", message_reject(1, 1)),
-                                          ("Sequence", heartbeat(1)))}
+    frames = {"New": new(1, 1), "Trade": trade(1, 1, "Added"), "Canceled": canceled(1, 1), "Rejected": rejected(1, 1),
+              "CancelReject": cancel_reject(1, 1, 1), "MessageReject": message_reject(1, 1), "Sequence": heartbeat(1)}
+    sizes = {name: len(frame) for name, frame in frames.items()}
     assert sizes == {"New": 40, "Trade": 73, "Canceled": 49, "Rejected": 33, "CancelReject": 50,
                      "MessageReject": 49, "Sequence": 16}
     assert {n: aeron_framed(s) for n, s in sizes.items()} == {

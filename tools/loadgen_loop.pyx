@@ -205,7 +205,8 @@ cdef void on_frame(session_t* k, const uint8_t* buffer, size_t length) noexcept 
     cdef int64_t i
     s.c.frames += 1
     s.c.frame_bytes += length
-    s.c.framed_bytes += (AERON_DATA_HEADER + length + AERON_FRAME_ALIGNMENT - 1) & ~(<uint64_t>AERON_FRAME_ALIGNMENT - 1)
+    s.c.framed_bytes += ((AERON_DATA_HEADER + length + AERON_FRAME_ALIGNMENT - 1)
+                         & ~(<uint64_t>AERON_FRAME_ALIGNMENT - 1))
     if length < HEADER_LENGTH:
         s.c.unknown += 1
         return
