@@ -1,18 +1,20 @@
 """The engine over Aeron UDP against the transport ceiling, on this machine, in one run.
 
 (a) raw Aeron UDP echo of same-size frames, no matching (benchmarks/bench_echo.py): the ceiling;
-(b) `lob engine` (subprocess, attached to an embedded shared-mode driver in this process) under the
-    load generator: closed-loop maximum throughput, and open-loop round-trip latency at each offered
+(b) `lob engine` (subprocess, attached to an embedded shared-mode driver in this process, with the sample
+    credentials) under the load generator, logged on as `--sessions` sessions each with its private
+    execution stream: closed-loop maximum throughput, and open-loop round-trip latency at each offered
     rate (latency from each message's scheduled send time: no coordinated omission).
-Prints both and the ratio (b) closed loop / (a).
+Prints both, the ratio (b) closed loop / (a), and what the execution streams carry per inbound message
+(SBE bytes, and with Aeron's framing).
 
     python benchmarks/bench_e2e.py --json results/e2e.json
     python benchmarks/bench_e2e.py --seconds 2 --rates 10000,50000     # quicker
     python benchmarks/bench_e2e.py --idle backoff:1000:50000 --engine-idle backoff:1000:50000   # see README
 
 The workload is the benchmark mix (lob.tools.workload) from a fixed seed, encoded once before any
-clock starts; each run uses a prefix of it and cancels its leftover orders at the end, so every run
-starts from an empty book.
+clock starts; each run uses a prefix of it, logs on, cancels its leftover orders at the end and logs
+off, so every run starts from an empty book.
 """
 import argparse
 import json
@@ -36,7 +38,8 @@ def parse_args(argv=None):
     parser.add_argument("--closed-loop-orders", type=int, default=500_000,
                         help="messages in the closed-loop run (default 500000)")
     parser.add_argument("--window", type=int, default=256, help="closed-loop messages in flight (default 256)")
-    parser.add_argument("--sessions", type=int, default=1, help="client sessions (default 1)")
+    parser.add_argument("--sessions", type=int, default=1,
+                        help="load sessions, the first N of the sample credentials (default 1)")
     parser.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
     parser.add_argument("--warmup-orders", type=int, default=50_000, help="closed-loop warm-up before measuring")
     parser.add_argument("--idle", default="yield", help="idle strategy of the load generator's loop (default yield)")
@@ -88,14 +91,12 @@ def run_engine(args, rates, frame_size_out):
     with LocalStack(instruments={1: 1}, engine_args=engine_args, driver_idle=args.driver_idle,
                     driver_options={"sparse_terms": args.sparse_terms}) as stack, \
             connection.connect(stack.config) as conn:
-        # One execution-report subscription for every run: see loadgen.LoadGenerator.
-        subscription = loadgen.exec_subscription(conn.aeron, stack.config)
+        credentials = stack.sessions()
         options = {"idle": args.idle} if args.idle != "yield" else {}
 
         def once(count, **mode):
-            report, histogram = loadgen.run_workload(conn.aeron, stack.config, encoded.head(count),
-                                                     drain_timeout=30.0, subscription=subscription, **options,
-                                                     **mode)
+            report, histogram = loadgen.run_workload(conn.aeron, stack.config, encoded.head(count), credentials,
+                                                     drain_timeout=30.0, **options, **mode)
             results["runs"].append(report.to_json())
             return report, histogram
 
@@ -120,10 +121,10 @@ def run_engine(args, rates, frame_size_out):
                 "p50_us": lat.get("p50"), "p99_us": lat.get("p99"), "p999_us": lat.get("p99.9"),
                 "max_us": lat.get("max"), "lost": report.lost,
                 "duplicated": report.duplicated, "sent": report.sent, "send_rate_per_s": round(report.send_rate_per_s, 1),
+                "logged_off": report.logged_off,
             }
             if args.hdr_dir:
                 loadgen.write_percentile_distribution(histogram, os.path.join(args.hdr_dir, f"open_{rate}.hdr"))
-        subscription.close()
         stack.stop_engine()
         results["engine_final_status"] = next((l for l in reversed(stack.lines) if "stopped" in l), None)
     results["leftovers"] = stack.leftovers()
@@ -163,6 +164,11 @@ def main(argv=None):
     runs = engine["runs"]
     lost = sum(r["lost"] for r in runs)
     duplicated = sum(r["duplicated"] for r in runs)
+    not_logged_off = sum(r["sessions"] - r["logged_off"] for r in runs)
+    sent = max(closed["sent"], 1)
+    stream_bytes = {"sbe_per_message": closed["report_bytes"] / sent,
+                    "aeron_framed_per_message": closed["report_framed_bytes"] / sent,
+                    "messages_per_message": replies_per_message, "sbe_per_report": reply_size}
 
     print("\n== lob end-to-end over Aeron UDP (127.0.0.1, one shared-mode driver, "
           f"{os.cpu_count()} cores) ==")
@@ -179,8 +185,11 @@ def main(argv=None):
               f"{reply_size} bytes per {size}-byte message, no matching)")
     print(f"(b) engine, closed loop      {engine_rate:>12,.0f} msg/s   (window {args.window}; "
           f"p50 {closed['latency_us'].get('p50', 0):,.1f} µs, p99 {closed['latency_us'].get('p99', 0):,.1f} µs)")
+    print(f"    execution streams        {stream_bytes['sbe_per_message']:>12.1f} SBE bytes per inbound message "
+          f"({replies_per_message:.2f} reports of {reply_size} bytes); "
+          f"{stream_bytes['aeron_framed_per_message']:.1f} with Aeron framing")
     if echo_rate:
-        print(f"    ratio (b)/(a)            {engine_rate / echo_rate:>12.2f}")
+        print(f"    ratio (b)/(a)            {engine_rate / echo_rate:>12.2f}   (same-size echo)")
     if shaped_rate:
         print(f"    ratio (b)/(a')           {engine_rate / shaped_rate:>12.2f}")
     print("    open loop (latency from the scheduled send time):")
@@ -188,7 +197,8 @@ def main(argv=None):
     for rate, r in engine["open_loop"].items():
         print(f"    {int(rate):>10,} {r['achieved_per_s']:>11,.0f} {r['p50_us']:>9,.1f} {r['p99_us']:>9,.1f} "
               f"{r['p999_us']:>9,.1f} {r['max_us']:>9,.1f} {r['lost']:>5}")
-    print(f"    lost {lost}, duplicated {duplicated} over {len(runs)} runs ({sum(r['sent'] for r in runs):,} messages)")
+    print(f"    lost {lost}, duplicated {duplicated} over {len(runs)} runs ({sum(r['sent'] for r in runs):,} messages)"
+          + (f"; {not_logged_off} session(s) not logged off" if not_logged_off else ""))
     if engine.get("engine_final_status"):
         print(f"    engine: {engine['engine_final_status']}")
 
@@ -200,6 +210,7 @@ def main(argv=None):
             "echo_engine_shaped_per_s": shaped_rate,
             "ratio_engine_shaped": engine_rate / shaped_rate if shaped_rate else None,
             "engine_answers": {"replies_per_message": replies_per_message, "reply_size": reply_size},
+            "execution_stream_bytes": stream_bytes,
             "echo_engine_shaped": shaped,
             "platform_stalls": stalls,
             "lost": lost,
@@ -224,7 +235,7 @@ def main(argv=None):
             json.dump(out, f, indent=2)
             f.write("\n")
         print(f"wrote {args.json}")
-    return 0 if lost == 0 and duplicated == 0 and not engine["leftovers"] else 1
+    return 0 if lost == 0 and duplicated == 0 and not not_logged_off and not engine["leftovers"] else 1
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 The workload is the standard one (lob.tools.workload, fixed seed): one instrument, ~60% passive limit
 adds 1..20 ticks from a random-walk mid, ~30% cancels of a random live order, ~10% aggressive limits
 crossing the opposite touch by 1..5 ticks, quantities 1..100. It is encoded once, as one buffer of
-inbound records, before anything is timed.
+inbound records, before anything is timed; the buffer starts with the logon (Negotiate, Establish) of its
+one session, whose credentials the engine is given.
 
 1. Throughput: `Engine.process` over the whole buffer on a fresh engine (market data on), timed with
    perf_counter; the best of --passes runs counts, each on a fresh engine. A first pass runs before
@@ -47,19 +48,24 @@ def parse_args(argv=None):
 
 
 def build_workload(messages, seed):
-    from lob.tools.workload import generate
+    from lob.tools.workload import generate, test_credentials
 
     workload = generate(orders=messages, seed=seed)
-    return workload, workload.encode().inbound_records()
+    credentials = test_credentials(workload.spec.sessions)
+    return workload, credentials, workload.encode().inbound_records(credentials)
 
 
-def measure_throughput(records, passes):
-    """Seconds of the first (cold) pass and of each timed pass; each pass runs on a fresh engine."""
+def new_engine(credentials):
     from lob.engine import Engine
 
+    return Engine(sessions=credentials)
+
+
+def measure_throughput(records, credentials, passes):
+    """Seconds of the first (cold) pass and of each timed pass; each pass runs on a fresh engine."""
     timings = []
     for _ in range(1 + passes):
-        engine = Engine()
+        engine = new_engine(credentials)
         start = time.perf_counter()
         out = engine.process(records)
         timings.append(time.perf_counter() - start)
@@ -67,23 +73,21 @@ def measure_throughput(records, passes):
     return engine, timings[0], timings[1:], len(out), len(md)
 
 
-def measure_latency(records, messages):
+def measure_latency(records, credentials, messages):
+    """Per-record times of the order messages (the logon records before them are left out)."""
     from hdrh.histogram import HdrHistogram
 
-    from lob.engine import Engine
-
-    latencies = array("q", bytes(8 * messages))
-    outbound = Engine().process_timed(records, latencies)
+    logon = 2 * len(credentials)
+    latencies = array("q", bytes(8 * (logon + messages)))
+    outbound = new_engine(credentials).process_timed(records, latencies)
     histogram = HdrHistogram(1, 60_000_000_000, 3)
-    for value, count in Counter(latencies).items():
+    for value, count in Counter(latencies[logon:]).items():
         histogram.record_value(max(value, 1), count)
     return histogram, outbound
 
 
-def measure_python_blocks(records):
-    from lob.engine import Engine
-
-    engine = Engine()
+def measure_python_blocks(records, credentials):
+    engine = new_engine(credentials)
     engine.process(records[:0])
     before = sys.getallocatedblocks()
     engine.process(records)
@@ -94,9 +98,10 @@ def measure_python_blocks(records):
 def rest_orders(count, seed):
     """Child process: rest `count` orders, print the peak RSS in bytes."""
     from lob.client.wire import OrderEntryEncoder
-    from lob.engine import Engine
     from lob.framing import INBOUND_HEADER
+    from lob.tools.workload import LOGON_TIMESTAMP_NS, logon_records, test_credentials
 
+    credentials = test_credentials(8)
     encoder = OrderEntryEncoder()
     frame_length = encoder.new_order_length
     record_length = INBOUND_HEADER.size + frame_length
@@ -104,7 +109,8 @@ def rest_orders(count, seed):
     buf = bytearray(chunk * record_length)
     rng = random.Random(seed)
     mid = 1_000_000
-    engine = Engine()
+    engine = new_engine(credentials)
+    engine.process(logon_records(credentials, LOGON_TIMESTAMP_NS))
     for first in range(0, count, chunk):
         n = min(chunk, count - first)
         for j in range(n):
@@ -113,7 +119,7 @@ def rest_orders(count, seed):
             side = 1 + (i & 1)
             ticks = 1 + rng.randrange(5_000)
             price = mid - ticks if side == 1 else mid + ticks
-            INBOUND_HEADER.pack_into(buf, offset, frame_length, 1 + i % 8, 0)
+            INBOUND_HEADER.pack_into(buf, offset, frame_length, credentials[i % 8].session_id, LOGON_TIMESTAMP_NS)
             encoder.pack_new_order(buf, offset + INBOUND_HEADER.size, i + 1, 1, side, price, 1 + rng.randrange(100))
         engine.process(memoryview(buf)[:n * record_length])
         engine.take_market_data()
@@ -162,17 +168,17 @@ def main(argv=None):
         return 0
 
     print(f"drawing {args.messages:,} messages (seed {args.seed}) and encoding them ...", flush=True)
-    workload, records = build_workload(args.messages, args.seed)
+    workload, credentials, records = build_workload(args.messages, args.seed)
     expected = workload.expected
 
-    engine, cold_seconds, passes, exec_bytes, md_bytes = measure_throughput(records, max(1, args.passes))
+    engine, cold_seconds, passes, exec_bytes, md_bytes = measure_throughput(records, credentials, max(1, args.passes))
     seconds = min(passes)
     trades, traded = engine.next_trade_id - 1, engine.traded_quantity
     if (trades, traded, engine.live_orders) != (expected.fills, expected.traded_quantity, expected.resting_at_end):
         raise SystemExit(f"engine disagrees with the workload's reference book: {trades} fills, {traded} traded, "
                          f"{engine.live_orders} resting; expected {expected}")
-    histogram, timed_outbound = measure_latency(records, args.messages)
-    blocks = measure_python_blocks(records)
+    histogram, timed_outbound = measure_latency(records, credentials, args.messages)
+    blocks = measure_python_blocks(records, credentials)
     print(f"resting {args.rss_orders:,} orders in a child process ...", flush=True)
     peak_rss = measure_peak_rss(args.rss_orders, args.seed)
 

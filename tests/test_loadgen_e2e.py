@@ -1,6 +1,7 @@
-"""The load generator and `lob demo` against `lob engine` over real Aeron UDP on 127.0.0.1.
+"""The load generator and `lob demo` against `lob engine` over real Aeron UDP on 127.0.0.1, logged on as
+sessions of the sample credentials, each with its private execution stream.
 
-Small runs; the figures asserted are counts (sent, answered, lost, duplicated, trades), never times.
+Small runs; the figures asserted are counts (sent, answered, lost, duplicated, trades, bytes), never times.
 """
 import json
 import os
@@ -33,7 +34,8 @@ def stack():
 def run_once(stack, spec, **kwargs):
     encoded = generate(spec).encode()
     with connection.connect(stack.config) as conn:
-        return loadgen.run_workload(conn.aeron, stack.config, encoded, drain_timeout=30.0, **kwargs)
+        return loadgen.run_workload(conn.aeron, stack.config, encoded, stack.sessions(), drain_timeout=30.0,
+                                    **kwargs)
 
 
 def test_open_loop_small_run_exact_counts(stack):
@@ -45,7 +47,15 @@ def test_open_loop_small_run_exact_counts(stack):
     assert (report.trades, report.trade_reports) == (e.fills, 2 * e.fills)
     assert report.expected_trades == e.fills and report.expected_trades_exact
     assert (report.unknown_reports, report.message_rejects, report.exec_seq_gaps) == (0, 0, 0)
-    assert report.unsolicited_cancels == 0
+    assert (report.unsolicited_cancels, report.terminations) == (0, 0)
+    assert (report.session_ids, report.logged_off) == ([1001], 1)
+    # Lean reports: New 40 bytes, Canceled 49, Trade 73 (96, 96 and 128 in Aeron's framing), and
+    # heartbeats, if the engine sent any, 16 (64).
+    reports = e.new_orders + e.cancels + 2 * e.fills
+    assert report.reports_received == reports + report.heartbeats
+    assert report.report_bytes == 40 * e.new_orders + 49 * e.cancels + 73 * 2 * e.fills + 16 * report.heartbeats
+    assert report.report_framed_bytes == 96 * (e.new_orders + e.cancels) + 128 * 2 * e.fills + 64 * report.heartbeats
+    assert report.bytes_per_message == (report.report_bytes / 3_000, report.report_framed_bytes / 3_000)
     assert histogram.get_total_count() == 3_000
     assert set(report.latency_us) >= {"p50", "p90", "p99", "p99.9", "max"}
 
@@ -69,7 +79,8 @@ def test_closed_loop_several_sessions_and_instruments(stack):
     assert report.acked + report.rejected == 4_000
     assert report.acked >= generate(spec).expected.new_orders
     assert report.trade_reports >= report.trades > 0
-    assert report.exec_seq_gaps == 0
+    assert report.exec_seq_gaps == 0 and report.unknown_reports == 0
+    assert (report.session_ids, report.logged_off) == ([1001, 1002, 1003], 3)
     assert histogram.get_total_count() == 4_000
 
 
@@ -83,6 +94,7 @@ def test_loadgen_command_writes_json_and_hdr(stack, tmp_path):
     assert "lost                   0" in done.stdout
     summary = json.loads(json_path.read_text())
     assert (summary["sent"], summary["acked"], summary["lost"], summary["duplicated"]) == (800, 800, 0, 0)
+    assert (summary["session_ids"], summary["logged_off"]) == ([1001], 1)
     assert summary["trades"] == generate(WorkloadSpec(orders=800, seed=5)).expected.fills
     assert summary["mode"] == "open" and summary["offered_rate"] == 4000
     hdr = hdr_path.read_text()
@@ -102,6 +114,7 @@ def test_demo_runs_and_cleans_up():
     out = done.stdout
     assert "lost                   0" in out and "duplicated             0" in out
     assert "sent               3,000" in out
+    assert "1 of 1 session(s) logged off" in out
     assert "nothing left behind" in out
     driver_line = next(line for line in out.splitlines() if line.startswith("lob demo: driver "))
     driver_dir = driver_line.rsplit(" in ", 1)[1]

@@ -103,28 +103,60 @@ def test_the_engine_agrees_with_the_expectations(instruments, sessions):
     from collections import Counter
 
     from lob.engine import Engine
-    from lob.framing import iter_outbound
+    from lob.framing import iter_execution
     from lob.sbe import messages
+    from lob.tools.workload import test_credentials
 
     w = generate(orders=20_000, seed=8, instruments=instruments, sessions=sessions)
-    engine = Engine(instruments={i: 1 for i in range(1, instruments + 1)})
-    out = engine.process(w.encode().inbound_records())
+    credentials = test_credentials(sessions)
+    engine = Engine(instruments={i: 1 for i in range(1, instruments + 1)}, sessions=credentials)
+    out = engine.process(w.encode().inbound_records(credentials))
     counts = Counter()
     traded = 0
-    for frame in iter_outbound(out):
+    routes = set()
+    next_seq = {}
+    for session_id, transport, frame in iter_execution(out):
         d = messages.decode(frame)
-        counts[d["_name"], d.get("execType"), d.get("liquidity")] += 1
+        routes.add((session_id, transport))
+        counts[d["_name"], d.get("liquidity")] += 1
         if d.get("liquidity") == "Removed":
             traded += d["lastQty"]
+        if "seqNum" in d:   # each session numbers its own stream from 1, without gaps
+            assert d["seqNum"] == next_seq.get(session_id, 1)
+            next_seq[session_id] = d["seqNum"] + 1
     e = w.expected
+    # The logon preamble: each session on its own id as transport, answered, and then its reports.
+    assert routes == {(c.session_id, c.session_id) for c in credentials}
     assert counts == Counter({
-        ("ExecutionReport", "New", "None"): e.new_orders,
-        ("ExecutionReport", "Canceled", "None"): e.cancels,
-        ("ExecutionReport", "Trade", "Added"): e.fills,
-        ("ExecutionReport", "Trade", "Removed"): e.fills,
+        ("NegotiationResponse", None): sessions,
+        ("EstablishmentAck", None): sessions,
+        ("ExecutionReportNew", None): e.new_orders,
+        ("ExecutionReportCanceled", None): e.cancels,
+        ("ExecutionReportTrade", "Added"): e.fills,
+        ("ExecutionReportTrade", "Removed"): e.fills,
     })
     assert traded == e.traded_quantity
     assert engine.live_orders == e.resting_at_end
+
+
+def test_logon_preamble_is_deterministic_and_signed_for_each_session():
+    from lob import credentials as creds_module
+    from lob.framing import iter_inbound
+    from lob.sbe import messages
+    from lob.tools.workload import LOGON_TIMESTAMP_NS, logon_records, test_credentials
+
+    credentials = test_credentials(3)
+    records = logon_records(credentials)
+    assert records == logon_records(test_credentials(3))
+    decoded = [(transport, ts, messages.decode(frame)) for transport, ts, frame in iter_inbound(records)]
+    assert [(t, d["_name"], d["sessionId"]) for t, _, d in decoded] == [
+        (s, name, s) for s in (1, 2, 3) for name in ("Negotiate", "Establish")]
+    assert {ts for _, ts, _ in decoded} == {LOGON_TIMESTAMP_NS}
+    for (_, _, negotiate), c in zip(decoded[::2], credentials):
+        assert negotiate["requestTimestamp"] == LOGON_TIMESTAMP_NS - 1
+        assert creds_module.verify(c.secret, creds_module.negotiate_request(
+            c.session_id, c.firm, negotiate["requestTimestamp"], negotiate["nonce"], negotiate["responseChannel"],
+            negotiate["responseStreamId"]), negotiate["signature"])
 
 
 def test_head_is_a_prefix():

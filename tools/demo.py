@@ -1,9 +1,10 @@
 """`lob demo`: the engine serving the load generator over Aeron UDP on 127.0.0.1, with no setup.
 
 It starts an embedded media driver (shared threading, yield idle) in this process, `lob engine` as a
-subprocess attached to that driver on free UDP ports, runs the load generator for a few seconds and
-prints its report; then stops the engine (SIGTERM: drain and exit), closes the driver and checks that
-no process and no driver directory is left behind.
+subprocess attached to that driver on free UDP ports with the sample credentials (examples/
+credentials.txt), logs the load generator's sessions on, runs it for a few seconds and prints its
+report; then logs off, stops the engine (SIGTERM: drain and exit), closes the driver and checks that no
+process and no driver directory is left behind.
 
 `LocalStack` is that driver + engine pair as a context manager, for tests and benchmarks too.
 """
@@ -22,14 +23,18 @@ class LocalStack:
     """An embedded media driver in this process and `lob engine` attached to it as a subprocess.
 
     `config` (a lob.config.EngineConfig with `aeron_dir` set to the driver) is what clients connect
-    with. Engine output lines go to `on_line` (default: kept in `lines` only). close() stops the engine
+    with; `credentials` the file the engine is given (default: the sample file), whose sessions they log
+    on as (`sessions()`). Engine output lines go to `on_line` (default: kept in `lines` only). close() stops the engine
     with SIGTERM (SIGKILL if it does not exit in time) and removes the driver directory; it runs on
     every exit path of the `with` block.
     """
 
     def __init__(self, *, instruments=None, engine_args=(), on_line=None, ready_timeout=30.0, stop_timeout=15.0,
-                 driver_idle="yield", driver_options=None):
+                 driver_idle="yield", driver_options=None, credentials=None):
+        from lob.tools import examples
+
         self.instruments = dict(instruments or {1: 1})
+        self.credentials = credentials or examples.credentials_path()
         self.engine_args = list(engine_args)
         self.on_line = on_line
         self.ready_timeout = ready_timeout
@@ -48,6 +53,12 @@ class LocalStack:
     def aeron_dir(self):
         return self.driver.dir
 
+    def sessions(self):
+        """The sessions of the engine's credentials file ([lob.credentials.SessionCredentials])."""
+        from lob import credentials
+
+        return credentials.load(self.credentials)
+
     def start(self):
         from lob.config import EngineConfig
         from lob.transport.driver import MediaDriver
@@ -59,7 +70,7 @@ class LocalStack:
             instruments = ",".join(f"{i}:{t}" for i, t in self.instruments.items())
             command = [sys.executable, "-m", "lob.cli", "engine", "--aeron-dir", self.driver.dir,
                        "--port-base", str(port_base), "--instruments", instruments, "--status-interval", "0",
-                       *self.engine_args]
+                       "--credentials", self.credentials, *self.engine_args]
             # Its own process group keeps a terminal's Ctrl-C away from the engine (close() stops it), but
             # not its own session: with the kernel's autogroup scheduling each session is a group that
             # gets an equal share of the CPU, and the engine alone in one would hold a whole share while
@@ -135,7 +146,8 @@ def add_arguments(parser):
     parser.add_argument("--seconds", type=float, default=5.0, help="how long to offer load (default 5)")
     parser.add_argument("--rate", type=float, default=50_000.0, help="messages per second offered (default 50000)")
     parser.add_argument("--closed-loop", action="store_true", help="send at maximum rate instead (window 256)")
-    parser.add_argument("--sessions", type=int, default=1, help="client sessions (default 1)")
+    parser.add_argument("--sessions", type=int, default=1,
+                        help="load sessions, the first N of the sample credentials (default 1)")
     parser.add_argument("--instruments", type=int, default=1, help="instruments (default 1)")
     parser.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
     parser.add_argument("--hdr-out", metavar="PATH", help="write the HdrHistogram percentile distribution (µs)")
@@ -167,11 +179,19 @@ def run(args):
     print("lob demo: starting an embedded media driver and `lob engine` ...", flush=True)
     with stack:
         print(f"lob demo: driver {stack.driver.describe()}", flush=True)
+        credentials = stack.sessions()
+        if len(credentials) < args.sessions:
+            print(f"lob demo: --sessions {args.sessions}: the sample credentials have {len(credentials)}",
+                  file=sys.stderr)
+            return 2
+        print(f"lob demo: logging on as session(s) {', '.join(str(c.session_id) for c in credentials[:args.sessions])}"
+              f" (sample credentials {stack.credentials})", flush=True)
         with connection.connect(stack.config) as conn:
             report, histogram = loadgen.run_workload(
-                conn.aeron, stack.config, encoded, rate=None if args.closed_loop else args.rate,
+                conn.aeron, stack.config, encoded, credentials, rate=None if args.closed_loop else args.rate,
                 window=256 if args.closed_loop else None, progress=not args.no_progress)
         print(report.format(), flush=True)
+        print(f"lob demo: {report.logged_off} of {report.sessions} session(s) logged off", flush=True)
         code = stack.stop_engine()
     left = stack.leftovers()
     print(f"lob demo: engine exited with code {code}; "
@@ -183,5 +203,6 @@ def run(args):
         with open(args.json, "w") as out:
             json.dump(report.to_json(), out, indent=2)
             out.write("\n")
-    ok = report.lost == 0 and report.duplicated == 0 and code == 0 and not left
+    ok = (report.lost == 0 and report.duplicated == 0 and report.logged_off == report.sessions and code == 0
+          and not left)
     return 0 if ok else 1

@@ -1,24 +1,30 @@
 """`lob loadgen`: send an SBE order workload to a running engine over Aeron and report round-trip latency.
 
+Each load session logs on with its own credentials (`--credentials FILE`, default the sample file;
+`--sessions N` takes the first N): its own publication to order entry, its own private execution stream
+on a free UDP port of 127.0.0.1 named in its Negotiate (lob.tools.loadgen_session). Then the run, then
+Terminate.
+
 Open loop (default): message i is due at start + i / rate; its latency runs from that scheduled time to
 the first report that answers it, so a stall on either side shows up in the figures instead of quietly
 slowing the sender (no coordinated omission). `--closed-loop` sends as fast as a bounded window of
 unanswered messages allows and times each message from its actual send.
 
-Every message expects exactly one first response: ExecutionReport New or Rejected for a new order,
-ExecutionReport Canceled or OrderCancelReject for a cancel. A message without one is lost; a second one
-is a duplicate. The whole workload is encoded before the clock starts; sending, receiving and timing
-run in C with the GIL released (`lob.tools.loadgen_loop`), and the report and HdrHistogram are built
-from its counts and per-message times after the run.
+Every message expects exactly one first answer: ExecutionReportNew or ExecutionReportRejected for a new
+order, ExecutionReportCanceled or OrderCancelReject for a cancel, or a MessageReject naming it. A message
+without one is lost; a second one is a duplicate. The whole workload is encoded before the clock starts;
+sending, receiving and timing run in C with the GIL released (`lob.tools.loadgen_loop`), and the report
+and HdrHistogram are built from its counts and per-message times after the run.
 """
 import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 
-from lob.client import wire
+from lob.tools.loadgen_session import DEFAULT_KEEP_ALIVE_MS, RESPONSE_STREAM_ID, LoadSession, LogonError
 from lob.tools.workload import WorkloadSpec, generate
 
+DEFAULT_RESPONSE_HOST = "127.0.0.1"
 HIGHEST_TRACKABLE_NS = 60_000_000_000
 SIGNIFICANT_FIGURES = 3
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
@@ -33,6 +39,7 @@ class Report:
     sessions: int
     instruments: int
     seed: int
+    session_ids: list = field(default_factory=list)
     sent: int = 0
     acked: int = 0
     rejected: int = 0
@@ -44,9 +51,14 @@ class Report:
     message_rejects: int = 0
     unknown_reports: int = 0
     exec_seq_gaps: int = 0
+    heartbeats: int = 0  # Sequence from the engine during the run
+    session_frames: int = 0  # other session-layer frames during the run
+    terminations: int = 0  # Terminate from the engine during the run (the session ended under us)
     back_pressure: int = 0
-    reports_received: int = 0  # execution-stream messages received during the run (every session's)
-    report_bytes: int = 0
+    reports_received: int = 0  # messages on the sessions' execution streams during the run
+    report_bytes: int = 0  # their SBE bytes
+    report_framed_bytes: int = 0  # the same with Aeron's framing (32-byte header, 32-byte alignment)
+    logged_off: int = 0  # sessions whose Terminate the engine answered at the end
     expected_trades: int = 0
     expected_trades_exact: bool = False
     elapsed_s: float = 0.0
@@ -57,12 +69,20 @@ class Report:
     def to_json(self):
         return asdict(self)
 
+    @property
+    def bytes_per_message(self):
+        """Execution-stream bytes per message sent: (SBE, with Aeron framing)."""
+        sent = max(self.sent, 1)
+        return self.report_bytes / sent, self.report_framed_bytes / sent
+
     def format(self):
         lat = self.latency_us
         mode = (f"open loop at {self.offered_rate:,.0f} msg/s offered" if self.mode == "open"
                 else f"closed loop, window {self.window}")
+        ids = ",".join(str(i) for i in self.session_ids)
         lines = [
-            f"lob loadgen: {mode}; {self.sessions} session(s), {self.instruments} instrument(s), seed {self.seed}",
+            f"lob loadgen: {mode}; {self.sessions} session(s) ({ids}), {self.instruments} instrument(s), "
+            f"seed {self.seed}",
             f"  sent        {self.sent:>12,}",
             f"  acked       {self.acked:>12,}",
             f"  rejected    {self.rejected:>12,}",
@@ -72,12 +92,16 @@ class Report:
             f"  duplicated  {self.duplicated:>12,}",
         ]
         if self.reports_received:
-            lines.append(f"  reports     {self.reports_received:>12,}   (execution stream, "
+            sbe, framed = self.bytes_per_message
+            lines.append(f"  reports     {self.reports_received:>12,}   (execution streams, "
                          f"{self.reports_received / max(self.sent, 1):.2f} per message sent, "
-                         f"{self.report_bytes / self.reports_received:.0f} bytes each)")
-        if self.message_rejects or self.unknown_reports or self.exec_seq_gaps:
+                         f"{self.report_bytes / self.reports_received:.1f} bytes each)")
+            lines.append(f"  stream      {sbe:>12.1f} bytes per message sent   ({framed:.1f} with Aeron framing)")
+        if (self.message_rejects or self.unknown_reports or self.exec_seq_gaps or self.heartbeats
+                or self.session_frames or self.terminations):
             lines.append(f"  message rejects {self.message_rejects:,}, unknown reports {self.unknown_reports:,}, "
-                         f"exec sequence gaps {self.exec_seq_gaps:,}")
+                         f"exec sequence gaps {self.exec_seq_gaps:,}, heartbeats {self.heartbeats:,}, "
+                         f"session frames {self.session_frames:,}, terminated by the engine {self.terminations:,}")
         lines += [
             f"  elapsed     {self.elapsed_s:>12.3f} s   (back-pressured offers: {self.back_pressure:,})",
             f"  send rate   {self.send_rate_per_s:>12,.0f} msg/s",
@@ -112,57 +136,65 @@ def write_percentile_distribution(histogram, path):
 
 
 class LoadGenerator:
-    """Publications (one per session) and the execution-report subscription for one workload.
+    """Logged-on sessions (lob.tools.loadgen_session.LoadSession) for one workload: session k of the
+    workload runs as `credentials[k]`.
 
     `aeron` is a `lob.transport.client.Client`, or anything with a `dir` attribute naming the media
     driver's directory (a pyaeron `Aeron`), in which case this generator opens a Client of its own.
-    `encoded` is an `EncodedWorkload`; it can be run more than once (each LoadGenerator brings new
-    publications, so new session ids, so the engine sees fresh client order ids).
-
-    Pass `subscription` (from `exec_subscription`) to keep one execution-report subscription across
-    several runs: the engine's execution stream is paced by its slowest subscriber, so a subscriber
-    that has just closed holds the stream until the driver times it out (see lob.config).
+    `encoded` is an `EncodedWorkload`; it can be run more than once, one LoadGenerator per run: the
+    previous run's orders are gone (mass cancel, then cancel-on-disconnect at Terminate), so its client
+    order ids are free again. close() terminates the sessions.
     """
 
-    def __init__(self, aeron, config, encoded, *, subscription=None, connect_timeout=10.0, idle="yield",
-                 fragment_limit=FRAGMENT_LIMIT):
+    def __init__(self, aeron, config, encoded, credentials, *, logon_timeout=10.0, idle="yield",
+                 fragment_limit=FRAGMENT_LIMIT, response_host=DEFAULT_RESPONSE_HOST,
+                 response_stream=RESPONSE_STREAM_ID, keep_alive_ms=DEFAULT_KEEP_ALIVE_MS):
+        from lob.transport.driver import free_port_base
+
         self.config = config
         self.encoded = encoded
         self.workload = encoded.workload
         self.idle = idle
         self.fragment_limit = fragment_limit
-        self.pubs = []
-        self.sub = None
-        self._exec = subscription
-        self._own_exec = subscription is None
-        channels = config.client_channels()
-        order_entry, execution = channels["order_entry"], channels["execution"]
+        self.sessions = []
+        self.terminate_reasons = []
+        count = self.workload.spec.sessions
+        if len(credentials) < count:
+            raise ValueError(f"{count} sessions need {count} credentials, {len(credentials)} given")
+        self.client, self._own_client = transport_client(aeron)
         try:
-            if self._exec is None:
-                self._exec = exec_subscription(aeron, config)
-            self.client = self._exec.client
-            self.sub = self._exec.subscription
-            for _ in range(self.workload.spec.sessions):
-                self.pubs.append(self.client.add_exclusive_publication(order_entry.channel, order_entry.stream_id))
-            deadline = time.monotonic() + connect_timeout
-            while not (self.sub.is_connected and all(p.is_connected for p in self.pubs)):
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"no engine on {order_entry} (or no execution reports from {execution}) "
-                                       f"within {connect_timeout}s")
-                time.sleep(0.001)
+            port = free_port_base(count, response_host)
+            for k in range(count):
+                self.sessions.append(LoadSession(self.client, credentials[k], config.order_entry, host=response_host,
+                                                 port=port + k, stream_id=response_stream,
+                                                 keep_alive_ms=keep_alive_ms))
+            for session in self.sessions:
+                session.logon(logon_timeout)
         except BaseException:
             self.close()
             raise
-        self.session_ids = [p.session_id & 0xFFFFFFFF for p in self.pubs]
+
+    @property
+    def session_ids(self):
+        return [s.session_id for s in self.sessions]
+
+    @property
+    def logged_off(self):
+        return sum(1 for reason in self.terminate_reasons if reason is not None)
 
     def close(self):
-        for p in self.pubs:
-            if not p.is_closed:
-                p.close()
-        self.pubs = []
-        if self._own_exec and self._exec is not None:
-            self._exec.close()
-        self._exec = self.sub = None
+        """Terminate every established session (waiting for the engine's Terminate), then close them."""
+        try:
+            for session in self.sessions:
+                if session.established:
+                    self.terminate_reasons.append(session.terminate())
+        finally:
+            for session in self.sessions:
+                session.close()
+            self.sessions = []
+            if self._own_client and self.client is not None:
+                self.client.close()
+            self.client = None
 
     def __enter__(self):
         return self
@@ -170,13 +202,19 @@ class LoadGenerator:
     def __exit__(self, *exc):
         self.close()
 
+    def loop(self):
+        """A LoadLoop over these sessions (one run)."""
+        from lob.tools.loadgen_loop import LoadLoop
+
+        return LoadLoop(self.encoded, [s.publication for s in self.sessions],
+                        [s.subscription for s in self.sessions], [s.next_seq for s in self.sessions],
+                        idle=self.idle, fragment_limit=self.fragment_limit)
+
     def run(self, rate=None, window=None, progress=False, drain_timeout=10.0, cancel_at_end=True,
             histogram=None):
         """Send the workload open-loop at `rate` msg/s, or closed-loop with `window` messages in flight.
 
         Returns (Report, HdrHistogram of round trips in ns)."""
-        from lob.tools.loadgen_loop import LoadLoop
-
         if (rate is None) == (window is None):
             raise ValueError("give exactly one of rate (open loop) or window (closed loop)")
         workload = self.workload
@@ -184,10 +222,10 @@ class LoadGenerator:
         n = len(workload)
         report = Report(mode="open" if rate else "closed", offered_rate=float(rate or 0), window=window or 0,
                         sessions=spec.sessions, instruments=spec.instruments, seed=spec.seed,
+                        session_ids=self.session_ids,
                         expected_trades=workload.expected.fills if workload.expected else 0,
                         expected_trades_exact=workload.expected is not None and spec.sessions == 1)
-        loop = LoadLoop(self.sub, self.pubs, self.session_ids, self.encoded, idle=self.idle,
-                        fragment_limit=self.fragment_limit)
+        loop = self.loop()
         bar = _progress(n, progress)
         shown = [0]
 
@@ -205,13 +243,11 @@ class LoadGenerator:
         counts = loop.counts()
         sent = times["sent"]
         report.sent = sent
-        report.acked, report.rejected, report.duplicated = counts["acked"], counts["rejected"], counts["duplicated"]
         report.lost = sent - counts["answered"]
-        report.trades, report.trade_reports = counts["trades"], counts["trade_reports"]
-        report.unsolicited_cancels, report.message_rejects = counts["unsolicited_cancels"], counts["message_rejects"]
-        report.unknown_reports, report.exec_seq_gaps = counts["unknown_reports"], counts["exec_seq_gaps"]
-        report.back_pressure = counts["back_pressure"]
-        report.reports_received, report.report_bytes = counts["reports_received"], counts["report_bytes"]
+        for name in ("acked", "rejected", "duplicated", "trades", "trade_reports", "unsolicited_cancels",
+                     "message_rejects", "unknown_reports", "exec_seq_gaps", "heartbeats", "session_frames",
+                     "terminations", "back_pressure", "reports_received", "report_bytes", "report_framed_bytes"):
+            setattr(report, name, counts[name])
         end = times["last_recv_ns"] if counts["answered"] else time.perf_counter_ns()
         report.elapsed_s = (end - times["first_send_ns"]) / 1e9
         send_span = (times["last_send_ns"] - times["first_send_ns"]) / 1e9
@@ -227,20 +263,19 @@ class LoadGenerator:
         report.latency_us = latency_summary(histogram)
 
         if cancel_at_end:
-            self._mass_cancel(loop, n, drain_timeout)
+            loop.mass_cancel(mass_cancel_frames(spec.first_cl_ord_id, n, len(self.sessions)), drain_timeout)
+        for session, next_seq in zip(self.sessions, loop.next_seqs()):
+            session.next_seq = next_seq
         return report, histogram
 
-    def _mass_cancel(self, loop, n, timeout):
-        """Leave the engine's book as we found it: cancel what our sessions still have resting."""
-        messages = self.encoded_codec()
-        base = self.workload.spec.first_cl_ord_id
-        frames = [messages.encode("OrderMassCancelRequest", clOrdId=base + n + s, instrumentId=0)
-                  for s in range(len(self.pubs))]
-        return loop.mass_cancel(frames, timeout)
 
-    @staticmethod
-    def encoded_codec():
-        return wire.codec()
+def mass_cancel_frames(first_cl_ord_id, n, sessions):
+    """Session k's OrderMassCancelRequest (all instruments) after an n-message workload: clOrdId
+    first + n + k, which the receive loop recognises."""
+    from lob.sbe import messages
+
+    return [messages.encode("OrderMassCancelRequest", clOrdId=first_cl_ord_id + n + k, instrumentId=0)
+            for k in range(sessions)]
 
 
 def _progress(total, enabled):
@@ -252,34 +287,6 @@ def _progress(total, enabled):
                 dynamic_ncols=True, mininterval=0.2)
 
 
-class ExecSubscription:
-    """The execution-report subscription (a `lob.transport` Subscription) and the Client it lives on."""
-
-    def __init__(self, client, subscription, owns_client):
-        self.client = client
-        self.subscription = subscription
-        self._owns_client = owns_client
-
-    @property
-    def is_connected(self):
-        return self.subscription.is_connected
-
-    @property
-    def is_closed(self):
-        return self.subscription.is_closed
-
-    def close(self):
-        self.subscription.close()
-        if self._owns_client:
-            self.client.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
 def transport_client(aeron):
     """(a lob.transport Client on the same driver as `aeron`, whether the caller must close it)."""
     from lob.transport.client import Client
@@ -289,25 +296,43 @@ def transport_client(aeron):
     return Client(aeron.dir, client_name="lob-loadgen"), True
 
 
-def exec_subscription(aeron, config):
-    """A subscription to the engine's execution reports (one per process is enough); close() it."""
-    execution = config.client_channels()["execution"]
-    client, owned = transport_client(aeron)
+def load_credentials(path=None):
+    """The sessions of a credentials file (default: the sample file)."""
+    from lob import credentials
+    from lob.tools import examples
+
+    return credentials.load(path or examples.credentials_path())
+
+
+def select_sessions(credentials, ids=None):
+    """The credentials of the sessions named in `ids` ("1001,1003"), in that order; all of them if None."""
+    if not ids:
+        return credentials
+    by_id = {c.session_id: c for c in credentials}
     try:
-        return ExecSubscription(client, client.add_subscription(execution.channel, execution.stream_id), owned)
-    except BaseException:
-        if owned:
-            client.close()
-        raise
+        wanted = [int(i) for i in ids.split(",") if i.strip()]
+    except ValueError:
+        raise ValueError(f"--session-ids {ids!r}: expected comma-separated numbers") from None
+    missing = [i for i in wanted if i not in by_id]
+    if missing or not wanted:
+        raise ValueError(f"--session-ids: {', '.join(map(str, missing)) or 'none given'} not in the credentials file")
+    return [by_id[i] for i in wanted]
 
 
-def run_workload(aeron, config, encoded, *, rate=None, window=None, progress=False, drain_timeout=10.0,
-                 cancel_at_end=True, subscription=None, idle="yield", fragment_limit=FRAGMENT_LIMIT):
-    """Connect, run `encoded` once, disconnect: (Report, histogram)."""
-    with LoadGenerator(aeron, config, encoded, subscription=subscription, idle=idle,
-                       fragment_limit=fragment_limit) as generator:
-        return generator.run(rate=rate, window=window, progress=progress, drain_timeout=drain_timeout,
-                             cancel_at_end=cancel_at_end)
+def run_workload(aeron, config, encoded, credentials=None, *, rate=None, window=None, progress=False,
+                 drain_timeout=10.0, cancel_at_end=True, idle="yield", fragment_limit=FRAGMENT_LIMIT, **session):
+    """Log on, run `encoded` once, log off: (Report, histogram). `credentials` default: the sample file's.
+    `session`: more LoadGenerator keywords (logon_timeout, response_host, response_stream, keep_alive_ms)."""
+    credentials = credentials if credentials is not None else load_credentials()
+    generator = LoadGenerator(aeron, config, encoded, credentials, idle=idle, fragment_limit=fragment_limit,
+                              **session)
+    try:
+        result = generator.run(rate=rate, window=window, progress=progress, drain_timeout=drain_timeout,
+                               cancel_at_end=cancel_at_end)
+    finally:
+        generator.close()
+    result[0].logged_off = generator.logged_off
+    return result
 
 
 # -- command line --------------------------------------------------------------------------------
@@ -322,13 +347,30 @@ def add_arguments(parser):
     parser.add_argument("--window", type=int, default=256, help="closed loop: messages in flight (default 256)")
     parser.add_argument("--instruments", dest="instrument_count", type=int, default=1,
                         help="spread the orders over instruments 1..N (the engine must list them) (default 1)")
-    parser.add_argument("--sessions", type=int, default=1, help="client sessions (publications) (default 1)")
+    parser.add_argument("--credentials", metavar="FILE", default=None,
+                        help="session credentials (lob/credentials.py has the format; default: the sample file "
+                             "examples/credentials.txt)")
+    parser.add_argument("--sessions", type=int, default=1,
+                        help="log on as the first N sessions of the credentials file (default 1)")
+    parser.add_argument("--session-ids", metavar="LIST", default=None,
+                        help="log on as these sessions of the credentials file instead (comma-separated ids)")
     parser.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
     parser.add_argument("--tick", type=int, default=1, help="price tick of every instrument (default 1)")
     parser.add_argument("--drain-timeout", type=float, default=10.0,
                         help="seconds to wait for outstanding responses after the last send (default 10)")
     parser.add_argument("--keep-orders", action="store_true",
-                        help="leave resting orders in the book (default: mass-cancel them at the end)")
+                        help="no mass cancel at the end (the orders stay only for sessions whose credentials say "
+                             "cancel_on_disconnect=no: Terminate cancels the others)")
+    parser.add_argument("--keep-alive-ms", type=int, default=DEFAULT_KEEP_ALIVE_MS,
+                        help="keep-alive interval given at Establish; the run sends no heartbeats, so the engine "
+                             f"ends a session silent for three of them (default {DEFAULT_KEEP_ALIVE_MS})")
+    parser.add_argument("--logon-timeout", type=float, default=10.0,
+                        help="seconds each session's logon (Negotiate, Establish) may take (default 10)")
+    parser.add_argument("--response-host", default=DEFAULT_RESPONSE_HOST,
+                        help="the address the engine sends each session's execution stream to, on a free UDP "
+                             f"port (default {DEFAULT_RESPONSE_HOST})")
+    parser.add_argument("--response-stream", type=int, default=RESPONSE_STREAM_ID,
+                        help=f"stream id of the sessions' execution streams (default {RESPONSE_STREAM_ID})")
     parser.add_argument("--hdr-out", metavar="PATH", help="write the HdrHistogram percentile distribution (µs)")
     parser.add_argument("--json", metavar="PATH", help="write the report as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -342,17 +384,25 @@ def add_arguments(parser):
 def run(args):
     from lob.client import connection
 
-    if args.orders < 1 or args.rate <= 0 or args.window < 1 or args.fragment_limit < 1:
-        print("lob loadgen: --orders, --rate, --window and --fragment-limit must be positive", file=sys.stderr)
+    from lob.credentials import CredentialsError
+
+    if args.orders < 1 or args.rate <= 0 or args.window < 1 or args.fragment_limit < 1 or args.sessions < 1:
+        print("lob loadgen: --orders, --rate, --window, --sessions and --fragment-limit must be positive",
+              file=sys.stderr)
         return 2
     try:
         from lob.transport.idle import IdleStrategy
 
         IdleStrategy(args.idle)
+        credentials = select_sessions(load_credentials(args.credentials), args.session_ids)
+        if args.session_ids:
+            args.sessions = len(credentials)
+        if len(credentials) < args.sessions:
+            raise ValueError(f"--sessions {args.sessions}: the credentials file has {len(credentials)} sessions")
         config = connection.config_from_args(args)
         spec = WorkloadSpec(orders=args.orders, seed=args.seed, instruments=args.instrument_count,
                             sessions=args.sessions, tick=args.tick)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, CredentialsError) as exc:
         print(f"lob loadgen: {exc}", file=sys.stderr)
         return 2
     print(f"lob loadgen: encoding {spec.orders:,} messages (seed {spec.seed}) ...", file=sys.stderr)
@@ -360,11 +410,13 @@ def run(args):
     try:
         with connection.connect(config) as conn:
             report, histogram = run_workload(
-                conn.aeron, config, encoded, rate=None if args.closed_loop else args.rate,
+                conn.aeron, config, encoded, credentials, rate=None if args.closed_loop else args.rate,
                 window=args.window if args.closed_loop else None, progress=not args.no_progress,
                 drain_timeout=args.drain_timeout, cancel_at_end=not args.keep_orders, idle=args.idle,
-                fragment_limit=args.fragment_limit)
-    except TimeoutError as exc:
+                fragment_limit=args.fragment_limit, logon_timeout=args.logon_timeout,
+                response_host=args.response_host, response_stream=args.response_stream,
+                keep_alive_ms=args.keep_alive_ms)
+    except (TimeoutError, LogonError) as exc:
         print(f"lob loadgen: {exc}", file=sys.stderr)
         return 1
     print(report.format())
@@ -374,4 +426,4 @@ def run(args):
         with open(args.json, "w") as out:
             json.dump(report.to_json(), out, indent=2)
             out.write("\n")
-    return 0 if report.lost == 0 and report.duplicated == 0 else 1
+    return 0 if report.lost == 0 and report.duplicated == 0 and report.logged_off == report.sessions else 1

@@ -14,6 +14,10 @@ engine may interleave them differently, so only the per-message response count s
 
 Client order ids are `spec.first_cl_ord_id + index`, unique across all sessions of one workload, so a
 report's clOrdId gives back the index of the message it answers.
+
+In-process input (`EncodedWorkload.inbound_records`, for Engine.process and the benchmarks) starts with
+the logon of every session (Negotiate and Establish records signed with its credentials), since the
+engine carries out application messages of established sessions only.
 """
 import hashlib
 import heapq
@@ -24,6 +28,11 @@ from dataclasses import asdict, dataclass
 
 NEW = 1
 CANCEL = 2
+
+# In-process input (Engine.process, replay): one fixed clock for the logon and the orders.
+LOGON_TIMESTAMP_NS = 1_700_000_000_000_000_000
+IN_PROCESS_RESPONSE_CHANNEL = "aeron:ipc"
+IN_PROCESS_RESPONSE_STREAM = 1002
 
 BUY = 1
 SELL = 2
@@ -200,16 +209,41 @@ class EncodedWorkload:
         for i in range(len(self.offsets)):
             yield self.frame(i)
 
-    def inbound_records(self, session_ids=None, timestamp_ns=0):
-        """The engine's batch input (`lob.framing` inbound records): session index i is sent as
-        `session_ids[i]` (default i + 1)."""
+    def inbound_records(self, credentials=None, timestamp_ns=LOGON_TIMESTAMP_NS, logon=True):
+        """The engine's batch input (`lob.framing` inbound records) at `timestamp_ns`: the logon of every
+        session (`logon_records`), then the workload, session index k sent as `credentials[k]` with its
+        session id as transport. Default credentials: `test_credentials(sessions)`, which the engine
+        must be given too (`Engine(sessions=...)`)."""
         from lob.framing import INBOUND_HEADER
 
+        count = self.workload.spec.sessions
+        credentials = list(credentials) if credentials is not None else test_credentials(count)
+        if len(credentials) < count:
+            raise ValueError(f"{count} sessions need {count} credentials, {len(credentials)} given")
         pack = INBOUND_HEADER.pack
         sessions = self.workload.session
-        ids = session_ids or [i + 1 for i in range(self.workload.spec.sessions)]
-        return b"".join(pack(self.lengths[i], ids[sessions[i]], timestamp_ns) + self.frame(i)
-                        for i in range(len(self.offsets)))
+        ids = [c.session_id for c in credentials[:count]]
+        preamble = logon_records(credentials[:count], timestamp_ns) if logon else b""
+        return preamble + b"".join(pack(self.lengths[i], ids[sessions[i]], timestamp_ns) + self.frame(i)
+                                   for i in range(len(self.offsets)))
+
+
+def test_credentials(sessions):
+    """Credentials of sessions 1..N with secrets derived from the id (lob.credentials.for_tests)."""
+    from lob.credentials import for_tests
+
+    return for_tests(range(1, sessions + 1))
+
+
+def logon_records(credentials, timestamp_ns=LOGON_TIMESTAMP_NS, keep_alive_ms=60_000):
+    """Inbound records that log each session on in process (lob.logon.logon_records): Negotiate then
+    Establish (continue where it is) at `timestamp_ns`, with the session id itself as the transport and a
+    fixed nonce, so the same input always gives the same bytes out."""
+    from lob import logon
+
+    return b"".join(logon.logon_records(c, c.session_id, timestamp_ns, keep_alive_ms, next_seq_no=0,
+                                        channel=IN_PROCESS_RESPONSE_CHANNEL, stream_id=IN_PROCESS_RESPONSE_STREAM)
+                    for c in credentials)
 
 
 class _ReferenceBook:
