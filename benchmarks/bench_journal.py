@@ -247,7 +247,7 @@ def main(argv=None):
     fstype, device, mount = filesystem(directory)
     where = "the project's build directory" if args.dir is None else "--dir"
     print(f"drawing {args.messages:,} messages (seed {args.seed}) and encoding them ...", flush=True)
-    records = logon(1) + generate(orders=args.messages, seed=args.seed).encode().inbound_records(timestamp_ns=2)
+    records = generate(orders=args.messages, seed=args.seed).encode().inbound_records(sessions()[:1], timestamp_ns=2)
     n = args.messages
 
     disk = disk_sync_bandwidth(directory)
