@@ -107,7 +107,7 @@ setup(
     packages=packages(),
     package_dir=PACKAGE_DIRS,
     package_data={"": ["*.pxd", "*.pxi", "*.pyx", "*.h", "*.xml", "*.jinja"]},
-    data_files=[("share/lob/schemas", ["schemas/lob.xml"])],
+    data_files=[("share/lob/schemas", ["schemas/lob.xml"]), ("share/lob/examples", ["examples/credentials.txt"])],
     ext_modules=extensions(),
     zip_safe=False,
 )

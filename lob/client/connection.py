@@ -33,8 +33,9 @@ def add_arguments(parser):
 def add_session_arguments(parser, default_keep_alive_ms=1000):
     """The flags naming the trading session and where the engine sends its messages."""
     group = parser.add_argument_group("session")
-    group.add_argument("--credentials", metavar="FILE", required=True,
-                       help="credentials file (lob.credentials format) holding this session's secret")
+    group.add_argument("--credentials", metavar="FILE",
+                       help="credentials file (lob.credentials format) holding this session's secret "
+                            "(default: the sample examples/credentials.txt, for local runs only)")
     group.add_argument("--session", type=int, metavar="ID",
                        help="session id to log on as (default: the first session in the file)")
     group.add_argument("--response-channel", metavar="URI",
@@ -49,14 +50,16 @@ def add_session_arguments(parser, default_keep_alive_ms=1000):
 def session_credentials(args):
     """The SessionCredentials the flags name; ValueError (lob.credentials.CredentialsError) if none."""
     from lob import credentials
+    from lob.tools import examples
 
-    sessions = credentials.load(args.credentials)
+    path = args.credentials or examples.credentials_path()
+    sessions = credentials.load(path)
     if args.session is None:
         return sessions[0]
     for entry in sessions:
         if entry.session_id == args.session:
             return entry
-    raise credentials.CredentialsError(f"{args.credentials}: no session {args.session}")
+    raise credentials.CredentialsError(f"{path}: no session {args.session}")
 
 
 def session_options(args):
