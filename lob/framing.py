@@ -32,49 +32,37 @@ def pack_execution(frame, session_id=0, transport=0):
     return EXECUTION_HEADER.pack(len(frame), session_id, transport) + bytes(frame)
 
 
-def iter_execution(buffer):
-    """Yield (session_id, transport, frame) for each routed frame; ValueError on a truncated frame."""
+def _iter_records(buffer, header, framing):
+    """Yield (header fields, frame) for each record of `buffer`; ValueError on a truncated record."""
     view = memoryview(buffer).cast("B")
     offset, size = 0, len(view)
     while offset < size:
-        if size - offset < EXECUTION_HEADER.size:
-            raise ValueError(f"truncated execution frame header at offset {offset}")
-        length, session_id, transport = EXECUTION_HEADER.unpack_from(view, offset)
-        start = offset + EXECUTION_HEADER.size
-        if start + length > size:
-            raise ValueError(f"execution frame at offset {offset} claims {length} bytes, {size - start} remain")
-        yield session_id, transport, bytes(view[start:start + length])
-        offset = start + length
+        if size - offset < header.size:
+            raise ValueError(f"truncated {framing} header at offset {offset}")
+        fields = header.unpack_from(view, offset)
+        start = offset + header.size
+        if start + fields[0] > size:
+            raise ValueError(f"{framing} at offset {offset} claims {fields[0]} bytes, {size - start} remain")
+        yield fields, bytes(view[start:start + fields[0]])
+        offset = start + fields[0]
+
+
+def iter_execution(buffer):
+    """Yield (session_id, transport, frame) for each routed frame; ValueError on a truncated frame."""
+    for (_, session_id, transport), frame in _iter_records(buffer, EXECUTION_HEADER, "execution frame"):
+        yield session_id, transport, frame
 
 
 def iter_inbound(buffer):
-    """Yield (session, timestamp_ns, frame) for each record; ValueError on a truncated record."""
-    view = memoryview(buffer).cast("B")
-    offset, size = 0, len(view)
-    while offset < size:
-        if size - offset < INBOUND_HEADER.size:
-            raise ValueError(f"truncated inbound record header at offset {offset}")
-        length, session, timestamp_ns = INBOUND_HEADER.unpack_from(view, offset)
-        start = offset + INBOUND_HEADER.size
-        if start + length > size:
-            raise ValueError(f"inbound record at offset {offset} claims {length} bytes, {size - start} remain")
-        yield session, timestamp_ns, bytes(view[start:start + length])
-        offset = start + length
+    """Yield (transport, timestamp_ns, frame) for each record; ValueError on a truncated record."""
+    for (_, transport, timestamp_ns), frame in _iter_records(buffer, INBOUND_HEADER, "inbound record"):
+        yield transport, timestamp_ns, frame
 
 
 def iter_outbound(buffer):
     """Yield each frame of an outbound-framed buffer; ValueError on a truncated frame."""
-    view = memoryview(buffer).cast("B")
-    offset, size = 0, len(view)
-    while offset < size:
-        if size - offset < OUTBOUND_HEADER.size:
-            raise ValueError(f"truncated outbound frame header at offset {offset}")
-        (length,) = OUTBOUND_HEADER.unpack_from(view, offset)
-        start = offset + OUTBOUND_HEADER.size
-        if start + length > size:
-            raise ValueError(f"outbound frame at offset {offset} claims {length} bytes, {size - start} remain")
-        yield bytes(view[start:start + length])
-        offset = start + length
+    for _, frame in _iter_records(buffer, OUTBOUND_HEADER, "outbound frame"):
+        yield frame
 
 
 def split_outbound(buffer):
