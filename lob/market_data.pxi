@@ -1,0 +1,180 @@
+# Part of lob/core.pyx (included): market data: the levels a message changed (BookUpdate), trades,
+# book snapshots.
+
+# ---------------------------------------------------------------------------------------------------
+# Level changes of the current message, for its BookUpdate
+
+# Call before changing an existing level.
+cdef inline void md_touch(EngineCore* core, Level* level, uint32_t slot, uint16_t instrument,
+                          uint8_t side) noexcept nogil:
+    if not core.market_data or level.touch != 0:
+        return
+    cdef Touch* t = &core.touches[core.touch_count]
+    t.price = level.price
+    t.qty_before = level.qty
+    t.count_before = level.count
+    t.level = slot
+    t.instrument = instrument
+    t.side = side
+    t.existed = 1
+    core.touch_count += 1
+    level.touch = core.touch_count
+
+
+cdef void md_touch_new(EngineCore* core, Level* level, uint32_t slot, uint16_t instrument,
+                       uint8_t side) noexcept nogil:
+    if not core.market_data:
+        return
+    cdef uint32_t i
+    cdef Touch* t
+    if core.touch_deleted:
+        # the same price may have been emptied earlier in this message: it is the same level to readers
+        for i in range(core.touch_count):
+            t = &core.touches[i]
+            if t.level == 0 and t.price == level.price and t.side == side and t.instrument == instrument:
+                t.level = slot
+                level.touch = i + 1
+                core.touch_deleted -= 1
+                return
+    t = &core.touches[core.touch_count]
+    t.price = level.price
+    t.qty_before = 0
+    t.count_before = 0
+    t.level = slot
+    t.instrument = instrument
+    t.side = side
+    t.existed = 0
+    core.touch_count += 1
+    level.touch = core.touch_count
+
+
+cdef inline void md_touch_gone(EngineCore* core, Level* level) noexcept nogil:
+    if level.touch != 0:
+        core.touches[level.touch - 1].level = 0
+        core.touch_deleted += 1
+        level.touch = 0
+
+
+cdef inline bint touch_changed(const EngineCore* core, const Touch* t) noexcept nogil:
+    cdef const Level* level
+    if t.level == 0:
+        return t.existed
+    if not t.existed:
+        return True
+    level = &core.level_pool.items[t.level]
+    return level.qty != t.qty_before or level.count != t.count_before
+
+
+cdef void md_book_update(EngineCore* core, uint32_t first, uint32_t end, uint32_t changed) noexcept nogil:
+    cdef uint32_t length = (HEADER_LENGTH + BookUpdate_BLOCK_LENGTH + BookUpdate_levels_HEADER_LENGTH
+                            + changed * BookUpdate_levels_BLOCK_LENGTH)
+    cdef uint8_t* p = outbuf_claim(core, &core.md_out, length)
+    if p == NULL:
+        return
+    cdef const Touch* t = &core.touches[first]
+    cdef const Level* level
+    cdef uint8_t* b = header_write(p, BookUpdate_BLOCK_LENGTH, BookUpdate_TEMPLATE_ID)
+    BookUpdate_set_seqNum(b, core.next_md_seq)
+    core.next_md_seq += 1
+    BookUpdate_set_transactTime(b, core.last_transact_time)
+    BookUpdate_set_instrumentId(b, core.instruments[t.instrument].id)
+    cdef uint8_t* g = b + BookUpdate_BLOCK_LENGTH
+    groupSizeEncoding_set_blockLength(g, BookUpdate_levels_BLOCK_LENGTH)
+    groupSizeEncoding_set_numInGroup(g, <uint16_t>changed)
+    g += BookUpdate_levels_HEADER_LENGTH
+    cdef uint32_t i
+    for i in range(first, end):
+        t = &core.touches[i]
+        if not touch_changed(core, t):
+            continue
+        if t.level == 0:
+            BookUpdate_levels_set_action(g, BookAction_Delete)
+            BookUpdate_levels_set_quantity(g, 0)
+            BookUpdate_levels_set_orderCount(g, 0)
+        else:
+            level = &core.level_pool.items[t.level]
+            BookUpdate_levels_set_action(g, BookAction_Change if t.existed else BookAction_New)
+            BookUpdate_levels_set_quantity(g, level.qty)
+            BookUpdate_levels_set_orderCount(g, level.count)
+        BookUpdate_levels_set_side(g, t.side)
+        Price_set_mantissa(g + BookUpdate_levels_price_OFFSET, t.price)
+        g += BookUpdate_levels_BLOCK_LENGTH
+
+
+# One BookUpdate per instrument touched (touches of one instrument are contiguous), at most
+# GROUP_MAX levels each.
+cdef void md_flush(EngineCore* core) noexcept nogil:
+    cdef uint32_t i = 0, j, first, changed
+    cdef uint16_t instrument
+    while i < core.touch_count:
+        instrument = core.touches[i].instrument
+        first = i
+        changed = 0
+        j = i
+        while j < core.touch_count and core.touches[j].instrument == instrument:
+            if touch_changed(core, &core.touches[j]):
+                changed += 1
+                if changed == GROUP_MAX:
+                    md_book_update(core, first, j + 1, changed)
+                    first = j + 1
+                    changed = 0
+            j += 1
+        if changed:
+            md_book_update(core, first, j, changed)
+        i = j
+    for i in range(core.touch_count):
+        if core.touches[i].level != 0:
+            core.level_pool.items[core.touches[i].level].touch = 0
+    core.touch_count = 0
+    core.touch_deleted = 0
+
+
+cdef inline void md_trade(EngineCore* core, uint32_t instrument_id, uint64_t trade_id, int64_t price,
+                          int64_t qty, uint8_t aggressor_side) noexcept nogil:
+    cdef uint8_t* p = outbuf_claim(core, &core.md_out, HEADER_LENGTH + Trade_BLOCK_LENGTH)
+    cdef uint8_t* b = header_write(p, Trade_BLOCK_LENGTH, Trade_TEMPLATE_ID)
+    Trade_set_seqNum(b, core.next_md_seq)
+    core.next_md_seq += 1
+    Trade_set_transactTime(b, core.last_transact_time)
+    Trade_set_instrumentId(b, instrument_id)
+    Trade_set_tradeId(b, trade_id)
+    Price_set_mantissa(b + Trade_price_OFFSET, price)
+    Trade_set_quantity(b, qty)
+    Trade_set_aggressorSide(b, aggressor_side)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Snapshot
+
+cdef size_t book_snapshot_length(const EngineCore* core, uint32_t index) noexcept nogil:
+    cdef const Instrument* instrument = &core.instruments[index]
+    return (HEADER_LENGTH + BookSnapshot_BLOCK_LENGTH + BookSnapshot_levels_HEADER_LENGTH
+            + (<size_t>instrument.sides[BID].count + instrument.sides[ASK].count) * BookSnapshot_levels_BLOCK_LENGTH)
+
+
+# `out` holds book_snapshot_length() bytes; the caller checks the level count fits the group (65535).
+cdef void book_snapshot_encode(const EngineCore* core, uint32_t index, uint8_t* out) noexcept nogil:
+    cdef const Instrument* instrument = &core.instruments[index]
+    cdef uint8_t* b = header_write(out, BookSnapshot_BLOCK_LENGTH, BookSnapshot_TEMPLATE_ID)
+    BookSnapshot_set_seqNum(b, core.next_md_seq - 1)
+    BookSnapshot_set_transactTime(b, core.last_transact_time)
+    BookSnapshot_set_instrumentId(b, instrument.id)
+    BookSnapshot_set_lastTradeId(b, core.next_trade_id - 1)
+    cdef uint8_t* g = b + BookSnapshot_BLOCK_LENGTH
+    groupSizeEncoding_set_blockLength(g, BookSnapshot_levels_BLOCK_LENGTH)
+    groupSizeEncoding_set_numInGroup(g, <uint16_t>(instrument.sides[BID].count + instrument.sides[ASK].count))
+    g += BookSnapshot_levels_HEADER_LENGTH
+    cdef uint32_t side_index, i
+    cdef const BookSide* side
+    cdef const Level* level
+    for side_index in range(2):
+        side = &instrument.sides[side_index]
+        i = side.count
+        while i > 0:
+            i -= 1
+            level = &core.level_pool.items[side.levels[i]]
+            BookSnapshot_levels_set_side(g, Side_Buy + side_index)
+            Price_set_mantissa(g + BookSnapshot_levels_price_OFFSET, level.price)
+            BookSnapshot_levels_set_quantity(g, level.qty)
+            BookSnapshot_levels_set_orderCount(g, level.count)
+            g += BookSnapshot_levels_BLOCK_LENGTH

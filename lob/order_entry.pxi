@@ -1,0 +1,285 @@
+# Part of lob/core.pyx (included): the order-entry messages: new order, cancel, replace, mass cancel.
+
+# ---------------------------------------------------------------------------------------------------
+# Message handlers
+
+cdef inline bint valid_time_in_force(uint8_t tif) noexcept nogil:
+    return (tif == TimeInForce_Day or tif == TimeInForce_GoodTillCancel
+            or tif == TimeInForce_ImmediateOrCancel or tif == TimeInForce_FillOrKill)
+
+
+cdef uint8_t new_order_check(EngineCore* core, const Order* o, int index, int64_t display_qty) noexcept nogil:
+    cdef Instrument* instrument
+    cdef BookSide* opposite
+    if index < 0:
+        return Reason_UnknownInstrument
+    instrument = &core.instruments[index]
+    if o.side != Side_Buy and o.side != Side_Sell:
+        return Reason_InvalidSide
+    if o.ord_type == OrdType_Stop or o.ord_type == OrdType_StopLimit:
+        return Reason_Unsupported
+    if o.ord_type != OrdType_Market and o.ord_type != OrdType_Limit:
+        return Reason_InvalidOrdType
+    if not valid_time_in_force(o.time_in_force):
+        return Reason_InvalidTimeInForce
+    if o.order_qty <= 0 or o.order_qty > MAX_ORDER_QTY:
+        return Reason_InvalidQuantity
+    if o.ord_type == OrdType_Limit:
+        if o.price == INT64_NULL or o.price <= 0:
+            return Reason_InvalidPrice
+        if o.price % instrument.tick != 0:
+            return Reason_PriceOffTick
+    if display_qty != INT64_NULL:
+        return Reason_Unsupported
+    if o.stp_mode != SelfTradePrevention_None:
+        return Reason_Unsupported
+    if o.stop_price != INT64_NULL:
+        return Reason_InvalidStopPrice
+    if ids_find(core, o.session, o.cl_ord_id) != 0:
+        return Reason_DuplicateClOrdId
+    if (core.pool.free_head == 0 and core.pool.high_water == core.pool.capacity) \
+            or side_reserve(&instrument.sides[o.side - Side_Buy], 1) != 0:
+        return Reason_PoolFull
+    if o.ord_type == OrdType_Limit and o.flags & (1 << OrderFlags_PostOnly_BIT):
+        opposite = &instrument.sides[ASK if o.side == Side_Buy else BID]
+        if book_crosses(opposite, cross_key(o.side - Side_Buy, o.price, False)):
+            return Reason_PostOnlyWouldCross
+    return Reason_None
+
+
+cdef void on_new_order(EngineCore* core, const uint8_t* b, uint32_t session) noexcept nogil:
+    cdef Order request
+    request.order_id = 0
+    request.cl_ord_id = NewOrderSingle_clOrdId(b)
+    request.price = PriceNull_mantissa(b + NewOrderSingle_price_OFFSET)
+    request.order_qty = NewOrderSingle_quantity(b)
+    request.leaves_qty = 0
+    request.cum_qty = 0
+    request.display_qty = INT64_NULL
+    request.stop_price = PriceNull_mantissa(b + NewOrderSingle_stopPrice_OFFSET)
+    request.session = session
+    request.account = NewOrderSingle_account(b)
+    request.instrument_id = NewOrderSingle_instrumentId(b)
+    request.level = 0
+    request.prev = 0
+    request.next = 0
+    request.instrument = 0
+    request.side = NewOrderSingle_side(b)
+    request.ord_type = NewOrderSingle_ordType(b)
+    request.time_in_force = NewOrderSingle_timeInForce(b)
+    request.flags = NewOrderSingle_flags(b)
+    request.stp_mode = NewOrderSingle_selfTradePrevention(b)
+    cdef int index = instrument_index(core, request.instrument_id)
+    cdef uint8_t reason = new_order_check(core, &request, index, NewOrderSingle_displayQty(b))
+    if reason != Reason_None:
+        rep_rejected(core, session, request.cl_ord_id, reason)
+        return
+
+    cdef uint32_t slot = pool_acquire(&core.pool)
+    cdef Order* o = &core.pool.items[slot]
+    o[0] = request
+    o.order_id = core.next_order_id
+    core.next_order_id += 1
+    o.instrument = <uint16_t>index
+    o.leaves_qty = o.order_qty
+    rep_new(core, o)
+
+    cdef bint market = o.ord_type == OrdType_Market
+    cdef int64_t limit_key = cross_key(o.side - Side_Buy, o.price, market)
+    cdef BookSide* opposite = &core.instruments[index].sides[ASK if o.side == Side_Buy else BID]
+    if o.time_in_force == TimeInForce_FillOrKill:
+        if book_crossable_qty(core, opposite, limit_key, o.order_qty) < o.order_qty:
+            order_end(core, slot, Reason_FillOrKillNotFillable)
+            return
+    book_match(core, slot, limit_key)
+    if o.leaves_qty == 0:
+        pool_release(&core.pool, slot)
+    elif market:
+        order_end(core, slot, Reason_NoLiquidity)
+    elif o.time_in_force == TimeInForce_ImmediateOrCancel:
+        order_end(core, slot, Reason_ImmediateOrCancel)
+    else:
+        book_add(core, slot)
+        ids_insert(&core.ids, o.session, o.cl_ord_id, slot)
+
+
+cdef void on_cancel(EngineCore* core, const uint8_t* b, uint32_t session) noexcept nogil:
+    cdef uint64_t cl_ord_id = OrderCancelRequest_clOrdId(b)
+    cdef uint64_t orig_cl_ord_id = OrderCancelRequest_origClOrdId(b)
+    cdef uint32_t instrument_id = OrderCancelRequest_instrumentId(b)
+    cdef uint8_t side = OrderCancelRequest_side(b)
+    cdef uint32_t slot = ids_find(core, session, orig_cl_ord_id)
+    cdef Order* o
+    if slot == 0:
+        cancel_reject_write(core, session, cl_ord_id, orig_cl_ord_id, 0,
+                            CancelRejectResponseTo_Cancel, Reason_UnknownOrder)
+        return
+    o = &core.pool.items[slot]
+    if o.instrument_id != instrument_id or o.side != side:
+        cancel_reject_write(core, session, cl_ord_id, orig_cl_ord_id, o.order_id,
+                            CancelRejectResponseTo_Cancel, Reason_UnknownOrder)
+        return
+    book_cancel(core, slot)
+    ids_remove(&core.ids, session, orig_cl_ord_id, slot)
+    o.leaves_qty = 0
+    rep_canceled(core, o, cl_ord_id, orig_cl_ord_id, Reason_UserRequest)
+    pool_release(&core.pool, slot)
+
+
+cdef void on_replace(EngineCore* core, const uint8_t* b, uint32_t session) noexcept nogil:
+    cdef uint64_t cl_ord_id = OrderCancelReplaceRequest_clOrdId(b)
+    cdef uint64_t orig_cl_ord_id = OrderCancelReplaceRequest_origClOrdId(b)
+    cdef uint32_t instrument_id = OrderCancelReplaceRequest_instrumentId(b)
+    cdef uint8_t side = OrderCancelReplaceRequest_side(b)
+    cdef int64_t price = Price_mantissa(b + OrderCancelReplaceRequest_price_OFFSET)
+    cdef int64_t qty = OrderCancelReplaceRequest_quantity(b)
+    cdef uint32_t slot = ids_find(core, session, orig_cl_ord_id)
+    cdef Order* o
+    if slot == 0:
+        cancel_reject_write(core, session, cl_ord_id, orig_cl_ord_id, 0,
+                            CancelRejectResponseTo_Replace, Reason_UnknownOrder)
+        return
+    o = &core.pool.items[slot]
+    cdef Instrument* instrument = &core.instruments[o.instrument]
+    cdef uint32_t side_index = o.side - Side_Buy
+    cdef uint8_t reason = Reason_None
+    if o.instrument_id != instrument_id or o.side != side:
+        reason = Reason_UnknownOrder
+    elif qty <= 0 or qty > MAX_ORDER_QTY:
+        reason = Reason_InvalidQuantity
+    elif price <= 0:
+        reason = Reason_InvalidPrice
+    elif price % instrument.tick != 0:
+        reason = Reason_PriceOffTick
+    elif cl_ord_id != orig_cl_ord_id and ids_find(core, session, cl_ord_id) != 0:
+        reason = Reason_DuplicateClOrdId
+    if reason != Reason_None:
+        cancel_reject_write(core, session, cl_ord_id, orig_cl_ord_id, o.order_id,
+                            CancelRejectResponseTo_Replace, reason)
+        return
+
+    if qty <= o.cum_qty:
+        book_cancel(core, slot)
+        ids_remove(&core.ids, session, orig_cl_ord_id, slot)
+        o.leaves_qty = 0
+        rep_canceled(core, o, cl_ord_id, orig_cl_ord_id, Reason_ReplacedAtOrBelowFilled)
+        pool_release(&core.pool, slot)
+        return
+
+    cdef int64_t limit_key = cross_key(side_index, price, False)
+    cdef bint crosses = book_crosses(&instrument.sides[1 - side_index], limit_key)
+    if crosses and o.flags & (1 << OrderFlags_PostOnly_BIT):
+        reason = Reason_PostOnlyWouldCross
+    elif side_reserve(&instrument.sides[side_index], 1) != 0:
+        reason = Reason_PoolFull
+    if reason != Reason_None:
+        cancel_reject_write(core, session, cl_ord_id, orig_cl_ord_id, o.order_id,
+                            CancelRejectResponseTo_Replace, reason)
+        return
+
+    cdef Level* level
+    cdef int64_t reduction
+    if price == o.price and qty <= o.order_qty:
+        # keeps its place in the queue
+        reduction = o.order_qty - qty
+        level = &core.level_pool.items[o.level]
+        md_touch(core, level, o.level, o.instrument, o.side)
+        level.qty -= reduction
+        o.leaves_qty -= reduction
+        o.order_qty = qty
+        if cl_ord_id != orig_cl_ord_id:
+            ids_remove(&core.ids, session, orig_cl_ord_id, slot)
+            ids_insert(&core.ids, session, cl_ord_id, slot)
+        o.cl_ord_id = cl_ord_id
+        rep_replaced(core, o, orig_cl_ord_id)
+        return
+
+    book_cancel(core, slot)
+    ids_remove(&core.ids, session, orig_cl_ord_id, slot)
+    o.cl_ord_id = cl_ord_id
+    o.price = price
+    o.order_qty = qty
+    o.leaves_qty = qty - o.cum_qty
+    rep_replaced(core, o, orig_cl_ord_id)
+    if crosses:
+        book_match(core, slot, limit_key)
+    if o.leaves_qty == 0:
+        pool_release(&core.pool, slot)
+    else:
+        book_add(core, slot)
+        ids_insert(&core.ids, session, cl_ord_id, slot)
+
+
+# Book order: bids best to worst, then asks best to worst, FIFO within a level.
+cdef uint32_t mass_cancel_instrument(EngineCore* core, uint32_t index, uint32_t session, uint8_t reason) noexcept nogil:
+    cdef Instrument* instrument = &core.instruments[index]
+    cdef uint32_t count = 0, side_index, i, slot, next_slot
+    cdef Order* o
+    for side_index in range(2):
+        i = instrument.sides[side_index].count
+        while i > 0:
+            i -= 1
+            # canceling empties at most level i, and erasing it moves only the levels already visited
+            slot = core.level_pool.items[instrument.sides[side_index].levels[i]].head
+            while slot != 0:
+                o = &core.pool.items[slot]
+                next_slot = o.next
+                if o.session == session:
+                    book_cancel(core, slot)
+                    ids_remove(&core.ids, session, o.cl_ord_id, slot)
+                    o.leaves_qty = 0
+                    rep_canceled(core, o, o.cl_ord_id, 0, reason)
+                    pool_release(&core.pool, slot)
+                    count += 1
+                slot = next_slot
+    return count
+
+
+cdef void on_mass_cancel(EngineCore* core, const uint8_t* b, uint32_t session) noexcept nogil:
+    cdef uint64_t cl_ord_id = OrderMassCancelRequest_clOrdId(b)
+    cdef uint32_t instrument_id = OrderMassCancelRequest_instrumentId(b)
+    cdef uint32_t count = 0, i
+    cdef int index
+    if instrument_id == 0:
+        for i in range(core.instrument_count):
+            count += mass_cancel_instrument(core, i, session, Reason_MassCancel)
+    else:
+        index = instrument_index(core, instrument_id)
+        if index < 0:
+            mass_cancel_report_write(core, session, cl_ord_id, instrument_id, 0, Reason_UnknownInstrument)
+            return
+        count = mass_cancel_instrument(core, index, session, Reason_MassCancel)
+    mass_cancel_report_write(core, session, cl_ord_id, instrument_id, count, Reason_None)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Snapshot restore (not on the hot path)
+
+cdef uint32_t engine_restore_order(EngineCore* core, const Order* order) noexcept nogil:
+    """Rest an order read from a snapshot at the tail of its level: no reports, no market data.
+
+    Orders restored in the snapshot's order get back their time priority. Returns the pool slot, or
+    0 when the order does not fit (unknown instrument, bad side, nothing left, duplicate id, pool full).
+    """
+    cdef int index = instrument_index(core, order.instrument_id)
+    if index < 0 or (order.side != Side_Buy and order.side != Side_Sell) or order.leaves_qty <= 0:
+        return 0
+    if ids_find(core, order.session, order.cl_ord_id) != 0:
+        return 0
+    if side_reserve(&core.instruments[index].sides[order.side - Side_Buy], 1) != 0:
+        return 0
+    cdef uint32_t slot = pool_acquire(&core.pool)
+    if slot == 0:
+        return 0
+    cdef Order* o = &core.pool.items[slot]
+    o[0] = order[0]
+    o.instrument = <uint16_t>index
+    o.level = 0
+    o.prev = 0
+    o.next = 0
+    cdef bint market_data = core.market_data
+    core.market_data = False
+    book_add(core, slot)
+    core.market_data = market_data
+    ids_insert(&core.ids, o.session, o.cl_ord_id, slot)
+    return slot
