@@ -210,12 +210,15 @@ cdef void on_replace(EngineCore* core, const uint8_t* b, uint32_t session) noexc
         ids_insert(&core.ids, session, cl_ord_id, slot)
 
 
-# Book order: bids best to worst, then asks best to worst, FIFO within a level.
-cdef uint32_t mass_cancel_instrument(EngineCore* core, uint32_t index, uint32_t session, uint8_t reason) noexcept nogil:
+# Book order: bids best to worst, then asks best to worst, FIFO within a level. `side`: a SideFilter.
+cdef uint32_t mass_cancel_instrument(EngineCore* core, uint32_t index, uint32_t session, uint8_t reason,
+                                     uint8_t side) noexcept nogil:
     cdef Instrument* instrument = &core.instruments[index]
     cdef uint32_t count = 0, side_index, i, slot, next_slot
     cdef Order* o
     for side_index in range(2):
+        if side != SideFilter_Both and side != Side_Buy + side_index:
+            continue
         i = instrument.sides[side_index].count
         while i > 0:
             i -= 1
@@ -238,17 +241,21 @@ cdef uint32_t mass_cancel_instrument(EngineCore* core, uint32_t index, uint32_t 
 cdef void on_mass_cancel(EngineCore* core, const uint8_t* b, uint32_t session) noexcept nogil:
     cdef uint64_t cl_ord_id = OrderMassCancelRequest_clOrdId(b)
     cdef uint32_t instrument_id = OrderMassCancelRequest_instrumentId(b)
+    cdef uint8_t side = OrderMassCancelRequest_side(b)
     cdef uint32_t count = 0, i
     cdef int index
+    if side != SideFilter_Both and side != SideFilter_Buy and side != SideFilter_Sell:
+        mass_cancel_report_write(core, session, cl_ord_id, instrument_id, 0, Reason_InvalidSide)
+        return
     if instrument_id == 0:
         for i in range(core.instrument_count):
-            count += mass_cancel_instrument(core, i, session, Reason_MassCancel)
+            count += mass_cancel_instrument(core, i, session, Reason_MassCancel, side)
     else:
         index = instrument_index(core, instrument_id)
         if index < 0:
             mass_cancel_report_write(core, session, cl_ord_id, instrument_id, 0, Reason_UnknownInstrument)
             return
-        count = mass_cancel_instrument(core, index, session, Reason_MassCancel)
+        count = mass_cancel_instrument(core, index, session, Reason_MassCancel, side)
     mass_cancel_report_write(core, session, cl_ord_id, instrument_id, count, Reason_None)
 
 

@@ -304,7 +304,7 @@ cdef void session_end(EngineCore* core, uint32_t slot, uint8_t reason) noexcept 
     s.state = SESSION_IDLE
     if s.cancel_on_disconnect:
         for i in range(core.instrument_count):
-            count += mass_cancel_instrument(core, i, slot, Reason_CancelOnDisconnect)
+            count += mass_cancel_instrument(core, i, slot, Reason_CancelOnDisconnect, SideFilter_Both)
         core.session_counters.canceled_on_disconnect += count
 
 

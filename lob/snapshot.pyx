@@ -17,7 +17,7 @@ from cpython.bytearray cimport PyByteArray_AS_STRING
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
-from lob.core cimport (NONCE_SLOTS, EngineCore, Instrument, Level, Order, Session, engine_restore_order, load_u32le,
+from lob.core cimport (INT64_NULL, NONCE_SLOTS, EngineCore, Instrument, Level, Order, Session, engine_restore_order, load_u32le,
                        load_u64le, ring_restore, ring_frame, ring_reserve, session_slot, store_u32le, transport_bind)
 from lob.engine cimport Engine
 from lob.journal cimport crc32c
@@ -181,6 +181,7 @@ def encode_snapshot(Engine engine, uint64_t journal_seq):
         b = frame_start(p, SnapshotInstrument_BLOCK_LENGTH, SnapshotInstrument_TEMPLATE_ID)
         SnapshotInstrument_set_instrumentId(b, core.instruments[i].id)
         SnapshotInstrument_set_tick(b, core.instruments[i].tick)
+        PriceNull_set_mantissa(b + SnapshotInstrument_lastTradePrice_OFFSET, INT64_NULL)
         p = b + SnapshotInstrument_BLOCK_LENGTH
     memcpy(p, <const char*>sessions, len(sessions))
     p += len(sessions)

@@ -8,9 +8,9 @@ def hexbytes(text):
 
 NEW_ORDER = dict(clOrdId=0x0102030405060708, account=7, instrumentId=42, side="Sell", ordType="Limit",
                  timeInForce="ImmediateOrCancel", flags=["PostOnly"], selfTradePrevention="CancelResting",
-                 price={"mantissa": 1234500}, quantity=10)
+                 price={"mantissa": 1234500}, quantity=10, expireTime=0x65a0bc00, stpGroup=9)
 NEW_ORDER_BYTES = hexbytes("""
-    35 00  01 00  01 00  01 00      # header: blockLength 53, templateId 1, schemaId 1, version 1
+    3d 00  01 00  01 00  01 00      # header: blockLength 61, templateId 1, schemaId 1, version 1
     08 07 06 05 04 03 02 01         # clOrdId uint64
     07 00 00 00                     # account uint32 7
     2a 00 00 00                     # instrumentId uint32 42
@@ -23,6 +23,8 @@ NEW_ORDER_BYTES = hexbytes("""
     0a 00 00 00 00 00 00 00         # quantity int64 10
     00 00 00 00 00 00 00 80         # stopPrice.mantissa: int64 null = -2^63
     00 00 00 00 00 00 00 80         # displayQty: int64 null
+    00 bc a0 65                     # expireTime uint32 seconds 0x65a0bc00
+    09 00 00 00                     # stpGroup uint32 9
 """)
 
 

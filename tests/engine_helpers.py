@@ -19,7 +19,7 @@ def nos(clOrdId, side="Buy", price=100, quantity=10, *, post_only=False, **field
     """A NewOrderSingle frame: a GTC limit order on instrument 1 unless fields say otherwise."""
     values = dict(clOrdId=clOrdId, account=0, instrumentId=1, side=side, ordType="Limit",
                   timeInForce="GoodTillCancel", flags=["PostOnly"] if post_only else [],
-                  selfTradePrevention="None", quantity=quantity)
+                  selfTradePrevention="None", quantity=quantity, expireTime=0, stpGroup=0)
     if price is not None:
         values["price"] = {"mantissa": price}
     values.update(fields)
@@ -40,8 +40,8 @@ def replace(clOrdId, origClOrdId, price, quantity, side="Buy", instrumentId=1):
                            instrumentId=instrumentId, side=side, price={"mantissa": price}, quantity=quantity)
 
 
-def mass_cancel(clOrdId, instrumentId=0):
-    return messages.encode("OrderMassCancelRequest", clOrdId=clOrdId, instrumentId=instrumentId)
+def mass_cancel(clOrdId, instrumentId=0, side="Both"):
+    return messages.encode("OrderMassCancelRequest", clOrdId=clOrdId, instrumentId=instrumentId, side=side)
 
 
 def simplify(value):

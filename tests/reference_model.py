@@ -10,10 +10,10 @@ from lob.sbe import messages
 HEADER = struct.Struct("<HHHH")  # blockLength, templateId, schemaId, version
 # Root block lengths of the order-entry messages in schemas/lob.xml (sum of their field sizes).
 BLOCK_LENGTHS = {
-    1: 8 + 4 + 4 + 1 + 1 + 1 + 1 + 1 + 8 + 8 + 8 + 8,  # NewOrderSingle
+    1: 8 + 4 + 4 + 1 + 1 + 1 + 1 + 1 + 8 + 8 + 8 + 8 + 4 + 4,  # NewOrderSingle
     2: 8 + 8 + 4 + 1,                                  # OrderCancelRequest
     3: 8 + 8 + 4 + 1 + 8 + 8,                          # OrderCancelReplaceRequest
-    4: 8 + 4,                                          # OrderMassCancelRequest
+    4: 8 + 4 + 1,                                      # OrderMassCancelRequest
 }
 MAX_QTY = 10 ** 12
 TIME_IN_FORCE = ("Day", "GoodTillCancel", "ImmediateOrCancel", "FillOrKill")
@@ -321,12 +321,14 @@ class ReferenceEngine:
 
     def on_mass_cancel(self, r, session):
         instrument_id = r["instrumentId"]
-        if instrument_id != 0 and instrument_id not in self.ticks:
+        if r["side"] not in ("Both", "Buy", "Sell"):
+            count, reason = 0, "InvalidSide"
+        elif instrument_id != 0 and instrument_id not in self.ticks:
             count, reason = 0, "UnknownInstrument"
         else:
             count, reason = 0, "None"
             for i in (self.ticks if instrument_id == 0 else [instrument_id]):
-                for side in ("Buy", "Sell"):
+                for side in [s for s in ("Buy", "Sell") if r["side"] in ("Both", s)]:
                     for o in self.book(i, side):
                         if o.session == session:
                             self.unrest(o)

@@ -67,7 +67,7 @@ class LoopbackClient:
         self.next_cl += 1
         frame = messages.encode("NewOrderSingle", clOrdId=order.cl_ord_id, account=0, instrumentId=1, side=side,
                                 ordType="Limit", timeInForce="GoodTillCancel", flags=[], selfTradePrevention="None",
-                                price={"mantissa": price}, quantity=qty)
+                                price={"mantissa": price}, quantity=qty, expireTime=0, stpGroup=0)
         self.p.app_sent(self.now)
         self.send(frame)
         return order

@@ -14,7 +14,7 @@ def codecs():
 def test_constants(codecs):
     assert codecs["codec_hotpath_lob"].constants() == {
         "SCHEMA_ID": 1, "SCHEMA_VERSION": 1, "HEADER_LENGTH": 8,
-        "NewOrderSingle_TEMPLATE_ID": 1, "NewOrderSingle_BLOCK_LENGTH": 53, "NewOrderSingle_SINCE_VERSION": 0,
+        "NewOrderSingle_TEMPLATE_ID": 1, "NewOrderSingle_BLOCK_LENGTH": 61, "NewOrderSingle_SINCE_VERSION": 0,
         "NewOrderSingle_price_OFFSET": 21, "NewOrderSingle_displayQty_OFFSET": 45,
         "NewOrderSingle_displayQty_NULL_VALUE": -(2 ** 63), "NewOrderSingle_displayQty_SINCE_VERSION": 0,
         "PriceNull_mantissa_NULL_VALUE": -(2 ** 63), "PriceNull_ENCODED_LENGTH": 8, "PriceNull_exponent": -4,
@@ -27,7 +27,7 @@ def test_constants(codecs):
 
 def test_read_new_order(codecs):
     assert codecs["codec_hotpath_lob"].read_new_order(NEW_ORDER_BYTES) == {
-        "blockLength": 53, "templateId": 1, "schemaId": 1, "version": 1, "clOrdId": 0x0102030405060708,
+        "blockLength": 61, "templateId": 1, "schemaId": 1, "version": 1, "clOrdId": 0x0102030405060708,
         "account": 7, "instrumentId": 42, "side": 2, "ordType": 2, "timeInForce": 3, "postOnly": 1,
         "selfTradePrevention": 2, "price": 1234500, "quantity": 10, "stopPriceIsNull": True,
         "displayQtyIsNull": True, "sum": 1234510}
@@ -38,7 +38,7 @@ def test_write_new_order_matches_encode(codecs):
     data = hot.write_new_order(2 ** 64 - 2, 1, -5, 300, False)
     assert data == lob.encode("NewOrderSingle", clOrdId=2 ** 64 - 2, account=7, instrumentId=42, side="Buy",
                               ordType="Limit", timeInForce="GoodTillCancel", flags=[], selfTradePrevention="None",
-                              price={"mantissa": -5}, quantity=300)
+                              price={"mantissa": -5}, quantity=300, expireTime=0, stpGroup=0)
 
 
 def test_group_read_and_write(codecs):

@@ -31,7 +31,8 @@ def test_lob_new_order_single_bytes(codecs):
         "_name": "NewOrderSingle", "_template_id": 1, "_schema_id": 1, "_version": 1,
         "clOrdId": 0x0102030405060708, "account": 7, "instrumentId": 42, "side": "Sell", "ordType": "Limit",
         "timeInForce": "ImmediateOrCancel", "flags": ["PostOnly"], "selfTradePrevention": "CancelResting",
-        "price": {"mantissa": 1234500, "exponent": -4}, "quantity": 10, "stopPrice": None, "displayQty": None}
+        "price": {"mantissa": 1234500, "exponent": -4}, "quantity": 10, "stopPrice": None, "displayQty": None,
+        "expireTime": 0x65a0bc00, "stpGroup": 9}
 
 
 def test_lob_book_update_group_bytes(codecs):
@@ -228,7 +229,7 @@ def test_python_api_tables(codecs):
     m = codecs["sbe_lob"]
     assert (m.SCHEMA_ID, m.SCHEMA_VERSION, m.HEADER_LENGTH) == (1, 1, 8)
     assert m.MESSAGES["NewOrderSingle"] == 1 and m.MESSAGES["BookUpdate"] == 20
-    assert m.BLOCK_LENGTHS["NewOrderSingle"] == 53
+    assert m.BLOCK_LENGTHS["NewOrderSingle"] == 61
     assert m.ENUMS["ExecType"]["Trade"] == ord("F") and m.SETS["OrderFlags"] == {"PostOnly": 0}
     assert m.encode(1, **NEW_ORDER) == NEW_ORDER_BYTES
 

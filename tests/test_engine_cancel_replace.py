@@ -235,3 +235,24 @@ def test_mass_cancel_with_nothing_to_cancel(h):
          "reason": "None"}]
     h.md()
     assert h.md() == []
+
+
+def test_mass_cancel_by_side_leaves_the_other_side(h):
+    h.send(nos(1, "Buy", 95, 1, instrumentId=7))
+    h.send(nos(2, "Sell", 105, 1, instrumentId=7))
+    h.send(nos(3, "Buy", 99, 2))
+    h.send(nos(4, "Sell", 101, 2))
+    reports = h.send(mass_cancel(9, 0, side="Sell"))
+    assert reports == [er("Canceled", "Canceled", clOrdId=4, orderId=4, reason="MassCancel"),
+                       er("Canceled", "Canceled", clOrdId=2, orderId=2, reason="MassCancel"),
+                       {"_name": "OrderMassCancelReport", "sessionId": 1, "clOrdId": 9, "instrumentId": 0,
+                        "canceledCount": 2, "reason": "None"}]
+    assert h.book(1) == [("Buy", 99, 2, 0, 3, 1, 3)] and h.book(7) == [("Buy", 95, 1, 0, 1, 1, 1)]
+
+
+def test_mass_cancel_with_a_side_that_is_none_of_buy_sell_both_is_refused(h):
+    h.send(nos(1, "Buy", 99, 2))
+    assert h.send(mass_cancel(9, 1, side=3)) == [
+        {"_name": "OrderMassCancelReport", "sessionId": 1, "clOrdId": 9, "instrumentId": 1, "canceledCount": 0,
+         "reason": "InvalidSide"}]
+    assert h.book(1) == [("Buy", 99, 2, 0, 1, 1, 1)]

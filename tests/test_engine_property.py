@@ -117,7 +117,8 @@ def some_message(r, model):
     if kind == "replace":
         return session, any_replace(r)
     if kind == "mass":
-        return session, mass_cancel(r.randint(1, 8), pick(r, {0: 2, 1: 2, 7: 2, 99: 1}))
+        return session, mass_cancel(r.randint(1, 8), pick(r, {0: 2, 1: 2, 7: 2, 99: 1}),
+                                    pick(r, {"Both": 4, "Buy": 2, "Sell": 2, 3: 1}))
     if kind == "bad":
         return session, bad_frame(r)
     return session, new_order(r)

@@ -105,8 +105,13 @@ def test_process_journaled_answers_like_engine_process_and_journals_everything(t
         assert process_journaled(engine, writer, inbound(messages), batch=7) == expected_exec
         assert writer.next_seq == len(messages) + 1
         commits = -(-len(messages) // 7)
-        # batch: a group commit once 100 records are pending, i.e. at every 15th commit of 7
-        assert writer.syncs == {"none": 0, "batch": commits // 15, "every": commits}[policy]
+        # batch: a group commit once 100 records are pending, i.e. at every 15th commit of 7; a segment
+        # rollover syncs the finished segment on the spot and starts the count of pending records afresh
+        rollovers = len(list_segments(tmp_path)) - 1
+        if policy == "batch":
+            assert commits // 15 - rollovers <= writer.syncs <= commits // 15
+        else:
+            assert writer.syncs == {"none": 0, "every": commits}[policy]
     finally:
         writer.close()
     assert engine.take_market_data() == expected_md

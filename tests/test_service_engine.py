@@ -27,7 +27,8 @@ def price(mantissa):
 def new_order(cl_ord_id, side, px, qty, instrument=1, account=7):
     return encode("NewOrderSingle", clOrdId=cl_ord_id, account=account, instrumentId=instrument, side=side,
                   ordType="Limit", timeInForce="Day", flags=set(), selfTradePrevention="None",
-                  price={"mantissa": px}, quantity=qty, stopPrice={"mantissa": None}, displayQty=None)
+                  price={"mantissa": px}, quantity=qty, stopPrice={"mantissa": None}, displayQty=None, expireTime=0,
+                  stpGroup=0)
 
 
 def without_time(message):

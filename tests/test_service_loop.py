@@ -24,7 +24,7 @@ CREDS = for_tests([1001])
 def new_order(cl_ord_id):
     return encode("NewOrderSingle", clOrdId=cl_ord_id, account=7, instrumentId=1, side="Buy", ordType="Limit",
                   timeInForce="Day", flags=set(), selfTradePrevention="None", price={"mantissa": 100}, quantity=10,
-                  stopPrice={"mantissa": None}, displayQty=None)
+                  stopPrice={"mantissa": None}, displayQty=None, expireTime=0, stpGroup=0)
 
 
 @pytest.fixture

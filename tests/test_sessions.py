@@ -245,7 +245,7 @@ def test_a_session_cannot_touch_another_sessions_orders(venue):
     [(session, transport, reject)] = venue.send(cancel(9, 1), 502)
     assert (session, transport, reject["_name"], reject["reason"], reject["orderId"]) == (
         2, 502, "OrderCancelReject", "UnknownOrder", 0)
-    assert names(venue.send(messages.encode("OrderMassCancelRequest", clOrdId=10, instrumentId=0), 502)) == [
+    assert names(venue.send(messages.encode("OrderMassCancelRequest", clOrdId=10, instrumentId=0, side="Both"), 502)) == [
         (2, 502, "OrderMassCancelReport")]
     assert venue.book() == [(1, 1, "Buy", 100, 5)]
 

@@ -274,7 +274,7 @@ def mass_cancel_frames(first_cl_ord_id, n, sessions):
     first + n + k, which the receive loop recognises."""
     from lob.sbe import messages
 
-    return [messages.encode("OrderMassCancelRequest", clOrdId=first_cl_ord_id + n + k, instrumentId=0)
+    return [messages.encode("OrderMassCancelRequest", clOrdId=first_cl_ord_id + n + k, instrumentId=0, side="Both")
             for k in range(sessions)]
 
 

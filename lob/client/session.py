@@ -233,7 +233,7 @@ class Client:
     # -- requests ------------------------------------------------------------------------------
     def place(self, instrument, side, quantity, price=None, *, ord_type="Limit", time_in_force="GoodTillCancel",
               post_only=False, self_trade_prevention="None", account=0, stop_price=None, display_qty=None,
-              cl_ord_id=None):
+              cl_ord_id=None, expire_time=0, stp_group=0):
         """Send a NewOrderSingle; returns the tracked Order (status PendingNew until the engine answers).
         Prices are integer mantissas (exponent -4)."""
         if side not in ("Buy", "Sell"):
@@ -242,7 +242,8 @@ class Client:
         cl_ord_id = self.next_cl_ord_id() if cl_ord_id is None else cl_ord_id
         fields = dict(clOrdId=cl_ord_id, account=account, instrumentId=instrument, side=side, ordType=ord_type,
                       timeInForce=time_in_force, flags=["PostOnly"] if post_only else [],
-                      selfTradePrevention=self_trade_prevention, quantity=quantity)
+                      selfTradePrevention=self_trade_prevention, quantity=quantity, expireTime=expire_time,
+                      stpGroup=stp_group)
         if price is not None:
             fields["price"] = {"mantissa": price}
         if stop_price is not None:
@@ -290,11 +291,12 @@ class Client:
         self.send(frame)
         return request_id
 
-    def mass_cancel(self, instrument=0):
-        """Cancel all of this session's orders in `instrument` (0: every instrument); returns the request id."""
+    def mass_cancel(self, instrument=0, side="Both"):
+        """Cancel all of this session's orders in `instrument` (0: every instrument) on `side` ("Buy",
+        "Sell" or "Both"); returns the request id."""
         self._check_established()
         request_id = self.next_cl_ord_id()
-        frame = self._encode("OrderMassCancelRequest", clOrdId=request_id, instrumentId=instrument)
+        frame = self._encode("OrderMassCancelRequest", clOrdId=request_id, instrumentId=instrument, side=side)
         self.tracker.on_mass_cancel(request_id, instrument)
         self.send(frame)
         return request_id

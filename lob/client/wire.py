@@ -16,11 +16,11 @@ TEMPLATE_ID_OFFSET = 2
 BASE_FIELDS = {
     "NewOrderSingle": dict(clOrdId=0, account=0, instrumentId=0, side="Buy", ordType="Limit",
                            timeInForce="GoodTillCancel", flags=[], selfTradePrevention="None",
-                           price={"mantissa": 0}, quantity=0),
+                           price={"mantissa": 0}, quantity=0, expireTime=0, stpGroup=0),
     "OrderCancelRequest": dict(clOrdId=0, origClOrdId=0, instrumentId=0, side="Buy"),
     "OrderCancelReplaceRequest": dict(clOrdId=0, origClOrdId=0, instrumentId=0, side="Buy",
                                       price={"mantissa": 0}, quantity=0),
-    "OrderMassCancelRequest": dict(clOrdId=0, instrumentId=0),
+    "OrderMassCancelRequest": dict(clOrdId=0, instrumentId=0, side="Both"),
 }
 
 # struct code per field and a second value for the probe (enums: another value name).
