@@ -305,8 +305,7 @@ cdef int transport_lost(service_loop_t* s, uint32_t transport, uint64_t now) noe
 
 
 cdef int engine_records(service_loop_t* s, uint64_t now) noexcept nogil:
-    """TransportLost for each image gone and each slow consumer disconnected since the last call,
-    EngineTick when due; the number written."""
+    """TransportLost for each image gone since the last call, EngineTick when due; the number written."""
     cdef uint32_t kind, transport
     cdef int written = 0
     if s.images != NULL:
@@ -316,10 +315,6 @@ cdef int engine_records(service_loop_t* s, uint64_t now) noexcept nogil:
             if transport_lost(s, transport, now) != 0:
                 return -1
             written += 1
-    while private_streams_next_slow(s.streams, &transport):
-        if transport_lost(s, transport, now) != 0:
-            return -1
-        written += 1
     if s.tick_ns and now >= s.next_tick_ns:
         if write_record(s, EngineTick_TEMPLATE_ID, 0) != 0:
             return -1
@@ -327,6 +322,17 @@ cdef int engine_records(service_loop_t* s, uint64_t now) noexcept nogil:
         s.next_tick_ns += s.tick_ns
         if s.next_tick_ns <= now:   # after a stall: one tick, not a burst of them
             s.next_tick_ns = now + s.tick_ns
+        written += 1
+    return written
+
+
+cdef int slow_consumer_records(service_loop_t* s, uint64_t now) noexcept nogil:
+    """TransportLost for each slow consumer the private streams disconnected; the number written."""
+    cdef uint32_t transport
+    cdef int written = 0
+    while private_streams_next_slow(s.streams, &transport):
+        if transport_lost(s, transport, now) != 0:
+            return -1
         written += 1
     return written
 
@@ -364,6 +370,11 @@ cdef int run_loop(service_loop_t* s, uint64_t drain_ns, object on_snapshot) noex
             if commit_and_publish(s, now) != 0:
                 return -1
         work += records + private_streams_poll(s.streams, now)
+        # Before the next poll, so the session ends before more of its messages are processed.
+        records = slow_consumer_records(s, now)
+        if records < 0 or (records > 0 and commit_and_publish(s, now) != 0):
+            return -1
+        work += records
         if lob_load_flag(&s.snapshot_requested):
             lob_store_flag(&s.snapshot_requested, 0)
             with gil:
