@@ -252,28 +252,35 @@ cdef void private_streams_on_negotiate(private_streams_t* ps, uint32_t transport
 
 cdef bint buffer_frame(private_streams_t* ps, private_stream_t* st, const uint8_t* frame,
                        uint32_t length) noexcept nogil:
-    cdef size_t needed = st.pending_length - st.pending_head + 4 + length
+    """Append a frame; False when the transport would hold more than `buffer_limit` bytes.
+
+    Frames leave from `pending_head`. The space they leave is reclaimed (one memmove) only once it is
+    half the allocation, so each byte is moved O(1) times; the allocation may therefore reach twice
+    the limit on what is held."""
+    cdef size_t held = st.pending_length - st.pending_head + 4 + length
+    cdef size_t end = st.pending_length + 4 + length
     cdef size_t capacity
     cdef uint8_t* grown
-    if needed > ps.buffer_limit:
+    if held > ps.buffer_limit:
         return False
-    if st.pending_length + 4 + length > st.pending_capacity and st.pending_head:
+    if end > st.pending_capacity and st.pending_head and st.pending_head >= st.pending_capacity // 2:
         memmove(st.pending, st.pending + st.pending_head, st.pending_length - st.pending_head)
         st.pending_length -= st.pending_head
         st.pending_head = 0
-    if needed > st.pending_capacity:
+        end = held
+    if end > st.pending_capacity:
         capacity = st.pending_capacity * 2 if st.pending_capacity else 4096
-        while capacity < needed:
+        while capacity < end:
             capacity *= 2
-        if capacity > ps.buffer_limit:
-            capacity = ps.buffer_limit
+        if capacity > 2 * ps.buffer_limit:
+            capacity = 2 * ps.buffer_limit   # >= end: a head below half of it leaves room for the limit
         grown = <uint8_t*>realloc(st.pending, capacity)
         if grown == NULL:
             return False
         st.pending, st.pending_capacity = grown, capacity
     memcpy(st.pending + st.pending_length, &length, 4)
     memcpy(st.pending + st.pending_length + 4, frame, length)
-    st.pending_length += 4 + length
+    st.pending_length = end
     st.pending_frames += 1
     return True
 

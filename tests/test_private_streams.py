@@ -281,3 +281,29 @@ def test_a_transport_back_pressured_longer_than_the_timeout_is_disconnected(clie
     assert s.received(FAST) == s.sent[FAST] and streams.publications()[FAST][0] == "open"
     assert streams.counters()["slow_consumers_disconnected"] == 1
     streams.close()
+
+
+def test_a_consumer_that_reads_in_dribs_gets_every_frame_in_order(client):
+    # Frames keep joining the back of the buffer while the front drains a few at a time, so the space
+    # drained frames leave is reclaimed many times over; the bound (4 KiB, about 200 frames) is never hit.
+    streams = PrivateStreams(client, 4, buffer_bytes=4096, slow_consumer_timeout=600.0)
+    s = SlowAndFast(client, streams)
+    assert s.step(lambda: s.pending(SLOW) > 0)
+    sub = s.subs[SLOW][0]
+
+    def dribble():
+        if s.pending(SLOW) < 100:
+            for _ in range(8):
+                s.send(SLOW)
+        sub.poll(6)
+        streams.poll()
+        return len(s.sent[SLOW]) >= 3000   # 60 KB through an allocation of at most 8 KiB
+
+    assert wait_until(dribble, interval=0)
+    s.catch_up(SLOW)
+    s.catch_up(FAST)
+    assert s.received(SLOW) == s.sent[SLOW] and s.received(FAST) == s.sent[FAST]
+    counters = streams.counters()
+    assert counters["frames"] == len(s.sent[SLOW]) + len(s.sent[FAST])
+    assert (counters["slow_consumers_disconnected"], counters["dropped_slow_consumer"], counters["unsent"]) == (0, 0, 0)
+    streams.close()
