@@ -48,6 +48,7 @@ from lob.transport.publication cimport publication_offer
 cdef enum:
     HOUSEKEEPING_INTERVAL_NS = 200000
 
+
 cdef inline uint16_t u16le(const uint8_t* p) noexcept nogil:
     return p[0] | (<uint16_t>p[1] << 8)
 
@@ -361,8 +362,6 @@ cdef void private_streams_send(private_streams_t* ps, uint32_t transport, const 
     elif st.expired or not buffer_frame(ps, st, frame, length):
         ps.counters.dropped_unconnected += 1
     mark_closing(ps, st, template_id, now_ns)
-
-
 
 
 cdef void private_streams_transport_lost(private_streams_t* ps, uint32_t transport, uint64_t now_ns) noexcept nogil:

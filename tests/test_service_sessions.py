@@ -10,6 +10,7 @@ import pytest
 from aeron_helpers import WAIT, EngineProcess, OrderEntrySession, wait_until
 
 from lob import logon
+from lob.journal import read_journal
 from lob.sbe.messages import decode, encode
 from lob.transport.driver import MediaDriver, free_udp_ports
 
@@ -246,12 +247,12 @@ def status_after(engine, count, pattern):
     return re.search(pattern, engine.lines[-1])
 
 
-def test_a_client_that_stops_reading_is_disconnected_and_the_others_go_on(client_driver):
+def test_a_client_that_stops_reading_is_disconnected_and_the_others_go_on(client_driver, tmp_path):
     # The slow client's response channel has 64 KiB terms: the engine's publication to it takes about
     # 680 OrderCancelRejects before it is back-pressured; then they wait in its 16 KiB buffer (about 300)
     # and the one that would overflow it disconnects the client. The timeout is out of the way.
     drop_copy_channel = f"aeron:udp?endpoint=127.0.0.1:{free_udp_ports(1)[0]}"
-    with EngineProcess("--drop-copy", drop_copy_channel, "--private-buffer-kb", "16",
+    with EngineProcess("--drop-copy", drop_copy_channel, "--private-buffer-kb", "16", "--journal", str(tmp_path),
                        "--slow-consumer-timeout", "600", "--status-interval", "0.05") as engine:
         engine.wait_ready()
         made = []
@@ -262,6 +263,7 @@ def test_a_client_that_stops_reading_is_disconnected_and_the_others_go_on(client
             fast = OrderEntrySession(engine.client_channels(), engine.credentials[1002], driver_dir=client_driver.dir,
                                      market_data=False)
             made.append(fast)
+            slow_transport = slow.session_id
             drop_copy = DropCopy(fast.aeron, drop_copy_channel)
             slow.logon()
             fast.logon()
@@ -356,3 +358,9 @@ def test_a_client_that_stops_reading_is_disconnected_and_the_others_go_on(client
         assert engine.terminate() == 0
     stopped = [line for line in engine.lines if line.startswith("lob engine stopped")]
     assert stopped and "slow consumers disconnected 1 " in stopped[0], engine.output
+    # The journal decides: the slow client's cancels before its TransportLost are the ones it was answered.
+    records = [(transport, decode(frame)) for _, _, transport, frame in read_journal(str(tmp_path))]
+    [lost] = [i for i, (_, m) in enumerate(records) if m["_name"] == "TransportLost"]
+    assert records[lost] == (0, {"_name": "TransportLost", "_template_id": 71, "_schema_id": 1, "_version": 1,
+                                 "transport": slow_transport})
+    assert sum(1 for t, m in records[:lost] if t == slow_transport and m["_name"] == "OrderCancelRequest") == processed
