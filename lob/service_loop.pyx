@@ -372,9 +372,13 @@ cdef int run_loop(service_loop_t* s, uint64_t drain_ns, object on_snapshot) noex
         work += records + private_streams_poll(s.streams, now)
         # Before the next poll, so the session ends before more of its messages are processed.
         records = slow_consumer_records(s, now)
-        if records < 0 or (records > 0 and commit_and_publish(s, now) != 0):
+        while records > 0:
+            if commit_and_publish(s, now) != 0:
+                return -1
+            work += records
+            records = slow_consumer_records(s, now)   # publishing those records may disconnect another
+        if records < 0:
             return -1
-        work += records
         if lob_load_flag(&s.snapshot_requested):
             lob_store_flag(&s.snapshot_requested, 0)
             with gil:
