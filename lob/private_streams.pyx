@@ -392,7 +392,7 @@ cdef inline bint sent_everything(private_streams_t* ps, private_stream_t* st) no
 
 
 cdef int housekeep(private_streams_t* ps, private_stream_t* st, uint64_t now_ns) noexcept nogil:
-    """Advance one adding, waiting or closing publication; 1 when something changed."""
+    """Advance one adding, waiting, back-pressured or closing publication; 1 when something changed."""
     cdef aeron_publication_constants_t constants
     cdef int rc
     cdef int work = 0
@@ -421,7 +421,7 @@ cdef int housekeep(private_streams_t* ps, private_stream_t* st, uint64_t now_ns)
             work = 1
         if st.pending_frames == 0:
             backlog_end(ps, st)
-        elif now_ns - st.backlog_since_ns >= ps.slow_consumer_timeout_ns:
+        elif now_ns >= st.backlog_since_ns and now_ns - st.backlog_since_ns >= ps.slow_consumer_timeout_ns:
             disconnect_slow(ps, st)
             return 1
     if not st.expired and st.state != STREAM_OPEN and now_ns >= st.connect_deadline_ns:

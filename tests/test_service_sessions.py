@@ -306,7 +306,8 @@ def test_a_client_that_stops_reading_is_disconnected_and_the_others_go_on(client
             # 3. More for the slow client until its buffer would overflow: its session ends.
             def canceled_on_disconnect():
                 drop_copy.subscription.poll(drop_copy._on, 64)
-                return any(s == 1001 and plain(f).get("reason") == "CancelOnDisconnect" for s, _, f in drop_copy.records)
+                return any(s == 1001 and plain(f).get("reason") == "CancelOnDisconnect"
+                           for s, _, f in drop_copy.records)
 
             for _ in range(30):
                 flood(100)
