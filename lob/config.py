@@ -24,7 +24,11 @@ Private publications: at most `max_publications` (default 2 x the sessions in th
 16) exist at once, so Negotiates cannot make the engine create publications without bound; frames for
 a publication without a subscriber yet wait in a buffer of `private_buffer_kb` per transport for up to
 `publication_connect_timeout` seconds, then are dropped and counted (a session's execution reports stay
-retrievable with RetransmitRequest).
+retrievable with RetransmitRequest). The same buffer holds the frames of a connected client that does
+not keep up (back-pressure); a client whose buffer would overflow, or that stays back-pressured longer
+than `slow_consumer_timeout` seconds, is disconnected as a slow consumer: its session ends as if its
+transport were lost (cancel-on-disconnect applies) and it recovers what it missed by RetransmitRequest
+after logging on again.
 
 A config file mirrors the flags:
 
@@ -56,7 +60,8 @@ A config file mirrors the flags:
     [publications]
     max = 64                         # private publications at once (default 2 x sessions + 16)
     connect_timeout = 5.0            # seconds frames wait for a new publication's subscriber
-    buffer_kb = 1024                 # what they may hold meanwhile, per transport
+    buffer_kb = 1024                 # what they may hold meanwhile (or while back-pressured), per transport
+    slow_consumer_timeout = 2.0      # seconds a client may stay back-pressured before it is disconnected
 
     [status]
     interval = 5.0                   # seconds between status lines, 0: none
@@ -176,6 +181,7 @@ class EngineConfig:
     max_publications: int | None = None     # None: 2 x sessions + 16
     publication_connect_timeout: float = 5.0
     private_buffer_kb: int = 1024
+    slow_consumer_timeout: float = 2.0
     status_interval: float = 5.0
     metrics_port: int | None = None
     metrics_host: str = DEFAULT_HOST
@@ -221,7 +227,7 @@ _FILE_KEYS = {
                "prefault": "prefault", "idle": "idle", "fragment_limit": "fragment_limit",
                "drain_timeout": "drain_timeout", "tick_ms": "tick_ms", "retransmit_ring_kb": "retransmit_ring_kb"},
     "publications": {"max": "max_publications", "connect_timeout": "publication_connect_timeout",
-                     "buffer_kb": "private_buffer_kb"},
+                     "buffer_kb": "private_buffer_kb", "slow_consumer_timeout": "slow_consumer_timeout"},
     "status": {"interval": "status_interval"},
     "metrics": {"port": "metrics_port", "host": "metrics_host"},
     "journal": {"dir": "journal_dir", "policy": "journal_policy", "segment_mb": "journal_segment_mb",
@@ -314,7 +320,13 @@ def add_arguments(parser):
     sessions.add_argument("--publication-connect-timeout", default=s, type=float, metavar="SECONDS",
                           help="how long frames wait for a new publication's subscriber (default 5)")
     sessions.add_argument("--private-buffer-kb", default=s, type=int, metavar="KB",
-                          help="what they may hold meanwhile, per transport (default 1024)")
+                          help="what they may hold meanwhile, or while the client is back-pressured, per "
+                               "transport; a client that would overflow it is disconnected (default 1024)")
+    sessions.add_argument("--slow-consumer-timeout", default=s, type=float, metavar="SECONDS",
+                          help="a client whose private publication stays back-pressured this long is "
+                               "disconnected as a slow consumer: its session ends (cancel-on-disconnect "
+                               "applies) and it gets what it missed by RetransmitRequest after logging on "
+                               "again (default 2)")
     engine.add_argument("--status-interval", default=s, type=float, metavar="SECONDS",
                         help="seconds between status lines, 0: none (default 5)")
     engine.add_argument("--metrics-port", default=s, type=int, metavar="PORT",
@@ -352,7 +364,7 @@ def from_args(args):
                        ("tick_ms", "tick_ms"), ("retransmit_ring_kb", "retransmit_ring_kb"),
                        ("max_publications", "max_publications"),
                        ("publication_connect_timeout", "publication_connect_timeout"),
-                       ("private_buffer_kb", "private_buffer_kb"),
+                       ("private_buffer_kb", "private_buffer_kb"), ("slow_consumer_timeout", "slow_consumer_timeout"),
                        ("status_interval", "status_interval"), ("metrics_port", "metrics_port"),
                        ("metrics_host", "metrics_host"), ("journal_dir", "journal_dir"),
                        ("journal_policy", "journal_policy"), ("journal_segment_mb", "journal_segment_mb"),
@@ -401,6 +413,8 @@ def validate(config):
         raise ValueError("the publication connect timeout must be > 0")
     if not 1 <= int(config.private_buffer_kb) <= 1 << 20:
         raise ValueError(f"private_buffer_kb {config.private_buffer_kb} must be in 1..1048576")
+    if not config.slow_consumer_timeout > 0:
+        raise ValueError("the slow-consumer timeout must be > 0")
     if config.status_interval < 0:
         raise ValueError("status interval must be >= 0")
     if config.journal_policy not in ("none", "batch", "every"):

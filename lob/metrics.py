@@ -20,7 +20,9 @@ time, so nothing Prometheus-related runs per message.
     lob_throttled_total                         messages refused by a session's rate limit
     lob_private_publications_open               private execution publications now (gauge)
     lob_private_publications_total{event}       opened, closed, add_failed, limit_refused, channel_refused
-    lob_execution_unsent_total{why}             session_disconnected (retained only), no_publication
+    lob_execution_unsent_total{why}             session_disconnected (retained only), no_publication,
+                                                slow_consumer (dropped with a slow consumer's disconnection)
+    lob_slow_consumers_disconnected_total       clients disconnected for not reading their private stream
     lob_forged_engine_records_total             network frames with an engine record's template id (dropped)
     lob_engine_records_total{kind}              tick, start, transport_lost records the loop wrote
     lob_inbound_bytes_total, lob_engine_errors_total
@@ -109,7 +111,11 @@ class EngineMetrics:
                                      labels=["why"])
         family.add_metric(["session_disconnected"], private["unrouted"])
         family.add_metric(["no_publication"], private["no_route"])
+        family.add_metric(["slow_consumer"], private["dropped_slow_consumer"])
         yield family
+        yield CounterMetricFamily("lob_slow_consumers_disconnected",
+                                  "Clients disconnected because their private publication stayed back-pressured "
+                                  "or overflowed its buffer", value=private["slow_consumers_disconnected"])
         yield CounterMetricFamily("lob_forged_engine_records", "Network frames carrying an engine record's "
                                   "template id, dropped", value=s["forged"])
         family = CounterMetricFamily("lob_engine_records", "Records the engine loop wrote", labels=["kind"])

@@ -2,14 +2,15 @@
 # client transport, on the response channel its Negotiate named, driven from the engine loop (nogil).
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from lob.transport.aeronc cimport aeron_async_add_exclusive_publication_t, aeron_exclusive_publication_t, aeron_t
-from lob.transport.idle cimport idle_strategy_t
 
 cdef enum:
     MAX_RESPONSE_CHANNEL = 512
     STREAM_FREE = 0
     STREAM_ADDING = 1       # async add in progress: frames wait in `pending`
     STREAM_WAITING = 2      # added, no subscriber yet: frames wait in `pending`
-    STREAM_OPEN = 3         # frames are offered as they come
+    STREAM_OPEN = 3         # frames are offered as they come; back-pressured ones wait in `pending`
+    STREAM_SLOW = 4         # disconnected as a slow consumer: publication closed, frames dropped until the
+                            # loop has fed the core its TransportLost
 
 ctypedef struct private_stream_t:
     uint32_t transport                      # the client's order-entry Aeron session id
@@ -23,21 +24,25 @@ ctypedef struct private_stream_t:
     int32_t stream_id
     uint16_t channel_length
     char channel[MAX_RESPONSE_CHANNEL + 1]
-    uint8_t* pending                        # u32 length | frame, oldest first
+    uint8_t* pending                        # u32 length | frame, oldest (at pending_head) first
+    size_t pending_head
     size_t pending_length
     size_t pending_capacity
     uint32_t pending_frames
     uint64_t connect_deadline_ns            # CLOCK_MONOTONIC
     uint64_t close_deadline_ns
+    uint64_t backlog_since_ns               # open and back-pressured since (0: frames go straight out)
 
 ctypedef struct private_counters_t:
     uint64_t frames                 # taken by a private publication
     uint64_t bytes
-    uint64_t back_pressure_events
+    uint64_t back_pressure_events   # frames that waited in a back-pressured transport's buffer
     uint64_t dropped_unconnected    # buffer full, connect timeout, or no subscriber (NOT_CONNECTED)
+    uint64_t slow_consumers_disconnected
+    uint64_t dropped_slow_consumer  # frames dropped with (or after) a slow consumer's disconnection
     uint64_t unrouted               # transport 0: the session is not connected (retained by the core only)
     uint64_t no_route               # no publication for the transport (invalid channel, limit, add failed)
-    uint64_t unsent                 # given up while back-pressured at an aborted shutdown
+    uint64_t unsent                 # still back-pressured when the publication closed
     uint64_t errors                 # CLOSED / MAX_POSITION_EXCEEDED / ERROR on a private publication
     uint64_t opened                 # publications added
     uint64_t closed
@@ -50,15 +55,18 @@ ctypedef struct private_streams_t:
     private_stream_t* slots
     uint32_t capacity               # max publications
     uint32_t count                  # slots in use
-    uint32_t busy                   # slots adding, waiting or closing (need housekeeping)
+    uint32_t busy                   # slots adding, waiting, back-pressured or closing (need housekeeping)
+    uint32_t backlogged             # open slots holding back-pressured frames (retried at every poll)
     int32_t* index                  # open addressing: transport -> slot, -1 empty; index_mask + 1 entries
     uint32_t index_mask
-    size_t buffer_limit             # bytes buffered per transport before it connects
+    size_t buffer_limit             # bytes buffered per transport (before it connects, or back-pressured)
     uint64_t connect_timeout_ns
+    uint64_t slow_consumer_timeout_ns   # back-pressured longer than this: disconnected
     uint64_t linger_ns              # bound on waiting for a closing publication to send what it was given
     uint64_t next_housekeeping_ns
-    idle_strategy_t* idle
-    const int* publishing           # keep retrying back-pressured offers while set
+    uint32_t* slow                  # transports disconnected as slow consumers, for the loop's TransportLost
+    uint32_t slow_head
+    uint32_t slow_count
     private_counters_t counters
 
 cdef bint response_channel_allowed(const char* channel, size_t length) noexcept nogil
@@ -68,13 +76,11 @@ cdef void private_streams_send(private_streams_t* ps, uint32_t transport, const 
                                uint16_t template_id, uint64_t now_ns) noexcept nogil
 cdef void private_streams_transport_lost(private_streams_t* ps, uint32_t transport, uint64_t now_ns) noexcept nogil
 cdef int private_streams_poll(private_streams_t* ps, uint64_t now_ns) noexcept nogil
+cdef bint private_streams_next_slow(private_streams_t* ps, uint32_t* transport) noexcept nogil
+cdef bint private_streams_pending(const private_streams_t* ps) noexcept nogil
 cdef void private_streams_close_all(private_streams_t* ps) noexcept nogil
 
 
 cdef class PrivateStreams:
     cdef private_streams_t state
     cdef readonly object client
-    cdef object idle_strategy
-    cdef int publishing_flag
-
-    cdef void use_own_context(self)

@@ -130,7 +130,8 @@ class EngineService:
                                                             images=self.images)
             self.streams = PrivateStreams(self.client, cfg.publication_limit(len(self.sessions)),
                                           buffer_bytes=cfg.private_buffer_kb << 10,
-                                          connect_timeout=cfg.publication_connect_timeout, idle=cfg.idle)
+                                          connect_timeout=cfg.publication_connect_timeout,
+                                          slow_consumer_timeout=cfg.slow_consumer_timeout)
             if cfg.market_data_enabled:
                 self.market_data = self.client.add_exclusive_publication(cfg.market_data.channel,
                                                                          cfg.market_data.stream_id)
@@ -206,7 +207,8 @@ class EngineService:
             f"  sessions     {len(self.sessions)} from {cfg.credentials or 'the caller'}; ticks every {cfg.tick_ms:g} ms, "
             f"{cfg.retransmit_ring_kb} KiB retransmission ring each",
             f"  executions   private publication per logged-on transport (at most {self.streams.capacity}; "
-            f"{cfg.private_buffer_kb} KiB held up to {cfg.publication_connect_timeout:g} s until it connects)",
+            f"{cfg.private_buffer_kb} KiB held up to {cfg.publication_connect_timeout:g} s until it connects; "
+            f"a client back-pressured {cfg.slow_consumer_timeout:g} s or beyond that is disconnected)",
             f"  market data  " + (f"{cfg.market_data}, session {self.market_data.session_id}; "
                                   f"clients subscribe with {clients['market_data'].channel}"
                                   if self.market_data is not None else "off"),
@@ -334,6 +336,7 @@ def status_line(snapshot, previous, seconds):
              f" | sessions {sessions['established']} established, {sessions['claims_rejected']} claims rejected,"
              f" {sessions['unauthenticated']} unauthenticated, {sessions['throttled']} throttled"
              f" | publications {private['open']} | dropped unconnected {private['dropped_unconnected']}"
+             f" | slow consumers disconnected {private['slow_consumers_disconnected']}"
              f" | back-pressure exec {execution['back_pressure_events']} md {market_data['back_pressure_events']}"
              f" | no subscriber md {market_data['not_connected']}")
     if snapshot["forged"]:

@@ -12,16 +12,22 @@ forged: only the loop writes those. A Negotiate also starts the transport's priv
 The loop writes its own records, journaled and processed exactly like inbound messages with transport
 0: EngineStart once before the first poll, EngineTick every `tick_ns` of CLOCK_MONOTONIC, and
 TransportLost when the order-entry subscription reports an unavailable image (the Aeron conductor
-thread hands the session id over through lob.transport.images' ring).
+thread hands the session id over through lob.transport.images' ring) or when lob.private_streams
+disconnected the transport as a slow consumer.
 
 After each poll (up to `fragment_limit` messages) the loop commits the journal per its durability
 policy and only then walks the core's exec_out (routed framing: u32 length | u32 session | u32
 transport | frame) and md_out: no effect of a message is published before the message is journaled.
 
 Outbound policy:
-- back-pressure (and admin action): idle and retry until the frame is taken; counted once per frame.
-  Never dropped, on any stream. With a publication per client this means a client that stops reading
-  its private stream holds the whole engine back once its publication's window is full.
+- market data and the drop copy, on back-pressure (and admin action): idle and retry until the frame
+  is taken; counted once per frame. Never dropped.
+- a private publication is never waited for: a back-pressured frame, and every later one of that
+  transport, waits in the transport's bounded buffer and is retried at every loop iteration. A client
+  whose buffer would overflow, or that stays back-pressured longer than the slow-consumer timeout, is
+  disconnected: TransportLost (journaled) ends its session in the core, cancel-on-disconnect applies,
+  and its application messages stay in its retransmission ring. One slow client never holds the
+  others, market data or the journal back.
 - an execution frame for transport 0 (a session not connected) is not sent (the core retains it for
   retransmission); for a transport without a publication it is dropped and counted; before a private
   publication connects it waits in a bounded buffer (lob.private_streams).
@@ -34,7 +40,6 @@ Counters are plain C integers written by the loop thread only; the service copie
 Prometheus and the status line from another thread (torn reads of a monotonic 64-bit counter on
 x86-64 do not happen, and a value one message old is fine there).
 """
-cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 from posix.time cimport CLOCK_MONOTONIC, CLOCK_REALTIME, clock_gettime, timespec
@@ -43,8 +48,8 @@ from lob.core cimport CORE_OK, SESSION_ESTABLISHED, EngineCore, OutBuf, engine_o
 from lob.engine cimport Engine
 from lob.journal cimport Journal, JournalWriter, journal_append, journal_commit
 from lob.private_streams cimport (
-    PrivateStreams, private_streams_on_negotiate, private_streams_poll, private_streams_send, private_streams_t,
-    private_streams_transport_lost,
+    PrivateStreams, private_streams_next_slow, private_streams_on_negotiate, private_streams_pending,
+    private_streams_poll, private_streams_send, private_streams_t, private_streams_transport_lost,
 )
 from lob.sbe.messages cimport (
     HEADER_LENGTH, SCHEMA_ID, SCHEMA_VERSION, EngineStart_TEMPLATE_ID, EngineTick_TEMPLATE_ID,
@@ -291,6 +296,14 @@ cdef void on_fragment(void* clientd, const uint8_t* buffer, size_t length, aeron
     c.service_buckets[bucket if bucket < LATENCY_BUCKETS else LATENCY_BUCKETS - 1] += 1
 
 
+cdef int transport_lost(service_loop_t* s, uint32_t transport, uint64_t now) noexcept nogil:
+    if write_record(s, TransportLost_TEMPLATE_ID, transport) != 0:
+        return -1
+    s.counters.transports_lost += 1
+    private_streams_transport_lost(s.streams, transport, now)
+    return 0
+
+
 cdef int engine_records(service_loop_t* s, uint64_t now) noexcept nogil:
     """TransportLost for each image gone since the last call, EngineTick when due; the number written."""
     cdef uint32_t kind, transport
@@ -299,10 +312,8 @@ cdef int engine_records(service_loop_t* s, uint64_t now) noexcept nogil:
         while image_ring_pop(s.images, &kind, &transport):
             if kind != IMAGE_UNAVAILABLE:
                 continue
-            if write_record(s, TransportLost_TEMPLATE_ID, transport) != 0:
+            if transport_lost(s, transport, now) != 0:
                 return -1
-            s.counters.transports_lost += 1
-            private_streams_transport_lost(s.streams, transport, now)
             written += 1
     if s.tick_ns and now >= s.next_tick_ns:
         if write_record(s, EngineTick_TEMPLATE_ID, 0) != 0:
@@ -311,6 +322,17 @@ cdef int engine_records(service_loop_t* s, uint64_t now) noexcept nogil:
         s.next_tick_ns += s.tick_ns
         if s.next_tick_ns <= now:   # after a stall: one tick, not a burst of them
             s.next_tick_ns = now + s.tick_ns
+        written += 1
+    return written
+
+
+cdef int slow_consumer_records(service_loop_t* s, uint64_t now) noexcept nogil:
+    """TransportLost for each slow consumer the private streams disconnected; the number written."""
+    cdef uint32_t transport
+    cdef int written = 0
+    while private_streams_next_slow(s.streams, &transport):
+        if transport_lost(s, transport, now) != 0:
+            return -1
         written += 1
     return written
 
@@ -348,6 +370,15 @@ cdef int run_loop(service_loop_t* s, uint64_t drain_ns, object on_snapshot) noex
             if commit_and_publish(s, now) != 0:
                 return -1
         work += records + private_streams_poll(s.streams, now)
+        # Before the next poll, so the session ends before more of its messages are processed.
+        records = slow_consumer_records(s, now)
+        while records > 0:
+            if commit_and_publish(s, now) != 0:
+                return -1
+            work += records
+            records = slow_consumer_records(s, now)   # publishing those records may disconnect another
+        if records < 0:
+            return -1
         if lob_load_flag(&s.snapshot_requested):
             lob_store_flag(&s.snapshot_requested, 0)
             with gil:
@@ -356,7 +387,7 @@ cdef int run_loop(service_loop_t* s, uint64_t drain_ns, object on_snapshot) noex
     if s.stopped_by:
         return -1
     # Answer what already arrived: poll until a poll finds nothing (bounded by drain_ns), and let
-    # publications still connecting take their buffered frames.
+    # publications still connecting or back-pressured take their buffered frames.
     cdef uint64_t deadline = now_ns(CLOCK_MONOTONIC) + drain_ns
     while lob_load_flag(&s.publishing):
         now = now_ns(CLOCK_MONOTONIC)
@@ -366,19 +397,10 @@ cdef int run_loop(service_loop_t* s, uint64_t drain_ns, object on_snapshot) noex
         if commit_and_publish(s, now) != 0:
             return -1
         private_streams_poll(s.streams, now)
-        if work <= 0 and not streams_connecting(s.streams):
+        if work <= 0 and not private_streams_pending(s.streams):
             break
         idle(&s.idle, work)
     return 0
-
-
-cdef bint streams_connecting(private_streams_t* ps) noexcept nogil:
-    """Some publication still holds frames it could send once its subscriber connects."""
-    cdef uint32_t i
-    for i in range(ps.capacity):
-        if ps.slots[i].pending_frames and not ps.slots[i].expired:
-            return True
-    return False
 
 
 cdef uint32_t established_now(const EngineCore* core) noexcept nogil:
@@ -398,7 +420,6 @@ TEMPLATE_OTHER = TEMPLATE_SLOTS
 LATENCY_BOUNDS_NS = tuple(1 << (LATENCY_SHIFT + i) for i in range(LATENCY_BUCKETS - 1))
 
 
-@cython.no_gc_clear   # __dealloc__ hands the streams their own idle strategy and flag back
 cdef class ServiceLoop:
     """One engine, one order-entry subscription, a private publication per client transport, market data
     and an optional drop copy; `run()` blocks (nogil)."""
@@ -440,15 +461,8 @@ cdef class ServiceLoop:
         self.state.tick_ns = <uint64_t>(tick_ms * 1e6) if tick_ms > 0 else 0
         self.state.running = 1
         self.state.publishing = 1
-        # The streams offer with this loop's idle strategy and stop retrying when the loop aborts.
-        streams.state.idle = &self.state.idle
-        streams.state.publishing = &self.state.publishing
         order_entry.set_handler(on_fragment, &self.state, True, self)
         self.state.poller = order_entry.poller
-
-    def __dealloc__(self):
-        if self.streams is not None:
-            self.streams.use_own_context()
 
     def run(self, double drain_seconds=1.0):
         """Write EngineStart, run the duty cycle until stop(); then answer what already arrived (up to
@@ -498,7 +512,7 @@ cdef class ServiceLoop:
         execution = {"frames": private["frames"], "bytes": private["bytes"],
                      "back_pressure_events": private["back_pressure_events"],
                      "not_connected": private["dropped_unconnected"], "unsent": private["unsent"],
-                     "errors": private["errors"]}
+                     "errors": private["errors"], "slow_consumers_disconnected": private["slow_consumers_disconnected"]}
         streams = {"execution": execution, "market_data": stream_snapshot(&c.market_data),
                    "drop_copy": stream_snapshot(&c.drop_copy)}
         sessions = dict(self.engine.core.session_counters)   # the core's, since start

@@ -164,3 +164,146 @@ def test_unavailable_images_reach_the_ring_with_their_session_id(client):
     assert wait_until(lambda: events.received >= 1)
     assert events.drain() == [(UNAVAILABLE, session_id)]
     assert events.overflow == 0
+
+
+SLOW, FAST = TRANSPORT, TRANSPORT + 1
+
+
+class SlowAndFast:
+    """Two transports of one PrivateStreams on 64 KiB terms (a window of about a thousand Sequence frames):
+    SLOW's subscriber reads only when told to, FAST's after every step; every frame sent is recorded."""
+
+    def __init__(self, client, streams):
+        self.streams = streams
+        self.subs = {}
+        self.sent = {SLOW: [], FAST: []}
+        for transport, port in zip((SLOW, FAST), free_udp_ports(2)):
+            channel = udp_channel(port, term_length=65536)
+            self.subs[transport] = subscribe(client, channel)
+            streams.negotiate(transport, negotiate(channel))
+        assert wait_until(lambda: streams.poll() >= 0 and all(
+            streams.publications()[t][0] == "open" for t in (SLOW, FAST)))
+
+    def send(self, transport):
+        frame = encode("Sequence", nextSeqNo=len(self.sent[transport]) + 1)
+        self.sent[transport].append(frame)
+        self.streams.send(transport, frame)
+
+    def step(self, until, steps=64, limit=200):
+        """Send `steps` frames to each transport, then let FAST read all it was sent; repeat until
+        until() holds after a frame to SLOW (True), at most `limit` times (False)."""
+        for _ in range(limit):
+            for _ in range(steps):
+                self.send(SLOW)
+                if until():
+                    self.catch_up(FAST)
+                    return True
+                self.send(FAST)
+            self.catch_up(FAST)
+        return False
+
+    def catch_up(self, transport):
+        sub, collector = self.subs[transport]
+        assert pump(self.streams, sub, collector, len(self.sent[transport]))
+
+    def received(self, transport):
+        return [payload for _, payload in self.subs[transport][1].drain()]
+
+    def pending(self, transport):
+        return self.streams.publications()[transport][4]
+
+
+def test_a_back_pressured_transport_keeps_its_frames_in_order_while_the_others_go_on(client):
+    streams = PrivateStreams(client, 4, slow_consumer_timeout=600.0)
+    s = SlowAndFast(client, streams)
+    assert s.step(lambda: s.pending(SLOW) > 0)
+    for _ in range(100):   # all of these wait behind the first held-back frame
+        s.send(SLOW)
+        s.send(FAST)
+    s.catch_up(FAST)
+    assert streams.poll() >= 0
+    waiting = s.pending(SLOW)
+    taken_by_slow = streams.counters()["frames"] - len(s.sent[FAST])
+    assert waiting > 0 and taken_by_slow + waiting == len(s.sent[SLOW])   # retried, held back, none lost
+    assert streams.counters()["back_pressure_events"] >= waiting
+    s.catch_up(SLOW)        # the client reads again: the buffer drains, in order
+    assert s.received(SLOW) == s.sent[SLOW] and s.received(FAST) == s.sent[FAST]
+    assert s.pending(SLOW) == 0 and streams.publications()[SLOW][0] == "open"
+    counters = streams.counters()
+    assert counters["frames"] == len(s.sent[SLOW]) + len(s.sent[FAST])
+    assert (counters["slow_consumers_disconnected"], counters["dropped_slow_consumer"],
+            counters["dropped_unconnected"], counters["unsent"], counters["errors"]) == (0, 0, 0, 0, 0)
+    assert streams.slow_consumers() == []
+    streams.close()
+
+
+def test_a_transport_whose_buffer_would_overflow_is_disconnected(client):
+    frame_bytes = 4 + len(frames(1)[0])
+    streams = PrivateStreams(client, 4, buffer_bytes=50 * frame_bytes, slow_consumer_timeout=600.0)
+    s = SlowAndFast(client, streams)
+    assert s.step(lambda: streams.publications()[SLOW][0] == "slow")
+    counters = streams.counters()
+    taken_by_slow = counters["frames"] - len(s.sent[FAST])
+    # 50 frames held, the 51st would not fit: all 51 dropped with the disconnection.
+    assert len(s.sent[SLOW]) - taken_by_slow == 51
+    assert (counters["slow_consumers_disconnected"], counters["dropped_slow_consumer"], counters["closed"]) == (
+        1, 51, 1)
+    assert streams.slow_consumers() == [SLOW] and streams.slow_consumers() == []
+    s.send(SLOW)            # until the loop has reported it lost, the transport's frames are dropped
+    assert streams.counters()["dropped_slow_consumer"] == 52
+    streams.transport_lost(SLOW)
+    assert sorted(streams.publications()) == [FAST]
+    s.send(SLOW)
+    s.send(FAST)
+    s.catch_up(FAST)
+    assert s.received(FAST) == s.sent[FAST]
+    assert s.received(SLOW) == []   # it never read; what the driver had sent it is not ours to count
+    counters = streams.counters()
+    assert (counters["no_route"], counters["frames"], counters["dropped_unconnected"], counters["errors"]) == (
+        1, taken_by_slow + len(s.sent[FAST]), 0, 0)
+    streams.close()
+
+
+def test_a_transport_back_pressured_longer_than_the_timeout_is_disconnected(client):
+    streams = PrivateStreams(client, 4, slow_consumer_timeout=0.2)
+    s = SlowAndFast(client, streams)
+    assert s.step(lambda: s.pending(SLOW) > 0)
+    assert wait_until(lambda: streams.poll() >= 0 and streams.publications()[SLOW][0] == "slow")
+    assert streams.slow_consumers() == [SLOW]
+    counters = streams.counters()
+    held = len(s.sent[SLOW]) - (counters["frames"] - len(s.sent[FAST]))   # never taken by its publication
+    assert held > 0
+    assert (counters["slow_consumers_disconnected"], counters["dropped_slow_consumer"]) == (1, held)
+    streams.transport_lost(SLOW)
+    for _ in range(10):
+        s.send(FAST)
+    s.catch_up(FAST)
+    assert s.received(FAST) == s.sent[FAST] and streams.publications()[FAST][0] == "open"
+    assert streams.counters()["slow_consumers_disconnected"] == 1
+    streams.close()
+
+
+def test_a_consumer_that_reads_in_dribs_gets_every_frame_in_order(client):
+    # Frames keep joining the back of the buffer while the front drains a few at a time, so the space
+    # drained frames leave is reclaimed many times over; the bound (4 KiB, about 200 frames) is never hit.
+    streams = PrivateStreams(client, 4, buffer_bytes=4096, slow_consumer_timeout=600.0)
+    s = SlowAndFast(client, streams)
+    assert s.step(lambda: s.pending(SLOW) > 0)
+    sub = s.subs[SLOW][0]
+
+    def dribble():
+        if s.pending(SLOW) < 100:
+            for _ in range(8):
+                s.send(SLOW)
+        sub.poll(6)
+        streams.poll()
+        return len(s.sent[SLOW]) >= 3000   # 60 KB through an allocation of at most 8 KiB
+
+    assert wait_until(dribble, interval=0)
+    s.catch_up(SLOW)
+    s.catch_up(FAST)
+    assert s.received(SLOW) == s.sent[SLOW] and s.received(FAST) == s.sent[FAST]
+    counters = streams.counters()
+    assert counters["frames"] == len(s.sent[SLOW]) + len(s.sent[FAST])
+    assert (counters["slow_consumers_disconnected"], counters["dropped_slow_consumer"], counters["unsent"]) == (0, 0, 0)
+    streams.close()

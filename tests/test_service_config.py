@@ -21,6 +21,7 @@ def test_defaults():
     assert cfg.drop_copy is None and cfg.credentials is None and not hasattr(cfg, "execution")
     assert (cfg.tick_ms, cfg.retransmit_ring_kb, cfg.publication_connect_timeout, cfg.private_buffer_kb) == (
         50.0, 4096, 5.0, 1024)
+    assert cfg.slow_consumer_timeout == 2.0
     assert cfg.publication_limit(10) == 36 and parse("--max-publications", "5").publication_limit(10) == 5
 
 
@@ -68,6 +69,7 @@ port = 9999
 max = 8
 connect_timeout = 2.5
 buffer_kb = 256
+slow_consumer_timeout = 0.75
 """)
     cfg = parse("--config", str(path))
     assert cfg.order_entry == config.Channel("aeron:udp?endpoint=127.0.0.1:45000", 11)
@@ -75,17 +77,19 @@ buffer_kb = 256
     assert cfg.drop_copy == config.Channel("aeron:udp?endpoint=127.0.0.1:45010", 1004)
     assert (cfg.credentials, cfg.tick_ms, cfg.retransmit_ring_kb) == ("sessions.txt", 20, 64)
     assert (cfg.max_publications, cfg.publication_connect_timeout, cfg.private_buffer_kb) == (8, 2.5, 256)
+    assert cfg.slow_consumer_timeout == 0.75
     assert (cfg.driver_threading, cfg.driver_idle, cfg.idle) == ("dedicated", "backoff", "backoff:1000:50000")
     assert (cfg.instruments, cfg.max_orders, cfg.status_interval, cfg.metrics_port) == ({1: 1, 2: 5}, 1000, 0, 9999)
     assert cfg.prefault is False and parse().prefault is True and parse("--no-prefault").prefault is False
     cfg = parse("--config", str(path), "--order-entry-stream", "12", "--instruments", "7:2", "--max-orders", "5",
                 "--metrics-port", "9000", "--idle", "yield", "--credentials", "other.txt", "--drop-copy-stream", "9",
                 "--tick-ms", "10", "--retransmit-ring-kb", "8", "--max-publications", "3",
-                "--publication-connect-timeout", "1", "--private-buffer-kb", "16")
+                "--publication-connect-timeout", "1", "--private-buffer-kb", "16", "--slow-consumer-timeout", "3")
     assert cfg.order_entry == config.Channel("aeron:udp?endpoint=127.0.0.1:45000", 12)
     assert cfg.drop_copy == config.Channel("aeron:udp?endpoint=127.0.0.1:45010", 9)
     assert (cfg.credentials, cfg.tick_ms, cfg.retransmit_ring_kb) == ("other.txt", 10, 8)
     assert (cfg.max_publications, cfg.publication_connect_timeout, cfg.private_buffer_kb) == (3, 1, 16)
+    assert cfg.slow_consumer_timeout == 3
     assert (cfg.instruments, cfg.max_orders, cfg.metrics_port, cfg.idle) == ({7: 2}, 5, 9000, "yield")
 
 
@@ -112,6 +116,7 @@ def test_drop_copy_flag():
     ("[publications]\nmaximum = 1\n", "unknown key 'maximum'"),
     ("[engine]\ninstruments = \"1:x\"\n", "instruments"),
     ("[engine]\nprefault = \"yes\"\n", "prefault 'yes' must be true or false"),
+    ("[publications]\nslow_consumer_timeout = -1\n", "slow-consumer timeout must be > 0"),
 ])
 def test_bad_files_are_refused(tmp_path, text, error):
     path = tmp_path / "bad.toml"
@@ -138,7 +143,7 @@ def test_streams_must_differ():
 @pytest.mark.parametrize("flags", [("--idle", "busy"), ("--driver-idle", "fast"), ("--max-orders", "0"),
                                    ("--fragment-limit", "0"), ("--tick-ms", "-1"), ("--retransmit-ring-kb", "0"),
                                    ("--max-publications", "0"), ("--publication-connect-timeout", "0"),
-                                   ("--private-buffer-kb", "0")])
+                                   ("--private-buffer-kb", "0"), ("--slow-consumer-timeout", "0")])
 def test_bad_flags_are_refused(flags):
     with pytest.raises(ValueError):
         parse(*flags)

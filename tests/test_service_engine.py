@@ -137,7 +137,7 @@ def test_burst_larger_than_the_publication_window_arrives_complete_and_in_order(
     # The client names a response channel with 64 KiB terms: the engine's private publication to it holds
     # 192 KiB and its flow-control window is 32 KiB, about 650 reports of 48 bytes; the burst is 3000
     # orders. The client only reads reports when its own order entry is back-pressured, so the engine
-    # must wait on the execution stream.
+    # holds the reports its publication cannot take in the transport's buffer (1 MiB) until it reads.
     base = free_port_base(3)
     with EngineProcess("--order-entry-channel", f"aeron:udp?endpoint=127.0.0.1:{base}|term-length=65536",
                        port_base=base) as engine:
@@ -161,7 +161,8 @@ def test_burst_larger_than_the_publication_window_arrives_complete_and_in_order(
     messages_in = count + 2
     assert stopped and f"in {messages_in} " in stopped[0] and f"out exec {count + 2} " in stopped[0]
     back_pressure = int(re.search(r"back-pressure exec (\d+)", stopped[0]).group(1))
-    assert back_pressure > 0   # the engine waited for the subscriber instead of dropping reports
+    assert back_pressure > 0   # reports waited for the subscriber instead of being dropped
+    assert "slow consumers disconnected 0 " in stopped[0]
 
 
 def test_sigterm_leaves_no_process_and_no_driver_directory(engine, session):

@@ -12,7 +12,8 @@ def snapshot(**overrides):
     stream = {"frames": 0, "bytes": 0, "back_pressure_events": 0, "not_connected": 0, "unsent": 0, "errors": 0}
     private = {"frames": 6, "bytes": 700, "back_pressure_events": 2, "dropped_unconnected": 4, "unrouted": 3,
                "no_route": 1, "unsent": 0, "errors": 0, "opened": 3, "closed": 1, "add_failures": 0,
-               "limit_refused": 2, "channel_refused": 1, "open": 2}
+               "limit_refused": 2, "channel_refused": 1, "open": 2, "slow_consumers_disconnected": 1,
+               "dropped_slow_consumer": 5}
     s = {"frames_in": 6, "bytes_in": 400, "core_errors": 0, "forged": 2,
          "records": {"ticks": 40, "starts": 1, "transports_lost": 1},
          "in_by_template": {1: 4, 2: 1, TEMPLATE_OTHER: 1}, "out_by_template": {60: 5, 69: 1, 20: 4, 21: 1},
@@ -43,6 +44,7 @@ def test_collector_exposes_the_latest_snapshot():
                  'lob_private_publications_open 2.0', 'lob_private_publications_total{event="limit_refused"} 2.0',
                  'lob_execution_unsent_total{why="session_disconnected"} 3.0',
                  'lob_execution_unsent_total{why="no_publication"} 1.0', 'lob_forged_engine_records_total 2.0',
+                 'lob_execution_unsent_total{why="slow_consumer"} 5.0', 'lob_slow_consumers_disconnected_total 1.0',
                  'lob_engine_records_total{kind="tick"} 40.0', 'lob_engine_records_total{kind="transport_lost"} 1.0',
                  'lob_not_connected_drops_total{stream="execution"} 4.0',
                  'lob_rejects_total{reason="MalformedFrame"} 1.0', 'lob_rejects_total{reason="PriceOffTick"} 2.0',
@@ -63,7 +65,8 @@ def test_status_line():
     line = status_line(snapshot(), before, 2.0)
     assert line == ("in 6 (+4, 2/s) | out exec 6 md 3 | rejects 3 | trades 1"
                     " | sessions 2 established, 1 claims rejected, 5 unauthenticated, 7 throttled"
-                    " | publications 2 | dropped unconnected 4 | back-pressure exec 2 md 0 | no subscriber md 2"
+                    " | publications 2 | dropped unconnected 4 | slow consumers disconnected 1"
+                    " | back-pressure exec 2 md 0 | no subscriber md 2"
                     " | forged 2")
     assert "errors" not in line and "errors 1" in status_line(snapshot(core_errors=1), None, 0)
     assert "forged" not in status_line(snapshot(forged=0), None, 0)

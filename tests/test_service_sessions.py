@@ -10,6 +10,7 @@ import pytest
 from aeron_helpers import WAIT, EngineProcess, OrderEntrySession, wait_until
 
 from lob import logon
+from lob.journal import read_journal
 from lob.sbe.messages import decode, encode
 from lob.transport.driver import MediaDriver, free_udp_ports
 
@@ -224,3 +225,144 @@ def test_frames_for_a_transport_whose_response_channel_nobody_reads_are_dropped_
         finally:
             client.close()
         assert engine.terminate() == 0
+
+
+def offer_raw(client, frame):
+    """Offer on the client's order entry without ever polling its execution stream (a client that stopped
+    reading)."""
+    assert wait_until(lambda: client.publication.offer(frame) > 0, WAIT, 0), "order entry stayed back-pressured"
+
+
+def sequenced(records, session_id):
+    """The session's sequenced execution frames among drop-copy records, by seqNum."""
+    out = {}
+    for s, _, frame in records:
+        if s == session_id and "seqNum" in plain(frame):
+            out[plain(frame)["seqNum"]] = frame
+    return out
+
+
+def status_after(engine, count, pattern):
+    """A status line printed after the `count` lines seen so far, matching `pattern`."""
+    assert wait_until(lambda: len(engine.lines) > count + 1, WAIT, 0.01), engine.output
+    return re.search(pattern, engine.lines[-1])
+
+
+def test_a_client_that_stops_reading_is_disconnected_and_the_others_go_on(client_driver, tmp_path):
+    # The slow client's response channel has 64 KiB terms: the engine's publication to it takes about
+    # 680 OrderCancelRejects before it is back-pressured; then they wait in its 16 KiB buffer (about 300)
+    # and the one that would overflow it disconnects the client. The timeout is out of the way.
+    drop_copy_channel = f"aeron:udp?endpoint=127.0.0.1:{free_udp_ports(1)[0]}"
+    with EngineProcess("--drop-copy", drop_copy_channel, "--private-buffer-kb", "16", "--journal", str(tmp_path),
+                       "--slow-consumer-timeout", "600", "--status-interval", "0.05") as engine:
+        engine.wait_ready()
+        made = []
+        try:
+            slow = OrderEntrySession(engine.client_channels(), engine.credentials[1001], driver_dir=client_driver.dir,
+                                     market_data=False, response_params={"term-length": 65536})
+            made.append(slow)
+            fast = OrderEntrySession(engine.client_channels(), engine.credentials[1002], driver_dir=client_driver.dir,
+                                     market_data=False)
+            made.append(fast)
+            slow_transport = slow.session_id
+            drop_copy = DropCopy(fast.aeron, drop_copy_channel)
+            slow.logon()
+            fast.logon()
+            slow.send(new_order(1, "Buy", 100, 10))
+            slow.wait_reports(3)
+            assert plain(slow.reports[2]) == new(1, 1, 1)
+            flooded = 0
+
+            def flood(count):
+                """Cancels of orders that do not exist, each answered with an OrderCancelReject."""
+                nonlocal flooded
+                for _ in range(count):
+                    flooded += 1
+                    offer_raw(slow, encode("OrderCancelRequest", clOrdId=1000 + flooded, origClOrdId=99,
+                                           instrumentId=1, side="Buy"))
+                    drop_copy.subscription.poll(drop_copy._on, 64)
+
+            def rejects_seen():
+                return sum(1 for s, _, f in drop_copy.records if s == 1001 and plain(f)["_name"] == "OrderCancelReject")
+
+            # 1. Until the slow client's publication is back-pressured (its window is full).
+            for _ in range(30):
+                flood(100)
+                assert wait_until(lambda: drop_copy.subscription.poll(drop_copy._on, 64) >= 0
+                                  and rejects_seen() == flooded), (rejects_seen(), flooded)
+                line = status_after(engine, len(engine.lines), r"back-pressure exec (\d+)")
+                if int(line.group(1)):
+                    break
+            assert int(line.group(1)) > 0 and "slow consumers disconnected 0 " in line.string, line.string
+            before_trade = flooded
+
+            # 2. The engine still answers the other client at once, exactly.
+            fast.send(new_order(1, "Sell", 100, 4))
+            fast.wait_reports(4)
+            assert [plain(r) for r in fast.reports] == logged_on(fast.creds) + [
+                new(1, 1, 2),
+                {"_name": "ExecutionReportTrade", "seqNum": 2, "clOrdId": 1, "orderId": 2, "tradeId": 1,
+                 "lastPx": 100, "lastQty": 4, "leavesQty": 0, "liquidity": "Removed"}]
+
+            # 3. More for the slow client until its buffer would overflow: its session ends.
+            def canceled_on_disconnect():
+                drop_copy.subscription.poll(drop_copy._on, 64)
+                return any(s == 1001 and plain(f).get("reason") == "CancelOnDisconnect"
+                           for s, _, f in drop_copy.records)
+
+            for _ in range(30):
+                flood(100)
+                if wait_until(lambda: canceled_on_disconnect() or rejects_seen() == flooded):
+                    if canceled_on_disconnect():
+                        break
+            assert canceled_on_disconnect()
+            assert status_after(engine, len(engine.lines),
+                                r"sessions 1 established.*\| slow consumers disconnected 1 \|"), engine.lines[-1]
+
+            # 4. Its resting buy (6 left at 100) is gone: the other client's sell at 100 rests.
+            fast.send(new_order(2, "Sell", 100, 6))
+            fast.send(new_order(3, "Buy", 90, 1))
+            fast.wait_reports(6)
+            assert [plain(r) for r in fast.reports[4:]] == [new(3, 2, 3), new(4, 3, 4)]
+
+            missed = sequenced(drop_copy.records, 1001)
+            last = max(missed)
+            assert sorted(missed) == list(range(1, last + 1))
+            trade_seq = 2 + before_trade
+            processed = last - 3   # New, the trade and the cancel-on-disconnect are the others
+            assert before_trade < processed <= flooded
+            assert plain(missed[trade_seq]) == {
+                "_name": "ExecutionReportTrade", "seqNum": trade_seq, "clOrdId": 1, "orderId": 1, "tradeId": 1,
+                "lastPx": 100, "lastQty": 4, "leavesQty": 6, "liquidity": "Added"}
+            assert plain(missed[last]) == {"_name": "ExecutionReportCanceled", "seqNum": last, "clOrdId": 1,
+                                           "origClOrdId": 0, "orderId": 1, "reason": "CancelOnDisconnect"}
+            cancels = [seq for seq in range(2, last) if seq != trade_seq]
+            assert [plain(missed[seq]) for seq in cancels] == [
+                {"_name": "OrderCancelReject", "seqNum": seq, "clOrdId": 1000 + i + 1, "origClOrdId": 99,
+                 "orderId": 0, "responseTo": "Cancel", "reason": "UnknownOrder"}
+                for i, seq in enumerate(cancels)]
+
+            # 5. It logs on again (reading a fresh response channel) and gets what it missed, byte for byte.
+            slow.execution.close()
+            slow.response_channel = f"aeron:udp?endpoint=127.0.0.1:{free_udp_ports(1)[0]}"
+            slow.execution = slow.aeron.add_subscription(slow.response_channel, slow.RESPONSE_STREAM)
+            slow.reports = []
+            ack = slow.logon()
+            assert (ack["nextSeqNo"], ack["nextRecvSeqNo"]) == (last + 1, 2 + processed)
+            slow.send(logon.retransmit_request(1001, time.time_ns(), 2, last - 1))
+            slow.wait_reports(3 + last - 1)
+            assert plain(slow.reports[2]) == {"_name": "Retransmission", "sessionId": 1001, "fromSeqNo": 2,
+                                              "count": last - 1}
+            assert slow.reports[3:] == [missed[seq] for seq in range(2, last + 1)]
+        finally:
+            for c in made:
+                c.close()
+        assert engine.terminate() == 0
+    stopped = [line for line in engine.lines if line.startswith("lob engine stopped")]
+    assert stopped and "slow consumers disconnected 1 " in stopped[0], engine.output
+    # The journal decides: the slow client's cancels before its TransportLost are the ones it was answered.
+    records = [(transport, decode(frame)) for _, _, transport, frame in read_journal(str(tmp_path))]
+    [lost] = [i for i, (_, m) in enumerate(records) if m["_name"] == "TransportLost"]
+    assert records[lost] == (0, {"_name": "TransportLost", "_template_id": 71, "_schema_id": 1, "_version": 1,
+                                 "transport": slow_transport})
+    assert sum(1 for t, m in records[:lost] if t == slow_transport and m["_name"] == "OrderCancelRequest") == processed
