@@ -80,6 +80,7 @@ cdef struct BookSide:
 cdef struct Instrument:
     uint32_t id
     int64_t tick
+    int64_t last_price      # price of the last trade (INT64_NULL: none yet): stops trigger on it, bands centre on it
     BookSide sides[2]       # 0: bids, 1: asks
 
 # 8 bytes: the key itself lives in the order, the entry keeps its slot and the hash's low 32 bits (the

@@ -114,6 +114,7 @@ cdef int engine_init(EngineCore* core, const uint32_t* ids, const int64_t* ticks
     for i in range(count):
         core.instruments[i].id = ids[i]
         core.instruments[i].tick = ticks[i]
+        core.instruments[i].last_price = INT64_NULL
         for j in range(2):
             if side_reserve(&core.instruments[i].sides[j], SIDE_INITIAL) != 0:
                 engine_close(core)

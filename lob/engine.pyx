@@ -372,6 +372,11 @@ cdef class Engine:
             result.append((level.price, level.qty, level.count))
         return result
 
+    def last_price(self, instrument_id):
+        """The price of the instrument's last trade, or None before its first."""
+        cdef Instrument* instrument = find_instrument(self.core, instrument_id)
+        return None if instrument.last_price == INT64_NULL else instrument.last_price
+
     def book_snapshot(self, instrument_id):
         """An encoded BookSnapshot frame of every level of the instrument (no framing prefix)."""
         cdef Instrument* instrument = find_instrument(self.core, instrument_id)

@@ -181,7 +181,7 @@ def encode_snapshot(Engine engine, uint64_t journal_seq):
         b = frame_start(p, SnapshotInstrument_BLOCK_LENGTH, SnapshotInstrument_TEMPLATE_ID)
         SnapshotInstrument_set_instrumentId(b, core.instruments[i].id)
         SnapshotInstrument_set_tick(b, core.instruments[i].tick)
-        PriceNull_set_mantissa(b + SnapshotInstrument_lastTradePrice_OFFSET, INT64_NULL)
+        PriceNull_set_mantissa(b + SnapshotInstrument_lastTradePrice_OFFSET, core.instruments[i].last_price)
         p = b + SnapshotInstrument_BLOCK_LENGTH
     memcpy(p, <const char*>sessions, len(sessions))
     p += len(sessions)
@@ -296,11 +296,12 @@ def load_snapshot(path, max_orders=1 << 20, market_data=True, sessions=(), ring_
     header = messages.decode(next(frames))
     if header["_name"] != "SnapshotHeader":
         raise SnapshotError(f"{path}: first frame is {header['_name']}, not SnapshotHeader")
-    instruments = {}
+    instruments, last_prices = {}, []
     offset = FILE_HEADER + 4 + HEADER_LENGTH + SnapshotHeader_BLOCK_LENGTH
     for _ in range(header["instrumentCount"]):
         instrument = messages.decode(next(frames))
         instruments[instrument["instrumentId"]] = instrument["tick"]
+        last_prices.append((instrument["lastTradePrice"] or {}).get("mantissa"))
         offset += 4 + HEADER_LENGTH + SnapshotInstrument_BLOCK_LENGTH
     orders = header["orderCount"]
     if orders > max_orders:
@@ -308,6 +309,9 @@ def load_snapshot(path, max_orders=1 << 20, market_data=True, sessions=(), ring_
     cdef Engine engine = Engine(instruments=instruments, max_orders=max_orders, market_data=market_data,
                                 sessions=sessions, ring_bytes=ring_bytes)
     cdef EngineCore* core = engine.core
+    cdef uint32_t i
+    for i in range(core.instrument_count):
+        core.instruments[i].last_price = INT64_NULL if last_prices[i] is None else last_prices[i]
     for _ in range(header["sessionCount"]):
         frame = next(frames)
         session = messages.decode(frame)

@@ -93,6 +93,7 @@ def book_state(engine):
         "next_order_id": engine.next_order_id,
         "next_trade_id": engine.next_trade_id,
         "sessions": [engine.session(i) for i in engine.session_ids],
+        "last_prices": {i: engine.last_price(i) for i in engine.instruments},
         "next_md_seq": engine.next_md_seq,
         "traded_quantity": engine.traded_quantity,
     }

@@ -266,3 +266,11 @@ def test_sequences_ids_and_transact_time(h):
     md = h.md(sequences=True)
     assert [(m["_name"], m["seqNum"], m["transactTime"]) for m in md] == [
         ("BookUpdate", 1, 111), ("Trade", 2, 444), ("BookUpdate", 3, 444)]
+
+
+def test_the_last_trade_price_follows_the_fills(h):
+    assert h.engine.last_price(1) is None
+    h.send(nos(1, "Sell", 101, 2))
+    h.send(nos(2, "Sell", 103, 2))
+    h.send(nos(3, "Buy", 103, 3))          # fills at 101, then at 103
+    assert (h.engine.last_price(1), h.engine.last_price(7)) == (103, None)

@@ -64,7 +64,8 @@ def test_hand_made_book_is_what_the_tests_assume(original):
         ("Sell", 510, 4, 0, 11, 9002, "Day", False, 0),
         ("Sell", 510, 6, 0, 12, 9002, "GoodTillCancel", False, 0),
     ]
-    assert {k: v for k, v in book_state(original).items() if k not in ("orders", "levels", "sessions")} == {
+    assert book_state(original)["last_prices"][3] == 505
+    assert {k: v for k, v in book_state(original).items() if k not in ("orders", "levels", "sessions", "last_prices")} == {
         "live_orders": 105, "next_order_id": 491, "next_trade_id": 208, "next_md_seq": 788, "traded_quantity": 3288}
     # each session's next seqNum follows the application messages routed to it
     out = new_engine(INSTRUMENTS).process(inbound(traffic(800, seed=5, start_ns=T0) + hand_made_book()))
