@@ -10,6 +10,7 @@ import time
 import urllib.request
 
 import pytest
+from engine_helpers import nos
 from aeron_helpers import ROOT, WAIT, EngineProcess, OrderEntrySession, free_port_base, wait_until
 
 from lob.credentials import for_tests
@@ -25,10 +26,7 @@ def price(mantissa):
 
 
 def new_order(cl_ord_id, side, px, qty, instrument=1, account=7):
-    return encode("NewOrderSingle", clOrdId=cl_ord_id, account=account, instrumentId=instrument, side=side,
-                  ordType="Limit", timeInForce="Day", flags=set(), selfTradePrevention="None",
-                  price={"mantissa": px}, quantity=qty, stopPrice={"mantissa": None}, displayQty=None, expireTime=0,
-                  stpGroup=0)
+    return nos(cl_ord_id, side, px, qty, instrumentId=instrument, account=account, timeInForce="Day")
 
 
 def without_time(message):

@@ -7,6 +7,7 @@ import re
 import time
 
 import pytest
+from engine_helpers import nos
 from aeron_helpers import WAIT, EngineProcess, OrderEntrySession, wait_until
 
 from lob import logon
@@ -18,10 +19,7 @@ SESSION_FIELDS = ("_template_id", "_schema_id", "_version", "transactTime", "req
 
 
 def new_order(cl_ord_id, side, px, qty, instrument=1, account=7):
-    return encode("NewOrderSingle", clOrdId=cl_ord_id, account=account, instrumentId=instrument, side=side,
-                  ordType="Limit", timeInForce="Day", flags=set(), selfTradePrevention="None",
-                  price={"mantissa": px}, quantity=qty, stopPrice={"mantissa": None}, displayQty=None, expireTime=0,
-                  stpGroup=0)
+    return nos(cl_ord_id, side, px, qty, instrumentId=instrument, account=account, timeInForce="Day")
 
 
 def plain(frame):
