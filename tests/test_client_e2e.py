@@ -7,6 +7,7 @@ own instrument and sessions so the tests do not see each other's books. Waits ar
 asserts on time. What a client received is compared with what the engine sequenced for its session,
 recomputed byte for byte from the journal by an offline engine.
 """
+import signal
 import struct
 
 import pytest
@@ -61,11 +62,12 @@ class Venue:
         self.engine.wait_ready()
         return self.engine
 
-    def stop_engine(self):
-        code = self.engine.terminate()
+    def stop_engine(self, crash=False):
+        """SIGTERM (a clean stop, with a snapshot), or with crash SIGKILL (recovery replays the journal)."""
+        code = self.engine.terminate(signal.SIGKILL if crash else signal.SIGTERM)
         self.outputs.append(self.engine.output)
         self.engine.close()
-        assert code == 0, self.engine.output
+        assert code == (-signal.SIGKILL if crash else 0), self.engine.output
         self.engine = None
 
     @property
@@ -434,10 +436,12 @@ def test_a_session_the_engine_ended_comes_back_and_gets_its_cancels(connect):
     assert a.reports[-1]["seqNum"] == 3
 
 
-def test_after_an_engine_restart_the_client_recovers_exactly_the_engines_stream(own_venue):
-    """The engine restarts from its journal: both sessions are unbound and their open orders canceled
-    while they are away (cancel-on-disconnect). Each client establishes again, gets what it missed by
-    retransmission and ends with exactly the stream the engine sequenced for its session."""
+@pytest.mark.parametrize("crash", [False, True], ids=["stopped", "killed"])
+def test_after_an_engine_restart_the_client_recovers_exactly_the_engines_stream(own_venue, crash):
+    """The engine stops cleanly or is killed with SIGKILL, and restarts from its journal: both sessions are
+    unbound and their open orders canceled while they are away (cancel-on-disconnect). Each client
+    establishes again, gets what it missed by retransmission and ends with exactly the stream the engine
+    sequenced for its session."""
     a, b = own_venue.connect(213, keep_alive_ms=500), own_venue.connect(214, keep_alive_ms=500)
     orders = [a.place(5, "Buy", 5, PX - i) for i in range(3)]
     a.wait_for(lambda: all(o.status == "New" for o in orders), WAIT)
@@ -447,7 +451,7 @@ def test_after_an_engine_restart_the_client_recovers_exactly_the_engines_stream(
     b.wait_for(lambda: rest.status == "New", WAIT)
     a.wait_for(lambda: orders[2].cum == 2, WAIT)
 
-    own_venue.stop_engine()
+    own_venue.stop_engine(crash=crash)
     own_venue.start_engine()
     for client in (a, b):
         client.wait_for(lambda: client.protocol.establishments == 2 and client.established, 2 * WAIT)
