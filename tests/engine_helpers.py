@@ -196,10 +196,11 @@ def kind(report):
     return EXEC_TYPES.get(report["_name"], report["_name"])
 
 
-def session_engine(instruments=None, logged_on=range(1, 5), timestamp=1000, **options):
+def session_engine(instruments=None, logged_on=range(1, 5), timestamp=1000, sessions=None, **options):
     """An Engine that knows the test sessions, with sessions `logged_on` logged on (session N on
     transport N) and their logon answers dropped."""
-    engine = Engine(instruments, sessions=credentials.for_tests(TEST_SESSIONS), **options)
+    engine = Engine(instruments, sessions=credentials.for_tests(TEST_SESSIONS) if sessions is None else sessions,
+                    **options)
     preamble = b"".join(logon_records(s, timestamp=timestamp) for s in logged_on)
     if preamble:
         engine.process(preamble)
