@@ -52,7 +52,8 @@ cdef size_t engine_prefault(EngineCore* core) noexcept nogil:
     return (region_prefault(core.pool.items, slots * sizeof(Order))
             + region_prefault(core.level_pool.items, slots * sizeof(Level))
             + region_prefault(core.ids.entries, (<size_t>core.ids.mask + 1) * sizeof(IdEntry))
-            + region_prefault(core.touches, slots * sizeof(Touch)))
+            + region_prefault(core.touches, slots * sizeof(Touch))
+            + region_prefault(core.risk.entries, (<size_t>core.risk.mask + 2) * sizeof(AccountEntry)))
 
 
 cdef int engine_init(EngineCore* core, const uint32_t* ids, const int64_t* ticks, uint32_t count,

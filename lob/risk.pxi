@@ -157,7 +157,7 @@ cdef uint8_t risk_check_new(EngineCore* core, Order* o, int index) noexcept nogi
         o.expire_time = 0
     if instrument.max_order_qty != 0 and o.order_qty > instrument.max_order_qty:
         return Reason_RiskMaxOrderQty
-    if o.ord_type == OrdType_Market:
+    if o.ord_type == OrdType_Market or o.price == INT64_NULL:      # a stop order's price is null too
         price = band_edge(instrument, side_index)
         if price == INT64_NULL:
             price = band_reference(instrument)
