@@ -6,6 +6,7 @@ from engine_helpers import (ADMIN_SESSION, Harness, admin_report, cancel, end_of
                             nos, replace, set_state)
 from lob.accounts import AccountLimits, AccountRules
 from lob.instruments import InstrumentSpec
+from lob.sbe import messages
 from lob.snapshot import encode_snapshot, load_snapshot
 
 SECOND = 1_000_000_000
@@ -277,3 +278,26 @@ def test_snapshot_keeps_state_positions_and_expiry(tmp_path):
         assert h.tick(60 * SECOND) == [er("Expired", "Expired", clOrdId=1, orderId=1, reason="ExpireTime")]
         assert h.send(nos(4, price=100, quantity=7)) == rejected(4, "InvalidLot")
         assert h.send(nos(5, price=100, quantity=5, instrumentId=2)) == rejected(5, "InstrumentHalted")
+
+
+def test_admin_reports_are_sequenced_and_retained_like_execution_messages():
+    h = harness()
+    first = h.send(set_state(1, "Halted"), session=ADMIN_SESSION, sequences=True)
+    second = h.send(end_of_day(2), session=ADMIN_SESSION, sequences=True)
+    assert [(m["_name"], m["seqNum"]) for m in first + second] == [("AdminReport", 1), ("AdminReport", 2)]
+    assert second[0]["transactTime"] == h.clock
+    retained = h.engine.retained(ADMIN_SESSION, 1, 2)
+    assert [messages.decode(f)["clOrdId"] for f in retained] == [1, 2]
+    assert h.engine.session(ADMIN_SESSION)["next_recv_seq_no"] == 3
+
+
+def test_an_admin_session_is_throttled_like_any_other():
+    from lob import credentials
+    from lob.engine import Engine
+
+    h = Harness({1: 1})
+    h.engine = Engine({1: 1}, sessions=credentials.for_tests([ADMIN_SESSION], admin=True, rate=1, burst=1))
+    assert h.send(set_state(1, "Halted"), session=ADMIN_SESSION) == [admin_report(1, 80)]
+    out = h.send(set_state(2, "Trading"), session=ADMIN_SESSION)
+    assert [(m["_name"], m["reason"], m["refClOrdId"]) for m in out] == [("MessageReject", "Throttled", 2)]
+    assert h.engine.instrument_state(1) == "halted"
