@@ -17,6 +17,7 @@ COMMANDS = {
     "replay": ("lob.tools.replay", "run a journal through an offline engine, or republish it over Aeron"),
     "record": ("lob.tools.record", "record an Aeron stream in the journal format"),
     "snapshot": ("lob.tools.snapshot_tool", "write a snapshot of a journal's engine state"),
+    "admin": ("lob.tools.admin", "venue administration: instrument state, end of day"),
     "demo": ("lob.tools.demo", "engine + embedded driver + load generator over UDP, with a report"),
 }
 

@@ -49,7 +49,9 @@ A config file mirrors the flags:
 
     [engine]
     credentials = "examples/credentials.txt"   # required: the sessions and their secrets
-    instruments = "1:1,2:5"          # id:tick pairs (or a table: {1 = 1, 2 = 5})
+    instruments = "1:1,2:5"          # id:tick pairs (or a table: {1 = 1, 2 = 5}), for quick starts; or
+    instruments_file = "examples/instruments.toml"  # reference data (lob/instruments.py), not both
+    max_accounts = 65536             # (account, instrument) pairs the risk table holds
     max_orders = 1048576
     prefault = true                  # fault the pools for max_orders in at start (false: as first used)
     idle = "yield"                   # yield | spin | sleep:NS | backoff[:MIN_NS[:MAX_NS]]
@@ -80,6 +82,12 @@ A config file mirrors the flags:
     [snapshot]
     dir = "var/snapshots"            # default: <journal dir>/snapshots
     interval = 60.0                  # seconds between scheduled snapshots, 0: only on SIGUSR1 and at exit
+
+    [accounts.default]               # per-account risk limits (lob/accounts.py)
+    max_open_orders = 100
+    max_position = 5000
+    [accounts.7]
+    max_open_orders = 10
 """
 import argparse
 import os
@@ -171,7 +179,10 @@ class EngineConfig:
     market_data_enabled: bool = True
     drop_copy: Channel | None = None        # operations' copy of every routed execution frame
     credentials: str | None = None          # the sessions file (lob.credentials); required by `lob engine`
-    instruments: dict = field(default_factory=lambda: {1: 1})
+    instruments: dict = field(default_factory=lambda: {1: 1})     # id -> tick, or -> InstrumentSpec
+    instruments_file: str | None = None     # reference data, replaces `instruments` (lob.instruments)
+    accounts: object = None                 # lob.accounts.AccountRules; None: no account limits
+    max_accounts: int = 65536
     max_orders: int = 1 << 20
     prefault: bool = True                   # fault the engine's pools in at start, not on the message path
     idle: str = "yield"
@@ -223,7 +234,8 @@ class EngineConfig:
 _FILE_KEYS = {
     "driver": {"dir": "aeron_dir", "embedded_dir": "embedded_dir", "threading": "driver_threading",
                "idle": "driver_idle"},
-    "engine": {"credentials": "credentials", "instruments": "instruments", "max_orders": "max_orders",
+    "engine": {"credentials": "credentials", "instruments": "instruments", "instruments_file": "instruments_file",
+               "max_accounts": "max_accounts", "max_orders": "max_orders",
                "prefault": "prefault", "idle": "idle", "fragment_limit": "fragment_limit",
                "drain_timeout": "drain_timeout", "tick_ms": "tick_ms", "retransmit_ring_kb": "retransmit_ring_kb"},
     "publications": {"max": "max_publications", "connect_timeout": "publication_connect_timeout",
@@ -255,7 +267,12 @@ def apply_file(config, data, source="config"):
                                                          int(spec.get("stream", current.stream_id))))
                 if "enabled" in spec:
                     config.market_data_enabled = bool(spec["enabled"])
+        elif section == "accounts":
+            from lob.accounts import parse as parse_accounts
+            config.accounts = parse_accounts(values, source)
         elif section in _FILE_KEYS:
+            if section == "engine" and "instruments" in values and "instruments_file" in values:
+                raise ValueError(f"{source}: [engine] has instruments and instruments_file: give one")
             for key, value in values.items():
                 if key not in _FILE_KEYS[section]:
                     raise ValueError(f"{source}: unknown key {key!r} in [{section}] "
@@ -303,6 +320,11 @@ def add_arguments(parser):
                         help="the trading sessions and their secrets (required; format in lob/credentials.py)")
     engine.add_argument("--instruments", default=s, metavar="ID:TICK,...",
                         help="instruments and tick sizes, e.g. 1:1,2:5 (default 1:1)")
+    engine.add_argument("--instruments-file", default=s, metavar="FILE",
+                        help="instrument reference data (TOML, format in lob/instruments.py; a sample is "
+                             "examples/instruments.toml); replaces --instruments")
+    engine.add_argument("--max-accounts", default=s, type=int, metavar="N",
+                        help="(account, instrument) pairs the risk table holds (default 65536)")
     engine.add_argument("--max-orders", default=s, type=int, help="order pool capacity (default 1048576)")
     engine.add_argument("--no-prefault", dest="prefault", action="store_false", default=s,
                         help="fault the order pools in as they are first used instead of at start (less memory "
@@ -354,12 +376,15 @@ def from_args(args):
     if getattr(args, "config", None):
         load_file(args.config, config)
     given = vars(args)
+    if "instruments" in given and ("instruments_file" in given or config.instruments_file):
+        raise ValueError("give --instruments or an instruments file, not both")
     if "port_base" in given:
         config = config.with_ports(given["port_base"])
     for flag, attr in (("aeron_dir", "aeron_dir"), ("embedded_dir", "embedded_dir"),
                        ("driver_threading", "driver_threading"), ("driver_idle", "driver_idle"),
                        ("market_data_enabled", "market_data_enabled"), ("instruments", "instruments"),
                        ("max_orders", "max_orders"), ("prefault", "prefault"), ("idle", "idle"),
+                       ("instruments_file", "instruments_file"), ("max_accounts", "max_accounts"),
                        ("fragment_limit", "fragment_limit"), ("credentials", "credentials"),
                        ("tick_ms", "tick_ms"), ("retransmit_ring_kb", "retransmit_ring_kb"),
                        ("max_publications", "max_publications"),
@@ -388,7 +413,15 @@ def from_args(args):
 def validate(config):
     from lob.transport.driver import DRIVER_IDLE_STRATEGIES, THREADING_MODES
     from lob.transport.idle import IdleStrategy
-    config.instruments = parse_instruments(config.instruments)
+    from lob.instruments import InstrumentSpec
+    if config.instruments_file:
+        from lob.instruments import load as load_instruments
+        config.instruments = load_instruments(config.instruments_file)
+    elif not (isinstance(config.instruments, dict)
+              and any(isinstance(v, InstrumentSpec) for v in config.instruments.values())):
+        config.instruments = parse_instruments(config.instruments)
+    if not 0 < int(config.max_accounts) < 1 << 31:
+        raise ValueError(f"max_accounts {config.max_accounts} must be in 1..2**31-1")
     IdleStrategy(config.idle)   # raises ValueError on a bad spec
     if config.driver_idle not in DRIVER_IDLE_STRATEGIES:
         raise ValueError(f"driver idle strategy {config.driver_idle!r}: use one of {', '.join(DRIVER_IDLE_STRATEGIES)}")

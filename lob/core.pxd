@@ -16,6 +16,9 @@ cdef enum:
     SESSION_NEGOTIATED = 1
     SESSION_ESTABLISHED = 2
     MAX_ORDER_QTY = 1000000000000
+    MATCH_PRICE_TIME = 0
+    MATCH_PRO_RATA = 1
+    DEFAULT_MAX_ACCOUNTS = 65536
     SCRATCH_LENGTH = 512
 
 # Framed frames (market data: outbound framing; execution: routed framing). The core owns `data` (mapped memory: never free or realloc it); a reader
@@ -25,6 +28,43 @@ cdef struct OutBuf:
     size_t length
     size_t capacity
     bint borrowed           # data is lent by the caller (outbuf_lend)
+
+# Risk state of one account in one instrument (risk.pxi); entry 0 is a sink for orders of none.
+cdef struct AccountEntry:
+    uint32_t account
+    uint32_t instrument     # instrument index + 1; 0: the entry is free
+    uint32_t open_orders    # its live orders (resting, or being matched)
+    uint32_t max_open_orders    # 0: no limit
+    int64_t position        # bought - sold, from fills
+    int64_t max_position    # |position| limit; 0: none
+
+# Limits of one account from the config; default_limits covers the accounts not listed.
+cdef struct AccountLimits:
+    uint32_t account
+    uint32_t max_open_orders
+    int64_t max_position
+
+# (account, instrument) -> entry: open addressing over entries[1..mask+1], never deleted (positions stay).
+cdef struct RiskTable:
+    AccountEntry* entries
+    uint32_t mask
+    uint32_t count
+    uint32_t capacity       # entries that may be used; a new pair beyond it is rejected PoolFull
+    AccountLimits* limits   # sorted by account
+    uint32_t limit_count
+    AccountLimits default_limits
+
+# GoodTillDate orders by (expire time, order id): a binary heap with lazy deletion (an entry whose slot
+# no longer holds that order is dropped when it surfaces); compacted when full (capacity 2 x pool).
+cdef struct ExpiryEntry:
+    uint64_t order_id
+    uint32_t expire_time
+    uint32_t slot
+
+cdef struct ExpiryHeap:
+    ExpiryEntry* items
+    uint32_t count
+    uint32_t capacity
 
 cdef struct Order:
     uint64_t order_id
@@ -47,6 +87,8 @@ cdef struct Order:
     uint8_t time_in_force
     uint8_t flags
     uint8_t stp_mode        # self-trade prevention mode (later issue)
+    uint32_t risk_slot      # its (account, instrument) entry in EngineCore.risk (risk.pxi)
+    uint32_t expire_time    # GoodTillDate: expiry, seconds on the record clock; else 0
 
 cdef struct OrderPool:
     Order* items
@@ -54,6 +96,7 @@ cdef struct OrderPool:
     uint32_t high_water     # slots above it were never used (keeps untouched memory unmapped)
     uint32_t free_head
     uint32_t live
+    AccountEntry* accounts  # each order's entry counts it while it lives: released orders leave here
 
 cdef struct Level:
     int64_t price
@@ -82,6 +125,16 @@ cdef struct Instrument:
     int64_t tick
     int64_t last_price      # price of the last trade (INT64_NULL: none yet): stops trigger on it, bands centre on it
     BookSide sides[2]       # 0: bids, 1: asks
+    int64_t lot             # order quantities are multiples of it (reference data, lob/instruments.py)
+    int64_t band_bp         # price band around the reference, basis points of it (0: none)
+    int64_t band_ticks      # or in ticks (0: none)
+    int64_t reference_price # band centre until the first trade (INT64_NULL: none)
+    int64_t max_order_qty   # per order (0: no limit)
+    int64_t max_notional    # price mantissa x quantity per order (0: no limit)
+    int64_t min_allocation  # pro-rata: smallest allocation, in lots
+    uint8_t state           # InstrumentState: new orders and replaces only while Trading
+    uint8_t algorithm       # MATCH_PRICE_TIME / MATCH_PRO_RATA
+    uint8_t stp_default     # SelfTradePrevention of orders that name none
 
 # 8 bytes: the key itself lives in the order, the entry keeps its slot and the hash's low 32 bits (the
 # home position, and a filter that spares reading the order on almost every mismatch).
@@ -123,6 +176,7 @@ cdef struct Session:
     uint32_t transport      # Aeron session id of the client's publication while bound, else 0
     uint8_t state           # SESSION_IDLE / NEGOTIATED / ESTABLISHED
     uint8_t cancel_on_disconnect
+    uint8_t admin           # may send InstrumentStateRequest / EndOfDayRequest
     uint32_t keepalive_ms
     uint64_t next_out_seq   # seqNum of the next application message to the client
     uint64_t next_in_seq    # implicit sequence number of the client's next application message
@@ -143,6 +197,7 @@ cdef struct SessionConfig:
     int64_t rate
     int64_t burst
     uint8_t cancel_on_disconnect
+    uint8_t admin
 
 # Checks a Negotiate or Establish frame's signature with the session's secret: 1 valid, 0 not.
 ctypedef int (*verify_fn)(void* ctx, uint32_t slot, const uint8_t* frame, uint32_t length) noexcept nogil
@@ -198,6 +253,8 @@ cdef struct EngineCore:
     uint64_t reject_tokens_ns
     SessionCounters session_counters
     uint8_t scratch[SCRATCH_LENGTH]     # frames go here when an output buffer cannot grow
+    RiskTable risk
+    ExpiryHeap expiry
 
 cdef extern from *:
     """
@@ -258,3 +315,8 @@ cdef const uint8_t* ring_frame(const Ring* ring, uint64_t seq, uint32_t* length)
 cdef void transport_bind(EngineCore* core, uint32_t transport, uint32_t slot) noexcept nogil
 # The one rule for a Negotiate's response channel, shared by the core and the service's publications.
 cdef bint response_channel_ok(const uint8_t* p, uint32_t n) noexcept nogil
+# Risk and reference data (risk.pxi): the account table sized for `capacity` (account, instrument) pairs
+# with the configured limits; before any order. 0, or CORE_ERR_NOMEM.
+cdef int risk_init(EngineCore* core, uint32_t capacity, const AccountLimits* limits, uint32_t count,
+                   AccountLimits default_limits) noexcept nogil
+cdef AccountEntry* risk_entry(EngineCore* core, uint32_t account, uint32_t instrument_index) noexcept nogil

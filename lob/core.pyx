@@ -35,7 +35,10 @@ include "price_index.pxi"
 include "market_data.pxi"
 include "reports.pxi"
 include "book.pxi"
+include "risk.pxi"
+include "expiry.pxi"
 include "order_entry.pxi"
+include "admin.pxi"
 include "session_layer.pxi"
 include "dispatch.pxi"
 
@@ -49,7 +52,8 @@ cdef size_t engine_prefault(EngineCore* core) noexcept nogil:
     return (region_prefault(core.pool.items, slots * sizeof(Order))
             + region_prefault(core.level_pool.items, slots * sizeof(Level))
             + region_prefault(core.ids.entries, (<size_t>core.ids.mask + 1) * sizeof(IdEntry))
-            + region_prefault(core.touches, slots * sizeof(Touch)))
+            + region_prefault(core.touches, slots * sizeof(Touch))
+            + region_prefault(core.risk.entries, (<size_t>core.risk.mask + 2) * sizeof(AccountEntry)))
 
 
 cdef int engine_init(EngineCore* core, const uint32_t* ids, const int64_t* ticks, uint32_t count,
@@ -78,6 +82,7 @@ cdef int engine_init(EngineCore* core, const uint32_t* ids, const int64_t* ticks
         core.sessions[k + 1].burst = sessions[k].burst
         core.sessions[k + 1].tokens = sessions[k].burst * NS_PER_S
         core.sessions[k + 1].cancel_on_disconnect = sessions[k].cancel_on_disconnect
+        core.sessions[k + 1].admin = sessions[k].admin
         core.sessions[k + 1].next_out_seq = 1
         core.sessions[k + 1].next_in_seq = 1
         core.sessions[k + 1].ring.first_seq = 1
@@ -108,13 +113,17 @@ cdef int engine_init(EngineCore* core, const uint32_t* ids, const int64_t* ticks
     if (core.pool.items == NULL or core.level_pool.items == NULL or core.ids.entries == NULL
             or core.touches == NULL or core.instruments == NULL or core.instrument_keys == NULL
             or core.instrument_values == NULL
-            or outbuf_init(&core.exec_out, OUTBUF_INITIAL) != 0 or outbuf_init(&core.md_out, OUTBUF_INITIAL) != 0):
+            or outbuf_init(&core.exec_out, OUTBUF_INITIAL) != 0 or outbuf_init(&core.md_out, OUTBUF_INITIAL) != 0
+            or expiry_init(core) != 0 or risk_init(core, DEFAULT_MAX_ACCOUNTS, NULL, 0, core.risk.default_limits) != 0):
         engine_close(core)
         return CORE_ERR_NOMEM
     for i in range(count):
         core.instruments[i].id = ids[i]
         core.instruments[i].tick = ticks[i]
         core.instruments[i].last_price = INT64_NULL
+        core.instruments[i].lot = 1
+        core.instruments[i].reference_price = INT64_NULL
+        core.instruments[i].min_allocation = 1
         for j in range(2):
             if side_reserve(&core.instruments[i].sides[j], SIDE_INITIAL) != 0:
                 engine_close(core)
@@ -149,4 +158,6 @@ cdef void engine_close(EngineCore* core) noexcept nogil:
     region_unmap(core.touches, (<size_t>core.pool.capacity + 1) * sizeof(Touch))
     outbuf_free(&core.exec_out)
     outbuf_free(&core.md_out)
+    risk_close(core)
+    expiry_close(core)
     memset(core, 0, sizeof(EngineCore))

@@ -11,6 +11,8 @@ Options (all optional):
     burst=N                  bucket size in messages (default: rate, at least 1)
     cancel_on_disconnect=B   yes/no (default yes): cancel the session's orders when it ends or its
                              publication goes away
+    admin=B                  yes/no (default no): may send venue administration requests (instrument
+                             state, end of day); others get NotAuthorized
 
 A signature is HMAC-SHA256 under the session's secret over the canonical request: the request's fields
 as decimal or text, joined by newlines (`negotiate_request` / `establish_request`). Secrets are compared
@@ -37,6 +39,7 @@ class SessionCredentials:
     rate: int = 0
     burst: int = 0
     cancel_on_disconnect: bool = True
+    admin: bool = False
 
     def __post_init__(self):
         if not 0 < self.session_id < 1 << 32:
@@ -105,9 +108,9 @@ def parse(text, source="credentials"):
             for name, value in options.items():
                 if name in ("rate", "burst"):
                     kwargs[name] = int(value)
-                elif name == "cancel_on_disconnect":
+                elif name in ("cancel_on_disconnect", "admin"):
                     if value.lower() not in _BOOLEANS:
-                        raise CredentialsError(f"{where}: cancel_on_disconnect must be yes or no")
+                        raise CredentialsError(f"{where}: {name} must be yes or no")
                     kwargs[name] = _BOOLEANS[value.lower()]
                 else:
                     raise CredentialsError(f"{where}: unknown option {name!r}")
@@ -132,6 +135,8 @@ def dumps(sessions):
         options = [f"rate={c.rate}", f"burst={c.burst}"] if c.rate else []
         if not c.cancel_on_disconnect:
             options.append("cancel_on_disconnect=no")
+        if c.admin:
+            options.append("admin=yes")
         lines.append(" ".join([str(c.session_id), c.firm, c.secret.hex(), *options]))
     return "\n".join(lines) + "\n"
 

@@ -28,6 +28,10 @@ cdef inline uint16_t inbound_block_length(uint16_t template_id) noexcept nogil:
         return TransportLost_BLOCK_LENGTH
     if template_id == EngineStart_TEMPLATE_ID:
         return EngineStart_BLOCK_LENGTH
+    if template_id == InstrumentStateRequest_TEMPLATE_ID:
+        return InstrumentStateRequest_BLOCK_LENGTH
+    if template_id == EndOfDayRequest_TEMPLATE_ID:
+        return EndOfDayRequest_BLOCK_LENGTH
     return 0
 
 
@@ -94,8 +98,10 @@ cdef int engine_on_frame(EngineCore* core, const uint8_t* frame, uint32_t length
                 on_cancel(core, frame + HEADER_LENGTH, slot)
             elif template_id == OrderCancelReplaceRequest_TEMPLATE_ID:
                 on_replace(core, frame + HEADER_LENGTH, slot)
-            else:
+            elif template_id == OrderMassCancelRequest_TEMPLATE_ID:
                 on_mass_cancel(core, frame + HEADER_LENGTH, slot)
+            else:
+                on_admin(core, template_id, frame + HEADER_LENGTH, slot)
     exec_retain_pending(core)
     if core.touch_count:
         md_flush(core)

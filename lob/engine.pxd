@@ -14,6 +14,8 @@ cdef object take_back_bytes(EngineCore* core, PyObject* out, OutBuf* saved)
 cdef class Engine:
     cdef EngineCore* core
     cdef dict _ticks
+    cdef dict _specs            # id -> lob.instruments.InstrumentSpec
+    cdef object _accounts       # lob.accounts.AccountRules
     cdef readonly unsigned int max_orders
     cdef list _credentials      # SessionCredentials by slot - 1
     cdef object _verify_error   # the last exception a signature check raised (it counts as invalid)

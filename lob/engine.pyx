@@ -17,7 +17,8 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 from posix.mman cimport MADV_HUGEPAGE, madvise
 
-from lob.core cimport (CORE_OK, INBOUND_RECORD_HEADER_LENGTH, INT64_NULL, BookSide, EngineCore, Instrument,
+from lob.core cimport (AccountEntry, AccountLimits, CORE_OK, DEFAULT_MAX_ACCOUNTS, INBOUND_RECORD_HEADER_LENGTH,
+                       INT64_NULL, BookSide, EngineCore, Instrument, risk_init,
                        Level, OutBuf, Order, Session, SessionConfig, book_snapshot_encode, book_snapshot_length,
                        engine_close, engine_init, engine_on_records, engine_prefault, ids_find, instrument_index,
                        load_u32le, outbuf_lend, outbuf_unlend, ring_frame, session_slot)
@@ -29,6 +30,9 @@ cdef extern from "Python.h":
 
 from lob.sbe cimport messages as sbe
 from lob.sbe import messages
+
+from lob.accounts import AccountRules
+from lob.instruments import ALGORITHMS, STATES, specs_of
 
 import sys
 if sys.byteorder != "little":
@@ -130,6 +134,40 @@ cdef object run_into_bytes(EngineCore* core, const uint8_t* records, size_t n):
 
 
 _SESSION_STATES = {0: "idle", 1: "negotiated", 2: "established"}
+_STATE_NAMES = {v: k for k, v in STATES.items()}
+
+
+cdef configure_risk(EngineCore* core, dict specs, rules, uint32_t max_accounts):
+    """Reference data into the instruments, account limits into a fresh account table."""
+    cdef Instrument* instrument
+    cdef AccountLimits default_limits
+    cdef AccountLimits* limits = <AccountLimits*>calloc(len(rules.accounts) + 1, sizeof(AccountLimits))
+    if limits == NULL:
+        raise MemoryError()
+    try:
+        for i, account in enumerate(sorted(rules.accounts)):
+            limits[i].account = account
+            limits[i].max_open_orders = rules.accounts[account].max_open_orders
+            limits[i].max_position = rules.accounts[account].max_position
+        default_limits.account = 0
+        default_limits.max_open_orders = rules.default.max_open_orders
+        default_limits.max_position = rules.default.max_position
+        if risk_init(core, max_accounts, limits, len(rules.accounts), default_limits) != CORE_OK:
+            raise MemoryError(f"cannot allocate an account table for {max_accounts} accounts")
+    finally:
+        free(limits)
+    for instrument_id, spec in specs.items():
+        instrument = find_instrument(core, instrument_id)
+        instrument.lot = spec.lot
+        instrument.band_bp = spec.band_bp
+        instrument.band_ticks = spec.band_ticks
+        instrument.reference_price = INT64_NULL if spec.reference_price is None else spec.reference_price
+        instrument.max_order_qty = spec.max_order_qty
+        instrument.max_notional = spec.max_notional
+        instrument.min_allocation = spec.min_allocation
+        instrument.algorithm = ALGORITHMS[spec.algorithm]
+        instrument.stp_default = messages.ENUMS["SelfTradePrevention"][spec.stp]
+        instrument.state = STATES[spec.state]
 
 
 cdef int verify_signature(void* ctx, uint32_t slot, const uint8_t* frame, uint32_t length) noexcept nogil:
@@ -157,6 +195,7 @@ cdef dict order_dict(const EngineCore* core, const Order* o):
         "order_qty": o.order_qty,
         "leaves_qty": o.leaves_qty,
         "cum_qty": o.cum_qty,
+        **({"expire_time": o.expire_time} if o.expire_time else {}),
     }
 
 
@@ -181,7 +220,8 @@ cdef class Engine:
     back only to check the signature of a Negotiate or Establish).
     """
 
-    def __cinit__(self, instruments=None, max_orders=1 << 20, market_data=True, sessions=(), ring_bytes=1 << 22):
+    def __cinit__(self, instruments=None, max_orders=1 << 20, market_data=True, sessions=(), ring_bytes=1 << 22,
+                  accounts=None, max_accounts=DEFAULT_MAX_ACCOUNTS):
         self.core = NULL
         credentials = list(sessions or ())
         if len({c.session_id for c in credentials}) != len(credentials):
@@ -191,7 +231,7 @@ cdef class Engine:
         if not 4096 <= ring_bytes <= 1 << 34:
             raise ValueError("ring_bytes must be in 4096..2**34")
         self._credentials = credentials
-        ticks = {1: 1} if instruments is None else {int(k): int(v) for k, v in dict(instruments).items()}
+        ticks = {1: 1} if instruments is None else {int(k): int(getattr(v, "tick", v)) for k, v in dict(instruments).items()}
         if not ticks or len(ticks) > 65535:
             raise ValueError("an engine needs between 1 and 65535 instruments")
         for instrument_id, tick in ticks.items():
@@ -201,7 +241,11 @@ cdef class Engine:
                 raise ValueError(f"tick size {tick} of instrument {instrument_id} must be positive")
         if not 0 < max_orders < 1 << 31:
             raise ValueError("max_orders must be in 1..2**31-1")
+        if not 0 < max_accounts < 1 << 31:
+            raise ValueError("max_accounts must be in 1..2**31-1")
         self._ticks = ticks
+        self._specs = specs_of(instruments if instruments is not None else ticks)
+        self._accounts = accounts if accounts is not None else AccountRules()
         self.max_orders = max_orders
         cdef uint32_t count = len(ticks)
         cdef uint32_t* ids = <uint32_t*>calloc(count, sizeof(uint32_t))
@@ -220,6 +264,7 @@ cdef class Engine:
                 configs[i].rate = c.rate
                 configs[i].burst = c.burst
                 configs[i].cancel_on_disconnect = c.cancel_on_disconnect
+                configs[i].admin = getattr(c, "admin", False)
             if engine_init(self.core, ids, tick_sizes, count, max_orders, bool(market_data), configs, session_count,
                            ring_bytes) != CORE_OK:
                 free(self.core)
@@ -227,6 +272,7 @@ cdef class Engine:
                 raise MemoryError(f"cannot allocate an engine for {max_orders} orders")
             self.core.verify = verify_signature
             self.core.verify_ctx = <void*>self
+            configure_risk(self.core, self._specs, self._accounts, max_accounts)
         finally:
             free(ids)
             free(tick_sizes)
@@ -391,6 +437,44 @@ cdef class Engine:
     @property
     def instruments(self):
         return dict(self._ticks)
+
+    @property
+    def instrument_specs(self):
+        """{id: lob.instruments.InstrumentSpec}: the reference data the engine started with."""
+        return dict(self._specs)
+
+    @property
+    def account_rules(self):
+        return self._accounts
+
+    @property
+    def max_accounts(self):
+        return self.core.risk.capacity
+
+    def instrument_state(self, instrument_id):
+        """"trading", "halted" or "closed"."""
+        return _STATE_NAMES[find_instrument(self.core, instrument_id).state]
+
+    def account(self, account, instrument_id):
+        """{"open_orders", "position"} of an account in an instrument (zeros when it never traded there)."""
+        cdef Instrument* instrument = find_instrument(self.core, instrument_id)
+        for entry in self.accounts():
+            if entry["account"] == account and entry["instrument_id"] == instrument_id:
+                return {"open_orders": entry["open_orders"], "position": entry["position"]}
+        return {"open_orders": 0, "position": 0}
+
+    def accounts(self):
+        """Every (account, instrument) the engine keeps: [{account, instrument_id, open_orders, position}],
+        by account then instrument id."""
+        cdef const AccountEntry* e
+        cdef uint32_t i
+        out = []
+        for i in range(1, self.core.risk.mask + 2):
+            e = &self.core.risk.entries[i]
+            if e.instrument != 0:
+                out.append({"account": e.account, "instrument_id": self.core.instruments[e.instrument - 1].id,
+                            "open_orders": e.open_orders, "position": e.position})
+        return sorted(out, key=lambda d: (d["account"], d["instrument_id"]))
 
     @property
     def market_data(self):

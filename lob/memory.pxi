@@ -147,6 +147,7 @@ cdef inline uint32_t pool_acquire(OrderPool* pool) noexcept nogil:
 
 
 cdef inline void pool_release(OrderPool* pool, uint32_t slot) noexcept nogil:
+    pool.accounts[pool.items[slot].risk_slot].open_orders -= 1
     pool.items[slot].next = pool.free_head
     pool.free_head = slot
     pool.live -= 1

@@ -5,12 +5,14 @@
 
 cdef inline bint valid_time_in_force(uint8_t tif) noexcept nogil:
     return (tif == TimeInForce_Day or tif == TimeInForce_GoodTillCancel
-            or tif == TimeInForce_ImmediateOrCancel or tif == TimeInForce_FillOrKill)
+            or tif == TimeInForce_ImmediateOrCancel or tif == TimeInForce_FillOrKill
+            or tif == TimeInForce_GoodTillDate)
 
 
-cdef uint8_t new_order_check(EngineCore* core, const Order* o, int index, int64_t display_qty) noexcept nogil:
+cdef uint8_t new_order_check(EngineCore* core, Order* o, int index, int64_t display_qty) noexcept nogil:
     cdef Instrument* instrument
     cdef BookSide* opposite
+    cdef uint8_t reason
     if index < 0:
         return Reason_UnknownInstrument
     instrument = &core.instruments[index]
@@ -35,6 +37,9 @@ cdef uint8_t new_order_check(EngineCore* core, const Order* o, int index, int64_
         return Reason_Unsupported
     if o.stop_price != INT64_NULL:
         return Reason_InvalidStopPrice
+    reason = risk_check_new(core, o, index)
+    if reason != Reason_None:
+        return reason
     if ids_find(core, o.session, o.cl_ord_id) != 0:
         return Reason_DuplicateClOrdId
     if (core.pool.free_head == 0 and core.pool.high_water == core.pool.capacity) \
@@ -69,6 +74,8 @@ cdef void on_new_order(EngineCore* core, const uint8_t* b, uint32_t session) noe
     request.time_in_force = NewOrderSingle_timeInForce(b)
     request.flags = NewOrderSingle_flags(b)
     request.stp_mode = NewOrderSingle_selfTradePrevention(b)
+    request.risk_slot = 0
+    request.expire_time = NewOrderSingle_expireTime(b)
     cdef int index = instrument_index(core, request.instrument_id)
     cdef uint8_t reason = new_order_check(core, &request, index, NewOrderSingle_displayQty(b))
     if reason != Reason_None:
@@ -82,10 +89,12 @@ cdef void on_new_order(EngineCore* core, const uint8_t* b, uint32_t session) noe
     core.next_order_id += 1
     o.instrument = <uint16_t>index
     o.leaves_qty = o.order_qty
+    risk_on_accept(core, o)
     rep_new(core, o)
 
     cdef bint market = o.ord_type == OrdType_Market
-    cdef int64_t limit_key = cross_key(o.side - Side_Buy, o.price, market)
+    cdef int64_t limit_key = (risk_market_key(&core.instruments[index], o.side - Side_Buy) if market
+                              else cross_key(o.side - Side_Buy, o.price, False))
     cdef BookSide* opposite = &core.instruments[index].sides[ASK if o.side == Side_Buy else BID]
     if o.time_in_force == TimeInForce_FillOrKill:
         if book_crossable_qty(core, opposite, limit_key, o.order_qty) < o.order_qty:
@@ -95,12 +104,14 @@ cdef void on_new_order(EngineCore* core, const uint8_t* b, uint32_t session) noe
     if o.leaves_qty == 0:
         pool_release(&core.pool, slot)
     elif market:
-        order_end(core, slot, Reason_NoLiquidity)
+        order_end(core, slot, risk_market_end_reason(&core.instruments[index], o.side - Side_Buy, limit_key))
     elif o.time_in_force == TimeInForce_ImmediateOrCancel:
         order_end(core, slot, Reason_ImmediateOrCancel)
     else:
         book_add(core, slot)
         ids_insert(&core.ids, o.session, o.cl_ord_id, slot)
+        if o.expire_time != 0:
+            expiry_add(core, slot)
 
 
 cdef void on_cancel(EngineCore* core, const uint8_t* b, uint32_t session) noexcept nogil:
@@ -153,6 +164,8 @@ cdef void on_replace(EngineCore* core, const uint8_t* b, uint32_t session) noexc
         reason = Reason_PriceOffTick
     elif cl_ord_id != orig_cl_ord_id and ids_find(core, session, cl_ord_id) != 0:
         reason = Reason_DuplicateClOrdId
+    else:
+        reason = risk_check_replace(core, o, price, qty)
     if reason != Reason_None:
         cancel_reject_write(core, session, cl_ord_id, orig_cl_ord_id, o.order_id,
                             CancelRejectResponseTo_Replace, reason)
@@ -275,11 +288,18 @@ cdef uint32_t engine_restore_order(EngineCore* core, const Order* order) noexcep
         return 0
     if side_reserve(&core.instruments[index].sides[order.side - Side_Buy], 1) != 0:
         return 0
+    cdef AccountEntry* e = risk_entry(core, order.account, <uint32_t>index)
+    if e == NULL:
+        return 0
     cdef uint32_t slot = pool_acquire(&core.pool)
     if slot == 0:
         return 0
     cdef Order* o = &core.pool.items[slot]
     o[0] = order[0]
+    o.risk_slot = <uint32_t>(e - core.risk.entries)
+    risk_on_accept(core, o)
+    if o.expire_time != 0:
+        expiry_add(core, slot)
     o.instrument = <uint16_t>index
     o.level = 0
     o.prev = 0

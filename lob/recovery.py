@@ -10,6 +10,7 @@ asks for what it missed (RetransmitRequest) and gets it byte for byte.
 from dataclasses import dataclass
 
 from lob.engine import Engine
+from lob.instruments import ticks_of
 from lob.journal import JournalError, list_segments, segment_first_seq
 from lob.replay import replay_journal
 from lob.snapshot import latest_snapshot
@@ -29,17 +30,19 @@ class Recovered:
 
 
 def recover(journal_dir, snapshot_dir=None, instruments=None, max_orders=1 << 20, market_data=True,
-            log=None, progress=None, sessions=(), ring_bytes=1 << 22):
+            log=None, progress=None, sessions=(), ring_bytes=1 << 22, **risk):
     """`sessions`: the credentials the engine runs with (lob.credentials); the journal's logons are checked
-    against them again, so the same credentials file gives the same engine."""
+    against them again, so the same credentials file gives the same engine. `instruments`: {id: tick} or
+    {id: lob.instruments.InstrumentSpec}; `risk`: accounts=, max_accounts= (lob.engine.Engine's)."""
     engine, snapshot_seq, path = (latest_snapshot(snapshot_dir, log=log, max_orders=max_orders,
-                                                  market_data=market_data, sessions=sessions, ring_bytes=ring_bytes)
+                                                  market_data=market_data, sessions=sessions, ring_bytes=ring_bytes,
+                                                  instruments=instruments, **risk)
                                   if snapshot_dir else (None, 0, None))
     if engine is None:
         engine = Engine(instruments=instruments, max_orders=max_orders, market_data=market_data, sessions=sessions,
-                        ring_bytes=ring_bytes)
-    elif instruments is not None and engine.instruments != dict(instruments) and log is not None:
-        log(f"the snapshot's instruments {engine.instruments} replace the configured {dict(instruments)}")
+                        ring_bytes=ring_bytes, **risk)
+    elif instruments is not None and engine.instruments != ticks_of(instruments) and log is not None:
+        log(f"the snapshot's instruments {engine.instruments} replace the configured {ticks_of(instruments)}")
     segments = list_segments(journal_dir)
     if segments and segment_first_seq(segments[0]) > snapshot_seq + 1:
         raise JournalError(f"{segments[0]}: the journal starts at seq {segment_first_seq(segments[0])} "

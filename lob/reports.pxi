@@ -64,6 +64,7 @@ cdef inline void rep_trade(EngineCore* core, const Order* o, int64_t price, int6
                            uint8_t liquidity) noexcept nogil:
     cdef uint8_t* b = app_claim(core, o.session, ExecutionReportTrade_BLOCK_LENGTH,
                                 ExecutionReportTrade_TEMPLATE_ID)
+    risk_on_fill(core, o, qty)
     ExecutionReportTrade_set_clOrdId(b, o.cl_ord_id)
     ExecutionReportTrade_set_orderId(b, o.order_id)
     ExecutionReportTrade_set_tradeId(b, trade_id)

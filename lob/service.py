@@ -178,7 +178,8 @@ class EngineService:
         self._print(f"{self.recovered.describe()} in {time.monotonic() - started:.3f} s")
 
     def _session_args(self):
-        return {"sessions": self.sessions, "ring_bytes": self.cfg.retransmit_ring_kb << 10}
+        return {"sessions": self.sessions, "ring_bytes": self.cfg.retransmit_ring_kb << 10,
+                "accounts": self.cfg.accounts, "max_accounts": self.cfg.max_accounts}
 
     def request_snapshot(self):
         """Ask for a snapshot between two messages (from a signal handler or another thread)."""
@@ -199,7 +200,10 @@ class EngineService:
     def _banner(self, aeron_version):
         cfg = self.cfg
         clients = cfg.client_channels()
-        instruments = ", ".join(f"{i} (tick {t})" for i, t in cfg.instruments.items())
+        from lob.instruments import specs_of
+        instruments = ", ".join(s.describe() for s in specs_of(cfg.instruments).values())
+        if cfg.instruments_file:
+            instruments += f" from {cfg.instruments_file}"
         lines = [
             f"lob engine {__version__} on Aeron {aeron_version}",
             f"  driver       {self.driver.describe()}",

@@ -525,6 +525,7 @@ cdef void session_on_frame(EngineCore* core, const uint8_t* frame, uint32_t leng
         if transport != 0:     # engine records come from the engine only
             unestablished_reject(core, transport, template_id, length, Reason_UnknownTemplate)
         elif template_id == EngineTick_TEMPLATE_ID:
+            expiry_on_tick(core)
             on_tick(core)
         elif template_id == TransportLost_TEMPLATE_ID:
             on_transport_lost(core, TransportLost_transport(b))

@@ -6,18 +6,20 @@ File `snapshot-<journal seq, 20 digits>.snap`, written to a temporary name, sync
     instrument, one SnapshotSession per trading session (its sequences, binding, throttle and the
     application messages kept for retransmission), one SnapshotOrder per resting order (instrument by
     instrument, bids then asks, each side's levels from the worst price to the best, oldest first within
-    a level: restoring them in file order rebuilds price-time priority)
+    a level: restoring them in file order rebuilds price-time priority), then (version 3) one SnapshotAccount
+    per (account, instrument) of the risk table
     "LOBSEND\\0" | u32 crc32c of every byte before the trailer | u32 0
 The journal sequence in the name (and in SnapshotHeader.journalSeq) is the last journal record whose
 effects the snapshot holds: recovery replays the journal from the next one.
 """
+import dataclasses
 import os
 
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
-from lob.core cimport (INT64_NULL, NONCE_SLOTS, EngineCore, Instrument, Level, Order, Session, engine_restore_order, load_u32le,
+from lob.core cimport (INT64_NULL, NONCE_SLOTS, AccountEntry, EngineCore, instrument_index, risk_entry, Instrument, Level, Order, Session, engine_restore_order, load_u32le,
                        load_u64le, ring_restore, ring_frame, ring_reserve, session_slot, store_u32le, transport_bind)
 from lob.engine cimport Engine
 from lob.journal cimport crc32c
@@ -25,7 +27,8 @@ from lob.sbe.messages cimport *
 
 MAGIC = b"LOBSNAP\x00"
 TRAILER_MAGIC = b"LOBSEND\x00"
-VERSION = 2
+VERSION = 3
+READABLE_VERSIONS = (2, 3)     # version 2 has no SnapshotAccount frames: positions start at zero
 PREFIX = "snapshot-"
 SUFFIX = ".snap"
 
@@ -33,6 +36,7 @@ cdef enum:
     FILE_HEADER = 16
     TRAILER = 16
     ORDER_FRAME = 4 + HEADER_LENGTH + SnapshotOrder_BLOCK_LENGTH
+    ACCOUNT_FRAME = 4 + HEADER_LENGTH + SnapshotAccount_BLOCK_LENGTH
 
 
 class SnapshotError(Exception):
@@ -67,6 +71,7 @@ cdef uint8_t* encode_order(const EngineCore* core, uint8_t* p, const Order* o) n
     SnapshotOrder_set_cumQty(b, o.cum_qty)
     SnapshotOrder_set_displayQty(b, o.display_qty)
     PriceNull_set_mantissa(b + SnapshotOrder_stopPrice_OFFSET, o.stop_price)
+    SnapshotOrder_set_expireTime(b, o.expire_time)
     return b + SnapshotOrder_BLOCK_LENGTH
 
 
@@ -89,6 +94,45 @@ cdef uint64_t encode_orders(const EngineCore* core, uint8_t* p) noexcept nogil:
                     count += 1
                     slot = core.pool.items[slot].next
     return count
+
+
+cdef uint8_t* encode_accounts(const EngineCore* core, uint8_t* p) noexcept nogil:
+    cdef uint32_t i
+    cdef const AccountEntry* e
+    cdef uint8_t* b
+    for i in range(1, core.risk.mask + 2):
+        e = &core.risk.entries[i]
+        if e.instrument == 0:
+            continue
+        b = frame_start(p, SnapshotAccount_BLOCK_LENGTH, SnapshotAccount_TEMPLATE_ID)
+        SnapshotAccount_set_account(b, e.account)
+        SnapshotAccount_set_instrumentId(b, core.instruments[e.instrument - 1].id)
+        SnapshotAccount_set_openOrders(b, e.open_orders)
+        SnapshotAccount_set_position(b, e.position)
+        p = b + SnapshotAccount_BLOCK_LENGTH
+    return p
+
+
+cdef restore_accounts(EngineCore* core, const uint8_t* p, const uint8_t* end, str path):
+    """SnapshotAccount frames: positions (open orders were counted again as the orders were restored)."""
+    cdef const uint8_t* b
+    cdef AccountEntry* e
+    cdef int index
+    while p < end:
+        if (p + ACCOUNT_FRAME > end or load_u32le(p) != HEADER_LENGTH + SnapshotAccount_BLOCK_LENGTH
+                or messageHeader_templateId(p + 4) != SnapshotAccount_TEMPLATE_ID):
+            raise SnapshotError(f"{path}: a damaged SnapshotAccount frame")
+        b = p + 4 + HEADER_LENGTH
+        index = instrument_index(core, SnapshotAccount_instrumentId(b))
+        e = risk_entry(core, SnapshotAccount_account(b), index) if index >= 0 else NULL
+        if e == NULL:
+            raise SnapshotError(f"{path}: account {SnapshotAccount_account(b)} of instrument "
+                                f"{SnapshotAccount_instrumentId(b)} does not fit the engine")
+        if e.open_orders != SnapshotAccount_openOrders(b):
+            raise SnapshotError(f"{path}: account {e.account} has {SnapshotAccount_openOrders(b)} open orders in "
+                                f"instrument {SnapshotAccount_instrumentId(b)}, its orders say {e.open_orders}")
+        e.position = SnapshotAccount_position(b)
+        p += ACCOUNT_FRAME
 
 
 def snapshot_path(directory, uint64_t journal_seq):
@@ -153,10 +197,11 @@ def encode_snapshot(Engine engine, uint64_t journal_seq):
     """The snapshot file's bytes for the engine's current state."""
     cdef EngineCore* core = engine.core
     cdef uint64_t orders = core.pool.live
+    cdef uint64_t accounts = core.risk.count
     sessions = b"".join(session_frame(&core.sessions[i]) for i in range(1, core.session_count + 1))
     cdef size_t size = (FILE_HEADER + 4 + HEADER_LENGTH + SnapshotHeader_BLOCK_LENGTH
                         + core.instrument_count * (4 + HEADER_LENGTH + SnapshotInstrument_BLOCK_LENGTH)
-                        + len(sessions) + orders * ORDER_FRAME + TRAILER)
+                        + len(sessions) + orders * ORDER_FRAME + accounts * ACCOUNT_FRAME + TRAILER)
     data = bytearray(size)
     cdef uint8_t* start = <uint8_t*>PyByteArray_AS_STRING(data)
     cdef uint8_t* p = start
@@ -182,6 +227,7 @@ def encode_snapshot(Engine engine, uint64_t journal_seq):
         SnapshotInstrument_set_instrumentId(b, core.instruments[i].id)
         SnapshotInstrument_set_tick(b, core.instruments[i].tick)
         PriceNull_set_mantissa(b + SnapshotInstrument_lastTradePrice_OFFSET, core.instruments[i].last_price)
+        SnapshotInstrument_set_state(b, core.instruments[i].state)
         p = b + SnapshotInstrument_BLOCK_LENGTH
     memcpy(p, <const char*>sessions, len(sessions))
     p += len(sessions)
@@ -190,6 +236,8 @@ def encode_snapshot(Engine engine, uint64_t journal_seq):
     if written != orders:
         raise SnapshotError(f"engine holds {orders} live orders but {written} rest in its books")
     p += orders * ORDER_FRAME
+    with nogil:
+        p = encode_accounts(core, p)
     memcpy(p, <const char*>TRAILER_MAGIC, 8)
     store_u32le(p + 8, crc32c(0, start, p - start))
     return bytes(data)
@@ -228,7 +276,7 @@ def check_snapshot(data, path="snapshot"):
     cdef size_t size = view.shape[0]
     if size < FILE_HEADER + TRAILER or bytes(data[:8]) != MAGIC:
         raise SnapshotError(f"{path}: not a snapshot file")
-    if load_u32le(&view[8]) != VERSION:
+    if load_u32le(&view[8]) not in READABLE_VERSIONS:
         raise SnapshotError(f"{path}: unsupported snapshot version {load_u32le(&view[8])}")
     if bytes(data[size - TRAILER:size - TRAILER + 8]) != TRAILER_MAGIC:
         raise SnapshotError(f"{path}: truncated (no trailer)")
@@ -278,6 +326,7 @@ cdef uint64_t restore_orders(EngineCore* core, const uint8_t* p, const uint8_t* 
         o.cum_qty = SnapshotOrder_cumQty(b)
         o.display_qty = SnapshotOrder_displayQty(b)
         o.stop_price = PriceNull_mantissa(b + SnapshotOrder_stopPrice_OFFSET)
+        o.expire_time = SnapshotOrder_expireTime(b)
         if engine_restore_order(core, &o) == 0:
             break
         count += 1
@@ -285,9 +334,15 @@ cdef uint64_t restore_orders(EngineCore* core, const uint8_t* p, const uint8_t* 
     return count
 
 
-def load_snapshot(path, max_orders=1 << 20, market_data=True, sessions=(), ring_bytes=1 << 22):
+def load_snapshot(path, max_orders=1 << 20, market_data=True, sessions=(), ring_bytes=1 << 22, instruments=None,
+                  **risk):
     """Build an Engine from a snapshot file, for the sessions of the credentials given (every session the
-    snapshot holds must be among them). Returns (engine, journal sequence it covers)."""
+    snapshot holds must be among them). Returns (engine, journal sequence it covers).
+
+    The snapshot says which instruments exist, their ticks, states and last prices; their other reference
+    data comes from `instruments` ({id: InstrumentSpec}, as configured), account limits from `risk`
+    (accounts=, max_accounts=: lob.engine.Engine's)."""
+    from lob.instruments import specs_of
     from lob.sbe import messages
     with open(path, "rb") as f:
         data = f.read()
@@ -296,22 +351,27 @@ def load_snapshot(path, max_orders=1 << 20, market_data=True, sessions=(), ring_
     header = messages.decode(next(frames))
     if header["_name"] != "SnapshotHeader":
         raise SnapshotError(f"{path}: first frame is {header['_name']}, not SnapshotHeader")
-    instruments, last_prices = {}, []
+    reference = specs_of(instruments) if instruments is not None else {}
+    instruments, last_prices, states = {}, [], []
     offset = FILE_HEADER + 4 + HEADER_LENGTH + SnapshotHeader_BLOCK_LENGTH
     for _ in range(header["instrumentCount"]):
         instrument = messages.decode(next(frames))
-        instruments[instrument["instrumentId"]] = instrument["tick"]
+        spec = reference.get(instrument["instrumentId"])
+        instruments[instrument["instrumentId"]] = (dataclasses.replace(spec, tick=instrument["tick"]) if spec
+                                                   else instrument["tick"])
         last_prices.append((instrument["lastTradePrice"] or {}).get("mantissa"))
+        states.append(messages.ENUMS["InstrumentState"].get(instrument["state"], 0))
         offset += 4 + HEADER_LENGTH + SnapshotInstrument_BLOCK_LENGTH
     orders = header["orderCount"]
     if orders > max_orders:
         raise SnapshotError(f"{path}: {orders} resting orders do not fit an engine of {max_orders}")
     cdef Engine engine = Engine(instruments=instruments, max_orders=max_orders, market_data=market_data,
-                                sessions=sessions, ring_bytes=ring_bytes)
+                                sessions=sessions, ring_bytes=ring_bytes, **risk)
     cdef EngineCore* core = engine.core
     cdef uint32_t i
     for i in range(core.instrument_count):
         core.instruments[i].last_price = INT64_NULL if last_prices[i] is None else last_prices[i]
+        core.instruments[i].state = states[i]
     for _ in range(header["sessionCount"]):
         frame = next(frames)
         session = messages.decode(frame)
@@ -324,8 +384,9 @@ def load_snapshot(path, max_orders=1 << 20, market_data=True, sessions=(), ring_
     cdef size_t start = offset, stop = len(data) - TRAILER
     with nogil:
         restored = restore_orders(core, &view[start], &view[stop])
-    if restored != orders or start + restored * ORDER_FRAME != stop:
+    if restored != orders or start + restored * ORDER_FRAME > stop:
         raise SnapshotError(f"{path}: order {restored + 1} of {orders} could not be restored")
+    restore_accounts(core, &view[start + restored * ORDER_FRAME], &view[stop], path)
     core.next_order_id = header["nextOrderId"]
     core.next_trade_id = header["nextTradeId"]
     core.next_md_seq = header["nextMdSeq"]

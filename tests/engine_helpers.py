@@ -10,6 +10,7 @@ from lob.framing import iter_execution, iter_outbound, pack_inbound
 from lob.sbe import messages
 
 TEST_SESSIONS = range(1, 17)
+ADMIN_SESSION = 90      # in the Harness's credentials with admin=yes
 KEEP_ALIVE_MS = 60000
 
 SEQUENCE_FIELDS = ("seqNum", "transactTime")
@@ -42,6 +43,19 @@ def replace(clOrdId, origClOrdId, price, quantity, side="Buy", instrumentId=1):
 
 def mass_cancel(clOrdId, instrumentId=0, side="Both"):
     return messages.encode("OrderMassCancelRequest", clOrdId=clOrdId, instrumentId=instrumentId, side=side)
+
+
+def set_state(clOrdId, state, instrumentId=1):
+    return messages.encode("InstrumentStateRequest", clOrdId=clOrdId, instrumentId=instrumentId, state=state)
+
+
+def end_of_day(clOrdId, instrumentId=0):
+    return messages.encode("EndOfDayRequest", clOrdId=clOrdId, instrumentId=instrumentId)
+
+
+def admin_report(clOrdId, refTemplateId, reason="None", instrumentId=1, count=0, sessionId=ADMIN_SESSION):
+    return {"_name": "AdminReport", "sessionId": sessionId, "clOrdId": clOrdId, "refTemplateId": refTemplateId,
+            "instrumentId": instrumentId, "count": count, "reason": reason}
 
 
 def simplify(value):
@@ -129,13 +143,18 @@ def trade(tradeId, price, quantity, aggressorSide, instrumentId=1):
             "quantity": quantity, "aggressorSide": aggressorSide}
 
 
+def harness_sessions():
+    """The Harness's credentials: test sessions 1..16 and the admin session."""
+    return credentials.for_tests(TEST_SESSIONS) + credentials.for_tests([ADMIN_SESSION], admin=True)
+
+
 class Harness:
     """An Engine fed one message at a time; timestamps count up from 1000 unless given. Session N sends on
     transport N and is logged on (Negotiate + Establish, their answers dropped) before its first message."""
 
     def __init__(self, instruments=None, max_orders=1024, market_data=True, **engine_options):
         self.engine = Engine(instruments, max_orders=max_orders, market_data=market_data,
-                             sessions=credentials.for_tests(TEST_SESSIONS), **engine_options)
+                             sessions=harness_sessions(), **engine_options)
         self.clock = 1000
         self.logged_on = set()
 
@@ -152,6 +171,12 @@ class Harness:
         if session not in self.logged_on:
             self.logon(session, timestamp)
         return decode_stream(self.engine.process(pack_inbound(frame, session, timestamp)), sequences)
+
+    def tick(self, timestamp, sequences=False):
+        """An EngineTick record at `timestamp` (ns): what it produced."""
+        self.clock = max(self.clock, timestamp)
+        frame = messages.encode("EngineTick", reserved=0)
+        return decode_stream(self.engine.process(pack_inbound(frame, 0, timestamp)), sequences)
 
     def md(self, sequences=False):
         """Market data produced since the last call."""
@@ -171,10 +196,11 @@ def kind(report):
     return EXEC_TYPES.get(report["_name"], report["_name"])
 
 
-def session_engine(instruments=None, logged_on=range(1, 5), timestamp=1000, **options):
+def session_engine(instruments=None, logged_on=range(1, 5), timestamp=1000, sessions=None, **options):
     """An Engine that knows the test sessions, with sessions `logged_on` logged on (session N on
     transport N) and their logon answers dropped."""
-    engine = Engine(instruments, sessions=credentials.for_tests(TEST_SESSIONS), **options)
+    engine = Engine(instruments, sessions=credentials.for_tests(TEST_SESSIONS) if sessions is None else sessions,
+                    **options)
     preamble = b"".join(logon_records(s, timestamp=timestamp) for s in logged_on)
     if preamble:
         engine.process(preamble)

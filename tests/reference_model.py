@@ -14,9 +14,12 @@ BLOCK_LENGTHS = {
     2: 8 + 8 + 4 + 1,                                  # OrderCancelRequest
     3: 8 + 8 + 4 + 1 + 8 + 8,                          # OrderCancelReplaceRequest
     4: 8 + 4 + 1,                                      # OrderMassCancelRequest
+    80: 8 + 4 + 1,                                     # InstrumentStateRequest
+    81: 8 + 4,                                         # EndOfDayRequest
 }
 MAX_QTY = 10 ** 12
-TIME_IN_FORCE = ("Day", "GoodTillCancel", "ImmediateOrCancel", "FillOrKill")
+TIME_IN_FORCE = ("Day", "GoodTillCancel", "ImmediateOrCancel", "FillOrKill", "GoodTillDate")
+STATE_REJECTS = {"halted": "InstrumentHalted", "closed": "InstrumentClosed"}
 
 
 class Order:
@@ -24,15 +27,25 @@ class Order:
         self.__dict__.update(fields)
 
     def as_dict(self):
-        return {"order_id": self.order_id, "session": self.session, "cl_ord_id": self.cl_ord_id,
+        extra = {"expire_time": self.expire_time} if self.expire_time else {}
+        return {**extra, "order_id": self.order_id, "session": self.session, "cl_ord_id": self.cl_ord_id,
                 "account": self.account, "instrument_id": self.instrument_id, "side": self.side,
                 "ord_type": self.ord_type, "time_in_force": self.tif, "post_only": self.post_only,
                 "price": self.price, "order_qty": self.order_qty, "leaves_qty": self.leaves, "cum_qty": self.cum}
 
 
 class ReferenceEngine:
-    def __init__(self, instruments=None, max_orders=1 << 20):
-        self.ticks = dict(instruments or {1: 1})
+    def __init__(self, instruments=None, max_orders=1 << 20, admin_sessions=(), accounts=None):
+        from lob.accounts import AccountRules
+        from lob.instruments import specs_of
+
+        self.specs = specs_of(instruments)
+        self.ticks = {i: s.tick for i, s in self.specs.items()}
+        self.state = {i: s.state for i, s in self.specs.items()}
+        self.last_price = {}
+        self.positions = {}     # (account, instrument) -> bought - sold
+        self.accounts = accounts or AccountRules()
+        self.admin_sessions = set(admin_sessions)
         self.max_orders = max_orders
         self.resting = []
         self.next_order_id = 1
@@ -117,6 +130,8 @@ class ReferenceEngine:
         elif execType == "Replaced":
             message = {"_name": "ExecutionReportReplaced", "clOrdId": clOrdId, "origClOrdId": origClOrdId,
                        "orderId": o.order_id, "price": o.price, "orderQty": o.order_qty, "leavesQty": o.leaves}
+        elif execType == "Expired":
+            message = {"_name": "ExecutionReportExpired", "clOrdId": clOrdId, "orderId": o.order_id, "reason": reason}
         else:
             assert execType == "Rejected"
             message = {"_name": "ExecutionReportRejected", "clOrdId": clOrdId, "reason": reason}
@@ -178,7 +193,8 @@ class ReferenceEngine:
         if block_length < BLOCK_LENGTHS[template_id]:
             return self.message_reject(session, template_id, length, "MalformedFrame")
         request = {k: (v["mantissa"] if isinstance(v, dict) else v) for k, v in messages.decode(frame).items()}
-        handler = {1: self.on_new_order, 2: self.on_cancel, 3: self.on_replace, 4: self.on_mass_cancel}
+        handler = {1: self.on_new_order, 2: self.on_cancel, 3: self.on_replace, 4: self.on_mass_cancel,
+                   80: self.on_instrument_state, 81: self.on_end_of_day}
         handler[template_id](request, session)
 
     def new_order_reason(self, r, o):
@@ -205,12 +221,81 @@ class ReferenceEngine:
             return "Unsupported"
         if r["stopPrice"] is not None:
             return "InvalidStopPrice"
+        reason = self.risk_reason(r, o)
+        if reason:
+            return reason
         if self.find(o.session, o.cl_ord_id):
             return "DuplicateClOrdId"
         if len(self.resting) >= self.max_orders:
             return "PoolFull"
         if o.ord_type == "Limit" and o.post_only and self.crossable(o, o.price) > 0:
             return "PostOnlyWouldCross"
+        return None
+
+    # -- risk -------------------------------------------------------------------------------------
+
+    def band_edge(self, instrument_id, side):
+        spec = self.specs[instrument_id]
+        reference = self.last_price.get(instrument_id, spec.reference_price)
+        if reference is None or not (spec.band_bp or spec.band_ticks):
+            return None
+        width = spec.band_ticks * spec.tick if spec.band_ticks else reference * spec.band_bp // 10000
+        return reference + width if side == "Buy" else reference - width
+
+    def outside_band(self, instrument_id, side, price):
+        edge = self.band_edge(instrument_id, side)
+        return edge is not None and (price > edge if side == "Buy" else price < edge)
+
+    def over_position(self, account, instrument_id, side, qty):
+        limit = self.accounts.limits(account).max_position
+        after = self.positions.get((account, instrument_id), 0) + (qty if side == "Buy" else -qty)
+        return limit != 0 and abs(after) > limit
+
+    def risk_reason(self, r, o):
+        spec = self.specs[o.instrument_id]
+        if self.state[o.instrument_id] != "trading":
+            return STATE_REJECTS[self.state[o.instrument_id]]
+        if o.order_qty % spec.lot:
+            return "InvalidLot"
+        if o.tif == "GoodTillDate":
+            if o.expire_time * 10 ** 9 <= self.now:
+                return "InvalidExpireTime"
+        else:
+            o.expire_time = 0
+        if spec.max_order_qty and o.order_qty > spec.max_order_qty:
+            return "RiskMaxOrderQty"
+        if o.ord_type == "Market":
+            price = self.band_edge(o.instrument_id, o.side)
+            if price is None:
+                price = self.last_price.get(o.instrument_id, spec.reference_price)
+        else:
+            price = o.price
+            if self.outside_band(o.instrument_id, o.side, price):
+                return "RiskPriceBand"
+        if spec.max_notional and price is not None and price > 0 and o.order_qty * price > spec.max_notional:
+            return "RiskMaxNotional"
+        limits = self.accounts.limits(o.account)
+        open_orders = sum(1 for x in self.resting if (x.account, x.instrument_id) == (o.account, o.instrument_id))
+        if limits.max_open_orders and open_orders >= limits.max_open_orders:
+            return "RiskMaxOpenOrders"
+        if self.over_position(o.account, o.instrument_id, o.side, o.order_qty):
+            return "RiskMaxPosition"
+        return None
+
+    def replace_risk_reason(self, o, price, qty):
+        spec = self.specs[o.instrument_id]
+        if self.state[o.instrument_id] != "trading":
+            return STATE_REJECTS[self.state[o.instrument_id]]
+        if qty % spec.lot:
+            return "InvalidLot"
+        if spec.max_order_qty and qty > spec.max_order_qty:
+            return "RiskMaxOrderQty"
+        if price != o.price and self.outside_band(o.instrument_id, o.side, price):
+            return "RiskPriceBand"
+        if spec.max_notional and qty * price > spec.max_notional:
+            return "RiskMaxNotional"
+        if qty > o.order_qty and self.over_position(o.account, o.instrument_id, o.side, qty - o.cum):
+            return "RiskMaxPosition"
         return None
 
     def can_trade(self, taker, limit, maker):
@@ -237,6 +322,10 @@ class ReferenceEngine:
                 o.cum += qty
             trade_id = self.next_trade_id
             self.next_trade_id += 1
+            self.last_price[taker.instrument_id] = maker.price
+            for o in (maker, taker):
+                key = (o.account, o.instrument_id)
+                self.positions[key] = self.positions.get(key, 0) + (qty if o.side == "Buy" else -qty)
             for o, liquidity in ((maker, "Added"), (taker, "Removed")):
                 self.report(o, "Trade", "Filled" if o.leaves == 0 else "PartiallyFilled", liquidity=liquidity,
                             lastPx=maker.price, lastQty=qty, tradeId=trade_id)
@@ -253,7 +342,7 @@ class ReferenceEngine:
         o = Order(order_id=0, session=session, cl_ord_id=r["clOrdId"], account=r["account"],
                   instrument_id=r["instrumentId"], side=r["side"], ord_type=r["ordType"], tif=r["timeInForce"],
                   post_only="PostOnly" in (r["flags"] or []), price=r["price"], order_qty=r["quantity"],
-                  leaves=0, cum=0)
+                  leaves=0, cum=0, expire_time=r["expireTime"])
         reason = self.new_order_reason(r, o)
         if reason:
             return self.report(o, "Rejected", "Rejected", reason=reason)
@@ -261,14 +350,14 @@ class ReferenceEngine:
         self.next_order_id += 1
         o.leaves = o.order_qty
         self.report(o, "New", "New")
-        limit = None if o.ord_type == "Market" else o.price
+        limit = self.band_edge(o.instrument_id, o.side) if o.ord_type == "Market" else o.price
         if o.tif == "FillOrKill" and self.crossable(o, limit) < o.order_qty:
             return self.end(o, "FillOrKillNotFillable")
         self.match(o, limit)
         if o.leaves == 0:
             return
         if o.ord_type == "Market":
-            self.end(o, "NoLiquidity")
+            self.end(o, "RiskPriceBand" if limit is not None and self.opposite(o) else "NoLiquidity")
         elif o.tif == "ImmediateOrCancel":
             self.end(o, "ImmediateOrCancel")
         else:
@@ -296,6 +385,8 @@ class ReferenceEngine:
             reason = "PriceOffTick"
         elif r["clOrdId"] != o.cl_ord_id and self.find(session, r["clOrdId"]):
             reason = "DuplicateClOrdId"
+        elif self.replace_risk_reason(o, price, qty):
+            reason = self.replace_risk_reason(o, price, qty)
         elif qty <= o.cum:
             self.unrest(o)
             return self.end(o, "ReplacedAtOrBelowFilled", clOrdId=r["clOrdId"], origClOrdId=o.cl_ord_id)
@@ -336,3 +427,42 @@ class ReferenceEngine:
                             count += 1
         self.emit({"_name": "OrderMassCancelReport", "clOrdId": r["clOrdId"],
                    "instrumentId": instrument_id, "canceledCount": count, "reason": reason}, session)
+
+    # -- administration ---------------------------------------------------------------------------
+
+    def admin_report(self, session, r, template_id, count, reason):
+        self.emit({"_name": "AdminReport", "clOrdId": r["clOrdId"], "refTemplateId": template_id,
+                   "instrumentId": r["instrumentId"], "count": count, "reason": reason}, session)
+
+    def on_instrument_state(self, r, session):
+        instrument_id, state = r["instrumentId"], r["state"]
+        if session not in self.admin_sessions:
+            reason = "NotAuthorized"
+        elif instrument_id not in self.ticks:
+            reason = "UnknownInstrument"
+        elif state not in ("Trading", "Halted", "Closed"):
+            reason = "InvalidInstrumentState"
+        else:
+            reason = "None"
+            if self.state[instrument_id] != state.lower():
+                self.state[instrument_id] = state.lower()
+                self.emit_md({"_name": "InstrumentStatus", "instrumentId": instrument_id, "state": state})
+        self.admin_report(session, r, 80, 0, reason)
+
+    def on_end_of_day(self, r, session):
+        instrument_id, count = r["instrumentId"], 0
+        if session not in self.admin_sessions:
+            reason = "NotAuthorized"
+        elif instrument_id != 0 and instrument_id not in self.ticks:
+            reason = "UnknownInstrument"
+        else:
+            reason = "None"
+            for i in (self.ticks if instrument_id == 0 else [instrument_id]):
+                for side in ("Buy", "Sell"):
+                    for o in self.book(i, side):
+                        if o.tif == "Day":
+                            self.unrest(o)
+                            o.leaves = 0
+                            self.report(o, "Expired", "Expired", reason="EndOfDay")
+                            count += 1
+        self.admin_report(session, r, 81, count, reason)

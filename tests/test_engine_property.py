@@ -11,14 +11,28 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine_helpers import cancel, decode_stream, mass_cancel, nos, replace, session_engine
+from engine_helpers import (ADMIN_SESSION, cancel, decode_stream, end_of_day, harness_sessions, mass_cancel, nos,
+                            replace, session_engine, set_state)
+from lob.accounts import AccountLimits, AccountRules
 from lob.engine import Engine
 from lob.framing import pack_inbound
+from lob.instruments import InstrumentSpec
 from reference_model import ReferenceEngine
 
 INSTRUMENTS = {1: 1, 7: 5}
+# instrument 1 has a price band of 4 ticks around 23 (then the last trade), instrument 7 a lot of 2
+SPECS = {1: InstrumentSpec(1, band_ticks=4, reference_price=23), 7: InstrumentSpec(7, tick=5, lot=2)}
+ACCOUNTS = AccountRules(AccountLimits(max_open_orders=3, max_position=40), {2: AccountLimits(max_open_orders=2)})
 MAX_ORDERS = 6
 SESSIONS = (1, 2, 3)
+LOGGED_ON = SESSIONS + (4, ADMIN_SESSION)
+
+
+def engines():
+    """(engine, model) with the same instruments, limits and sessions."""
+    return (session_engine(SPECS, logged_on=LOGGED_ON, max_orders=MAX_ORDERS, accounts=ACCOUNTS,
+                           sessions=harness_sessions()),
+            ReferenceEngine(SPECS, MAX_ORDERS, admin_sessions=[ADMIN_SESSION], accounts=ACCOUNTS))
 
 
 def pick(r, weighted):
@@ -41,14 +55,19 @@ def new_order(r):
     ord_type = pick(r, {"Limit": 80, "Market": 12, "Stop": 2, "StopLimit": 2, 9: 2})
     fields = dict(instrumentId=instrument, ordType=ord_type, account=r.randint(0, 2),
                   timeInForce=pick(r, {"GoodTillCancel": 50, "Day": 10, "ImmediateOrCancel": 17,
-                                       "FillOrKill": 17, 2: 3}))
+                                       "FillOrKill": 17, "GoodTillDate": 3, 2: 3}))
+    if fields["timeInForce"] == "GoodTillDate" or r.random() < 0.02:
+        fields["expireTime"] = pick(r, {0: 1, 1: 4})
     if r.random() < 0.03:
         unsupported = {"displayQty": 5, "stopPrice": {"mantissa": 100}, "selfTradePrevention": "CancelBoth"}
         key = r.choice(sorted(unsupported))
         fields[key] = unsupported[key]
     price = None if ord_type == "Market" and r.random() < 0.5 else some_price(r, instrument)
     side = pick(r, {"Buy": 49, "Sell": 49, 0: 1, 3: 1})
-    return nos(r.randint(1, 8), side, price, some_quantity(r), post_only=r.random() < 0.15, **fields)
+    quantity = some_quantity(r)
+    if instrument == 7 and r.random() < 0.85 and 0 < quantity < 10 ** 12:
+        quantity += quantity % 2
+    return nos(r.randint(1, 8), side, price, quantity, post_only=r.random() < 0.15, **fields)
 
 
 def any_cancel(r):
@@ -107,7 +126,13 @@ def burst(seed, model):
 def some_message(r, model):
     """(session, frame), given the model's current book."""
     kind = pick(r, {"new": 50, "cancel_live": 12, "replace_live": 12, "cancel": 4, "replace": 4, "mass": 3,
-                    "bad": 6})
+                    "bad": 6, "state": 3, "eod": 1})
+    if kind in ("state", "eod"):
+        session = ADMIN_SESSION if r.random() < 0.85 else r.choice(SESSIONS)
+        if kind == "eod":
+            return session, end_of_day(r.randint(1, 8), pick(r, {0: 2, 1: 2, 7: 2, 99: 1}))
+        return session, set_state(r.randint(1, 8), pick(r, {"Trading": 6, "Halted": 2, "Closed": 1, 7: 1}),
+                                  pick(r, {1: 4, 7: 4, 99: 1}))
     if kind in ("cancel_live", "replace_live") and model.resting:
         o = r.choice(model.resting)
         return o.session, (live_cancel if kind == "cancel_live" else live_replace)(r, o)
@@ -132,7 +157,11 @@ def check_state(engine, model):
     assert engine.live_orders == len(model.resting)
     assert (engine.next_order_id, engine.next_trade_id, engine.next_md_seq) == \
         (model.next_order_id, model.next_trade_id, model.next_md_seq)
-    for session in SESSIONS:
+    for (account, instrument), position in model.positions.items():
+        assert engine.account(account, instrument)["position"] == position, "positions differ"
+    for instrument in INSTRUMENTS:
+        assert engine.instrument_state(instrument) == model.state[instrument]
+    for session in SESSIONS + (ADMIN_SESSION,):
         state = engine.session(session)
         assert (state["next_seq_no"], state["next_recv_seq_no"]) == (
             model.next_seq.get(session, 1), model.next_in_seq.get(session, 1))
@@ -153,7 +182,7 @@ seeds = st.lists(st.integers(0, 2 ** 64 - 1), min_size=1, max_size=40)
 @settings(max_examples=200, deadline=None)
 @given(seeds)
 def test_engine_matches_reference_model(flow):
-    engine, model = session_engine(INSTRUMENTS, max_orders=MAX_ORDERS), ReferenceEngine(INSTRUMENTS, MAX_ORDERS)
+    engine, model = engines()
     for step, session, frame in messages_of(flow, model):
         timestamp = 1_000 + step
         got = decode_stream(engine.process(pack_inbound(frame, session, timestamp)))
@@ -168,11 +197,11 @@ def test_engine_matches_reference_model(flow):
 @given(seeds)
 def test_one_batch_equals_message_by_message(flow):
     """Processing a whole flow in one buffer gives the same streams as one message at a time."""
-    model = ReferenceEngine(INSTRUMENTS, MAX_ORDERS)
+    model = engines()[1]
     records = []
     for step, session, frame in messages_of(flow, model):
         model.process(frame, session, 1_000 + step)
         records.append(pack_inbound(frame, session, 1_000 + step))
-    one, many = session_engine(INSTRUMENTS, max_orders=MAX_ORDERS), session_engine(INSTRUMENTS, max_orders=MAX_ORDERS)
+    one, many = engines()[0], engines()[0]
     assert one.process(b"".join(records)) == b"".join(many.process(r) for r in records)
     assert one.take_market_data() == many.take_market_data()

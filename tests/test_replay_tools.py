@@ -243,7 +243,9 @@ def test_decode_a_snapshot(tmp_path, stream):
     assert lines == [json_ready(messages.decode(bytes(f))) for f in read_frames(open(path, "rb").read())]
     assert [line["_name"] for line in lines[:3]] == ["SnapshotHeader", "SnapshotInstrument", "SnapshotInstrument"]
     assert [line["_name"] for line in lines[3:19]] == ["SnapshotSession"] * 16
-    assert lines[0]["journalSeq"] == 300 and lines[0]["orderCount"] == engine.live_orders == len(lines) - 19
+    accounts = sum(line["_name"] == "SnapshotAccount" for line in lines)
+    assert accounts == len(engine.accounts())
+    assert lines[0]["journalSeq"] == 300 and lines[0]["orderCount"] == engine.live_orders == len(lines) - 19 - accounts
     assert book_state(engine)["live_orders"] == sum(line["_name"] == "SnapshotOrder" for line in lines)
 
 

@@ -80,7 +80,7 @@ def test_snapshot_file_layout(original, tmp_path):
     assert os.listdir(tmp_path) == ["snapshot-00000000000000000812.snap"]   # the temporary file is gone
     data = open(path, "rb").read()
     assert data == encode_snapshot(original, 812)
-    assert data[:16] == b"LOBSNAP\x00" + struct.pack("<II", 2, 0)
+    assert data[:16] == b"LOBSNAP\x00" + struct.pack("<II", 3, 0)
     assert data[-16:] == b"LOBSEND\x00" + struct.pack("<II", crc32c_of(data[:-16]), 0)
 
     frames = [messages.decode(bytes(f)) for f in read_frames(data)]
@@ -97,8 +97,12 @@ def test_snapshot_file_layout(original, tmp_path):
     s11 = sessions[10]
     assert s11["ringFirstSeqNo"] == 1 and s11["ring"] == b"".join(
         len(f).to_bytes(4, "little") + f for f in original.retained(11, 1, s11["nextSeqNo"] - 1))
-    orders = frames[20:]
-    assert len(orders) == original.live_orders and {f["_name"] for f in orders} == {"SnapshotOrder"}
+    orders = frames[20:20 + original.live_orders]
+    assert {f["_name"] for f in orders} == {"SnapshotOrder"}
+    accounts = frames[20 + original.live_orders:]
+    assert sorted((f["account"], f["instrumentId"], f["openOrders"], f["position"]) for f in accounts) == sorted(
+        (a["account"], a["instrument_id"], a["open_orders"], a["position"]) for a in original.accounts())
+    assert {f["_name"] for f in accounts} == {"SnapshotAccount"} and accounts
     # Each side from the worst level to the best, oldest first within a level.
     assert [(f["side"], f["price"]["mantissa"], f["sessionId"], f["clOrdId"], f["leavesQty"], f["cumQty"])
             for f in orders if f["instrumentId"] == 3] == [

@@ -30,6 +30,10 @@ def add_arguments(parser):
                          "(replays from the record after the one it covers)")
     offline.add_argument("--instruments", default="1:1", metavar="ID:TICK,...",
                          help="instruments of a fresh engine (default 1:1)")
+    offline.add_argument("--instruments-file", metavar="FILE",
+                         help="instrument reference data the engine ran with (replaces --instruments)")
+    offline.add_argument("--config", metavar="FILE",
+                         help="the engine's TOML config: its instruments file and account limits")
     offline.add_argument("--max-orders", type=int, default=1 << 20, help="order pool capacity (default 1048576)")
     publish = parser.add_argument_group("republish over Aeron")
     publish.add_argument("--publish", action="store_true", help="offer the frames on an Aeron publication")
@@ -82,6 +86,19 @@ class HashingWriter:
             self.file.close()
 
 
+def reference_data(args):
+    """(instruments, {accounts, max_accounts}) from --instruments / --instruments-file / --config."""
+    from lob.config import EngineConfig, load_file, parse_instruments
+    from lob.instruments import load
+
+    config = load_file(args.config) if args.config else EngineConfig()
+    if args.instruments_file:
+        return load(args.instruments_file), {"accounts": config.accounts, "max_accounts": config.max_accounts}
+    if config.instruments_file:
+        return load(config.instruments_file), {"accounts": config.accounts, "max_accounts": config.max_accounts}
+    return parse_instruments(args.instruments), {"accounts": config.accounts, "max_accounts": config.max_accounts}
+
+
 def replay_offline(args):
     from lob.config import parse_instruments
     from lob.engine import Engine
@@ -96,12 +113,17 @@ def replay_offline(args):
     except (CredentialsError, OSError) as exc:
         print(f"lob replay: {exc}", file=sys.stderr)
         return 2
+    try:
+        instruments, risk = reference_data(args)
+    except (ValueError, OSError) as exc:
+        print(f"lob replay: {exc}", file=sys.stderr)
+        return 2
     if args.snapshot:
-        engine, covered = load_snapshot(args.snapshot, max_orders=args.max_orders, sessions=sessions)
+        engine, covered = load_snapshot(args.snapshot, max_orders=args.max_orders, sessions=sessions,
+                                        instruments=instruments, **risk)
         from_seq = max(from_seq, covered + 1)
     else:
-        engine = Engine(instruments=parse_instruments(args.instruments), max_orders=args.max_orders,
-                        sessions=sessions)
+        engine = Engine(instruments=instruments, max_orders=args.max_orders, sessions=sessions, **risk)
     out = HashingWriter(args.out)
     started = time.perf_counter()
     with tqdm(total=journal_bytes(args.journal), unit="B", unit_scale=True, disable=args.quiet,

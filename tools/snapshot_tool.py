@@ -11,6 +11,8 @@ def add_arguments(parser):
     parser.add_argument("--snapshot-dir", metavar="DIR", help="default: JOURNAL_DIR/snapshots")
     parser.add_argument("--instruments", default="1:1", metavar="ID:TICK,...",
                         help="instruments when no snapshot exists yet (default 1:1)")
+    parser.add_argument("--instruments-file", metavar="FILE", help="the engine's instrument reference data")
+    parser.add_argument("--config", metavar="FILE", help="the engine's TOML config: instruments file, account limits")
     parser.add_argument("--max-orders", type=int, default=1 << 20)
     parser.add_argument("--credentials", metavar="FILE", help="the engine's credentials file")
 
@@ -18,17 +20,18 @@ def add_arguments(parser):
 def run(args):
     import os
 
-    from lob.config import parse_instruments
     from lob.credentials import CredentialsError, load
     from lob.recovery import recover
     from lob.snapshot import SnapshotError, write_snapshot
+    from lob.tools.replay import reference_data
 
     directory = args.snapshot_dir or os.path.join(args.journal, "snapshots")
     started = time.monotonic()
     try:
         sessions = load(args.credentials) if args.credentials else ()
-        recovered = recover(args.journal, directory, instruments=parse_instruments(args.instruments),
-                            max_orders=args.max_orders, log=lambda m: print(m, file=sys.stderr), sessions=sessions)
+        instruments, risk = reference_data(args)
+        recovered = recover(args.journal, directory, instruments=instruments, max_orders=args.max_orders,
+                            log=lambda m: print(m, file=sys.stderr), sessions=sessions, **risk)
         path = write_snapshot(recovered.engine, directory, recovered.last_seq)
     except (JournalError, SnapshotError, CredentialsError, ValueError, OSError) as exc:
         print(f"lob snapshot: {exc}", file=sys.stderr)

@@ -34,7 +34,7 @@ MASS_CANCEL_TEMPLATE = 4
 EXECUTION_MESSAGES = frozenset((
     "ExecutionReportNew", "ExecutionReportTrade", "ExecutionReportCanceled", "ExecutionReportReplaced",
     "ExecutionReportRejected", "ExecutionReportExpired", "OrderCancelReject", "OrderMassCancelReport",
-    "MessageReject"))
+    "MessageReject", "AdminReport"))
 
 
 def mantissa(value):
