@@ -17,6 +17,8 @@ cdef enum:
     SESSION_ESTABLISHED = 2
     MAX_ORDER_QTY = 1000000000000
     SCRATCH_LENGTH = 512
+    MATCHING_PRICE_TIME = 0
+    MATCHING_PRO_RATA = 1
 
 # Framed frames (market data: outbound framing; execution: routed framing). The core owns `data` (mapped memory: never free or realloc it); a reader
 # takes frames from data[0:length] and then sets length = 0.
@@ -46,7 +48,9 @@ cdef struct Order:
     uint8_t ord_type
     uint8_t time_in_force
     uint8_t flags
-    uint8_t stp_mode        # self-trade prevention mode (later issue)
+    uint8_t stp_mode        # self-trade prevention mode when this order is the aggressor (lob/stp.pxi)
+    uint32_t stp_group      # orders of one non-zero group never trade together (as orders of one account)
+    int64_t shown           # resting quantity on the book: leaves_qty, or an iceberg's current slice
 
 cdef struct OrderPool:
     Order* items
@@ -57,7 +61,7 @@ cdef struct OrderPool:
 
 cdef struct Level:
     int64_t price
-    int64_t qty             # sum of leaves of its orders
+    int64_t qty             # sum of its orders' shown quantities (hidden iceberg quantity is not in it)
     uint32_t count
     uint32_t head           # oldest order slot
     uint32_t tail
@@ -82,6 +86,8 @@ cdef struct Instrument:
     int64_t tick
     int64_t last_price      # price of the last trade (INT64_NULL: none yet): stops trigger on it, bands centre on it
     BookSide sides[2]       # 0: bids, 1: asks
+    uint8_t stp_default     # SelfTradePrevention mode of orders that name none
+    uint8_t matching        # MATCHING_PRICE_TIME or MATCHING_PRO_RATA
 
 # 8 bytes: the key itself lives in the order, the entry keeps its slot and the hash's low 32 bits (the
 # home position, and a filter that spares reading the order on almost every mismatch).

@@ -142,6 +142,12 @@ cdef int verify_signature(void* ctx, uint32_t slot, const uint8_t* frame, uint32
             return 0
 
 
+_STP_MODES = {"None": sbe.SelfTradePrevention_None, "CancelAggressor": sbe.SelfTradePrevention_CancelAggressor,
+              "CancelResting": sbe.SelfTradePrevention_CancelResting,
+              "CancelBoth": sbe.SelfTradePrevention_CancelBoth,
+              "DecrementAndCancel": sbe.SelfTradePrevention_DecrementAndCancel}
+
+
 cdef dict order_dict(const EngineCore* core, const Order* o):
     return {
         "order_id": o.order_id,
@@ -181,7 +187,8 @@ cdef class Engine:
     back only to check the signature of a Negotiate or Establish).
     """
 
-    def __cinit__(self, instruments=None, max_orders=1 << 20, market_data=True, sessions=(), ring_bytes=1 << 22):
+    def __cinit__(self, instruments=None, max_orders=1 << 20, market_data=True, sessions=(), ring_bytes=1 << 22,
+                  stp_defaults=None):
         self.core = NULL
         credentials = list(sessions or ())
         if len({c.session_id for c in credentials}) != len(credentials):
@@ -201,6 +208,12 @@ cdef class Engine:
                 raise ValueError(f"tick size {tick} of instrument {instrument_id} must be positive")
         if not 0 < max_orders < 1 << 31:
             raise ValueError("max_orders must be in 1..2**31-1")
+        # instrument id -> the self-trade prevention mode of its orders that name none (until the
+        # instruments file brings it)
+        stp_defaults = {int(k): v for k, v in dict(stp_defaults or {}).items()}
+        for instrument_id, mode in stp_defaults.items():
+            if instrument_id not in ticks or mode not in _STP_MODES:
+                raise ValueError(f"bad STP default {mode!r} for instrument {instrument_id}")
         self._ticks = ticks
         self.max_orders = max_orders
         cdef uint32_t count = len(ticks)
@@ -225,6 +238,8 @@ cdef class Engine:
                 free(self.core)
                 self.core = NULL
                 raise MemoryError(f"cannot allocate an engine for {max_orders} orders")
+            for instrument_id, mode in stp_defaults.items():
+                self.core.instruments[instrument_index(self.core, instrument_id)].stp_default = _STP_MODES[mode]
             self.core.verify = verify_signature
             self.core.verify_ctx = <void*>self
         finally:

@@ -8,7 +8,7 @@ cdef inline bint valid_time_in_force(uint8_t tif) noexcept nogil:
             or tif == TimeInForce_ImmediateOrCancel or tif == TimeInForce_FillOrKill)
 
 
-cdef uint8_t new_order_check(EngineCore* core, const Order* o, int index, int64_t display_qty) noexcept nogil:
+cdef uint8_t new_order_check(EngineCore* core, const Order* o, int index) noexcept nogil:
     cdef Instrument* instrument
     cdef BookSide* opposite
     if index < 0:
@@ -29,10 +29,11 @@ cdef uint8_t new_order_check(EngineCore* core, const Order* o, int index, int64_
             return Reason_InvalidPrice
         if o.price % instrument.tick != 0:
             return Reason_PriceOffTick
-    if display_qty != INT64_NULL:
-        return Reason_Unsupported
-    if o.stp_mode != SelfTradePrevention_None:
-        return Reason_Unsupported
+    if o.display_qty != INT64_NULL and (o.ord_type != OrdType_Limit or o.display_qty <= 0
+                                        or o.display_qty > o.order_qty):
+        return Reason_InvalidDisplayQty
+    if o.stp_mode > SelfTradePrevention_DecrementAndCancel:
+        return Reason_InvalidSelfTradePrevention
     if o.stop_price != INT64_NULL:
         return Reason_InvalidStopPrice
     if ids_find(core, o.session, o.cl_ord_id) != 0:
@@ -55,7 +56,7 @@ cdef void on_new_order(EngineCore* core, const uint8_t* b, uint32_t session) noe
     request.order_qty = NewOrderSingle_quantity(b)
     request.leaves_qty = 0
     request.cum_qty = 0
-    request.display_qty = INT64_NULL
+    request.display_qty = NewOrderSingle_displayQty(b)
     request.stop_price = PriceNull_mantissa(b + NewOrderSingle_stopPrice_OFFSET)
     request.session = session
     request.account = NewOrderSingle_account(b)
@@ -69,8 +70,10 @@ cdef void on_new_order(EngineCore* core, const uint8_t* b, uint32_t session) noe
     request.time_in_force = NewOrderSingle_timeInForce(b)
     request.flags = NewOrderSingle_flags(b)
     request.stp_mode = NewOrderSingle_selfTradePrevention(b)
+    request.stp_group = NewOrderSingle_stpGroup(b)
+    request.shown = 0
     cdef int index = instrument_index(core, request.instrument_id)
-    cdef uint8_t reason = new_order_check(core, &request, index, NewOrderSingle_displayQty(b))
+    cdef uint8_t reason = new_order_check(core, &request, index)
     if reason != Reason_None:
         rep_rejected(core, session, request.cl_ord_id, reason)
         return
@@ -82,13 +85,15 @@ cdef void on_new_order(EngineCore* core, const uint8_t* b, uint32_t session) noe
     core.next_order_id += 1
     o.instrument = <uint16_t>index
     o.leaves_qty = o.order_qty
+    if o.stp_mode == SelfTradePrevention_None:
+        o.stp_mode = core.instruments[index].stp_default
     rep_new(core, o)
 
     cdef bint market = o.ord_type == OrdType_Market
     cdef int64_t limit_key = cross_key(o.side - Side_Buy, o.price, market)
     cdef BookSide* opposite = &core.instruments[index].sides[ASK if o.side == Side_Buy else BID]
     if o.time_in_force == TimeInForce_FillOrKill:
-        if book_crossable_qty(core, opposite, limit_key, o.order_qty) < o.order_qty:
+        if book_crossable_qty(core, o, opposite, limit_key, o.order_qty) < o.order_qty:
             order_end(core, slot, Reason_FillOrKillNotFillable)
             return
     book_match(core, slot, limit_key)
@@ -184,8 +189,10 @@ cdef void on_replace(EngineCore* core, const uint8_t* b, uint32_t session) noexc
         reduction = o.order_qty - qty
         level = &core.level_pool.items[o.level]
         md_touch(core, level, o.level, o.instrument, o.side)
-        level.qty -= reduction
         o.leaves_qty -= reduction
+        if o.shown > o.leaves_qty:
+            level.qty -= o.shown - o.leaves_qty
+            o.shown = o.leaves_qty
         o.order_qty = qty
         if cl_ord_id != orig_cl_ord_id:
             ids_remove(&core.ids, session, orig_cl_ord_id, slot)
@@ -287,6 +294,9 @@ cdef uint32_t engine_restore_order(EngineCore* core, const Order* order) noexcep
     cdef bint market_data = core.market_data
     core.market_data = False
     book_add(core, slot)
+    if 0 < order.shown < o.shown:   # an iceberg part way through its slice
+        core.level_pool.items[o.level].qty -= o.shown - order.shown
+        o.shown = order.shown
     core.market_data = market_data
     ids_insert(&core.ids, o.session, o.cl_ord_id, slot)
     return slot

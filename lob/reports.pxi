@@ -89,7 +89,8 @@ cdef void rep_replaced(EngineCore* core, const Order* o, uint64_t orig_cl_ord_id
     ExecutionReportReplaced_set_clOrdId(b, o.cl_ord_id)
     ExecutionReportReplaced_set_origClOrdId(b, orig_cl_ord_id)
     ExecutionReportReplaced_set_orderId(b, o.order_id)
-    Price_set_mantissa(b + ExecutionReportReplaced_price_OFFSET, o.price)
+    # 0: a market order restated by self-trade prevention has no price
+    Price_set_mantissa(b + ExecutionReportReplaced_price_OFFSET, 0 if o.price == INT64_NULL else o.price)
     ExecutionReportReplaced_set_orderQty(b, o.order_qty)
     ExecutionReportReplaced_set_leavesQty(b, o.leaves_qty)
 

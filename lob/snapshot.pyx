@@ -66,6 +66,8 @@ cdef uint8_t* encode_order(const EngineCore* core, uint8_t* p, const Order* o) n
     SnapshotOrder_set_leavesQty(b, o.leaves_qty)
     SnapshotOrder_set_cumQty(b, o.cum_qty)
     SnapshotOrder_set_displayQty(b, o.display_qty)
+    SnapshotOrder_set_stpGroup(b, o.stp_group)
+    SnapshotOrder_set_hiddenQty(b, o.leaves_qty - o.shown)
     PriceNull_set_mantissa(b + SnapshotOrder_stopPrice_OFFSET, o.stop_price)
     return b + SnapshotOrder_BLOCK_LENGTH
 
@@ -277,6 +279,8 @@ cdef uint64_t restore_orders(EngineCore* core, const uint8_t* p, const uint8_t* 
         o.leaves_qty = SnapshotOrder_leavesQty(b)
         o.cum_qty = SnapshotOrder_cumQty(b)
         o.display_qty = SnapshotOrder_displayQty(b)
+        o.stp_group = SnapshotOrder_stpGroup(b)
+        o.shown = o.leaves_qty - SnapshotOrder_hiddenQty(b)
         o.stop_price = PriceNull_mantissa(b + SnapshotOrder_stopPrice_OFFSET)
         if engine_restore_order(core, &o) == 0:
             break

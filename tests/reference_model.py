@@ -2,7 +2,11 @@
 
 Resting orders live in one plain list; the best order is found by sorting it. Reports come out as the
 simplified dicts of engine_helpers.simplify (prices as mantissas). No cleverness, no speed.
+
+An iceberg shows `shown` (its slice) and queues by `arrival`; a new slice gets a new arrival. A FOK is
+fillable when a dry run of its matching, on a copy of the book, fills all of it.
 """
+import copy
 import struct
 
 from lob.sbe import messages
@@ -17,6 +21,7 @@ BLOCK_LENGTHS = {
 }
 MAX_QTY = 10 ** 12
 TIME_IN_FORCE = ("Day", "GoodTillCancel", "ImmediateOrCancel", "FillOrKill")
+STP_MODES = ("None", "CancelAggressor", "CancelResting", "CancelBoth", "DecrementAndCancel")
 
 
 class Order:
@@ -58,9 +63,9 @@ class ReferenceEngine:
         out = []
         for o in self.book(instrument_id, side):
             if out and out[-1][0] == o.price:
-                out[-1] = (o.price, out[-1][1] + o.leaves, out[-1][2] + 1)
+                out[-1] = (o.price, out[-1][1] + o.shown, out[-1][2] + 1)
             else:
-                out.append((o.price, o.leaves, 1))
+                out.append((o.price, o.shown, 1))
         return out
 
     def all_levels(self):
@@ -82,7 +87,11 @@ class ReferenceEngine:
         self.touch(o)
         self.arrivals += 1
         o.arrival = self.arrivals
+        o.shown = self.next_slice(o)
         self.resting.append(o)
+
+    def next_slice(self, o):
+        return o.leaves if o.display is None else min(o.display, o.leaves)
 
     def unrest(self, o):
         self.touch(o)
@@ -116,7 +125,8 @@ class ReferenceEngine:
                        "orderId": o.order_id, "reason": reason}
         elif execType == "Replaced":
             message = {"_name": "ExecutionReportReplaced", "clOrdId": clOrdId, "origClOrdId": origClOrdId,
-                       "orderId": o.order_id, "price": o.price, "orderQty": o.order_qty, "leavesQty": o.leaves}
+                       "orderId": o.order_id, "price": 0 if o.price is None else o.price, "orderQty": o.order_qty,
+                       "leavesQty": o.leaves}
         else:
             assert execType == "Rejected"
             message = {"_name": "ExecutionReportRejected", "clOrdId": clOrdId, "reason": reason}
@@ -199,10 +209,10 @@ class ReferenceEngine:
                 return "InvalidPrice"
             if r["price"] % self.ticks[r["instrumentId"]] != 0:
                 return "PriceOffTick"
-        if r["displayQty"] is not None:
-            return "Unsupported"
-        if r["selfTradePrevention"] != "None":
-            return "Unsupported"
+        if r["displayQty"] is not None and (r["ordType"] != "Limit" or not 0 < r["displayQty"] <= r["quantity"]):
+            return "InvalidDisplayQty"
+        if r["selfTradePrevention"] not in STP_MODES:
+            return "InvalidSelfTradePrevention"
         if r["stopPrice"] is not None:
             return "InvalidStopPrice"
         if self.find(o.session, o.cl_ord_id):
@@ -224,6 +234,52 @@ class ReferenceEngine:
     def crossable(self, o, limit):
         return sum(m.leaves for m in self.opposite(o) if self.can_trade(o, limit, m))
 
+    def fok_fillable(self, taker, limit):
+        saved = (self.resting, self.next_trade_id, self.arrivals, self.next_seq, self.next_md_seq, self.exec_out,
+                 self.md_out, self.touched)
+        self.resting, self.next_seq = copy.deepcopy(self.resting), dict(self.next_seq)
+        self.exec_out, self.md_out, self.touched = [], [], []
+        trial = copy.copy(taker)
+        self.match(trial, limit)
+        (self.resting, self.next_trade_id, self.arrivals, self.next_seq, self.next_md_seq, self.exec_out,
+         self.md_out, self.touched) = saved
+        return trial.cum == taker.order_qty
+
+    def self_trade(self, taker, maker):
+        return taker.stp != "None" and (
+            maker.account == taker.account or (taker.stp_group != 0 and maker.stp_group == taker.stp_group))
+
+    def stp_cancel(self, o):
+        if o in self.resting:
+            self.resting.remove(o)
+        self.end(o, "SelfTradePrevented")
+
+    def stp_decrement(self, o, qty):
+        o.order_qty -= qty
+        o.leaves -= qty
+        o.shown = min(o.shown, o.leaves)
+        self.report(o, "Replaced", "", origClOrdId=o.cl_ord_id)
+
+    def prevent_self_trade(self, taker, maker):
+        """The aggressor's STP mode decides."""
+        if taker.stp == "CancelAggressor":
+            self.end(taker, "SelfTradePrevented")
+        elif taker.stp == "CancelResting":
+            self.stp_cancel(maker)
+        elif taker.stp == "CancelBoth":
+            self.stp_cancel(maker)
+            self.end(taker, "SelfTradePrevented")
+        elif maker.leaves < taker.leaves:
+            qty = maker.leaves
+            self.stp_cancel(maker)
+            self.stp_decrement(taker, qty)
+        elif maker.leaves == taker.leaves:
+            self.stp_cancel(maker)
+            self.end(taker, "SelfTradePrevented")
+        else:
+            self.stp_decrement(maker, taker.leaves)
+            self.end(taker, "SelfTradePrevented")
+
     def match(self, taker, limit):
         while taker.leaves > 0:
             makers = self.opposite(taker)
@@ -231,7 +287,11 @@ class ReferenceEngine:
                 return
             maker = makers[0]
             self.touch(maker)
-            qty = min(taker.leaves, maker.leaves)
+            if self.self_trade(taker, maker):
+                self.prevent_self_trade(taker, maker)
+                continue
+            qty = min(taker.leaves, maker.shown)
+            maker.shown -= qty
             for o in (maker, taker):
                 o.leaves -= qty
                 o.cum += qty
@@ -244,6 +304,10 @@ class ReferenceEngine:
                           "price": maker.price, "quantity": qty, "aggressorSide": taker.side})
             if maker.leaves == 0:
                 self.resting.remove(maker)
+            elif maker.shown == 0:
+                self.arrivals += 1
+                maker.arrival = self.arrivals
+                maker.shown = self.next_slice(maker)
 
     def end(self, o, reason, **fields):
         o.leaves = 0
@@ -253,7 +317,8 @@ class ReferenceEngine:
         o = Order(order_id=0, session=session, cl_ord_id=r["clOrdId"], account=r["account"],
                   instrument_id=r["instrumentId"], side=r["side"], ord_type=r["ordType"], tif=r["timeInForce"],
                   post_only="PostOnly" in (r["flags"] or []), price=r["price"], order_qty=r["quantity"],
-                  leaves=0, cum=0)
+                  leaves=0, cum=0, display=r["displayQty"], stp=r["selfTradePrevention"],
+                  stp_group=r["stpGroup"], shown=0)
         reason = self.new_order_reason(r, o)
         if reason:
             return self.report(o, "Rejected", "Rejected", reason=reason)
@@ -262,7 +327,7 @@ class ReferenceEngine:
         o.leaves = o.order_qty
         self.report(o, "New", "New")
         limit = None if o.ord_type == "Market" else o.price
-        if o.tif == "FillOrKill" and self.crossable(o, limit) < o.order_qty:
+        if o.tif == "FillOrKill" and not self.fok_fillable(o, limit):
             return self.end(o, "FillOrKillNotFillable")
         self.match(o, limit)
         if o.leaves == 0:
@@ -312,6 +377,7 @@ class ReferenceEngine:
         else:
             self.unrest(o)
         o.cl_ord_id, o.price, o.order_qty, o.leaves = r["clOrdId"], price, qty, qty - o.cum
+        o.shown = min(o.shown, o.leaves)
         self.report(o, "Replaced", "New" if o.cum == 0 else "PartiallyFilled", origClOrdId=old_cl_ord_id)
         if keeps_priority:
             return

@@ -31,8 +31,10 @@ def rejected(reason, **fields):
     (nos(1, price=0), rejected("InvalidPrice", clOrdId=1, price=0, orderQty=10)),
     (nos(1, price=-5), rejected("InvalidPrice", clOrdId=1, price=-5, orderQty=10)),
     (nos(1, price=101, instrumentId=7), rejected("PriceOffTick", clOrdId=1, instrumentId=7, price=101, orderQty=10)),
-    (nos(1, displayQty=5), rejected("Unsupported", clOrdId=1, price=100, orderQty=10)),
-    (nos(1, selfTradePrevention="CancelResting"), rejected("Unsupported", clOrdId=1, price=100, orderQty=10)),
+    (nos(1, displayQty=0), rejected("InvalidDisplayQty", clOrdId=1, price=100, orderQty=10)),
+    (nos(1, displayQty=11), rejected("InvalidDisplayQty", clOrdId=1, price=100, orderQty=10)),
+    (market(1, displayQty=5), rejected("InvalidDisplayQty", clOrdId=1, ordType="Market", orderQty=10)),
+    (nos(1, selfTradePrevention=9), rejected("InvalidSelfTradePrevention", clOrdId=1, price=100, orderQty=10)),
     (nos(1, stopPrice={"mantissa": 90}), rejected("InvalidStopPrice", clOrdId=1, price=100, orderQty=10)),
     (market(1, stopPrice={"mantissa": 90}), rejected("InvalidStopPrice", clOrdId=1, ordType="Market", orderQty=10)),
 ])
@@ -57,7 +59,10 @@ def test_checks_run_in_the_documented_order(h):
     assert h.send(nos(1, timeInForce=9, quantity=0))[0]["reason"] == "InvalidTimeInForce"
     assert h.send(nos(1, quantity=0, price=0))[0]["reason"] == "InvalidQuantity"
     assert h.send(nos(1, price=0, displayQty=3))[0]["reason"] == "InvalidPrice"
-    assert h.send(nos(1, displayQty=3, stopPrice={"mantissa": 1}))[0]["reason"] == "Unsupported"
+    assert h.send(nos(1, displayQty=0, selfTradePrevention=9))[0]["reason"] == "InvalidDisplayQty"
+    assert h.send(nos(1, selfTradePrevention=9, stopPrice={"mantissa": 1}))[0]["reason"] == \
+        "InvalidSelfTradePrevention"
+    assert h.send(nos(1, displayQty=3, stopPrice={"mantissa": 1}))[0]["reason"] == "InvalidStopPrice"
 
 
 def test_largest_quantity_is_accepted(h):

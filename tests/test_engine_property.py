@@ -42,13 +42,19 @@ def new_order(r):
     fields = dict(instrumentId=instrument, ordType=ord_type, account=r.randint(0, 2),
                   timeInForce=pick(r, {"GoodTillCancel": 50, "Day": 10, "ImmediateOrCancel": 17,
                                        "FillOrKill": 17, 2: 3}))
-    if r.random() < 0.03:
-        unsupported = {"displayQty": 5, "stopPrice": {"mantissa": 100}, "selfTradePrevention": "CancelBoth"}
-        key = r.choice(sorted(unsupported))
-        fields[key] = unsupported[key]
+    if r.random() < 0.01:
+        fields["stopPrice"] = {"mantissa": 100}
+    quantity = some_quantity(r)
+    if r.random() < 0.2:
+        fields["displayQty"] = pick(r, {r.randint(1, 6): 90, quantity + 1: 4, 0: 3, -1: 3})
+    if r.random() < 0.4:
+        fields["selfTradePrevention"] = pick(r, {"CancelAggressor": 24, "CancelResting": 24, "CancelBoth": 24,
+                                                 "DecrementAndCancel": 24, 7: 4})
+    if r.random() < 0.3:
+        fields["stpGroup"] = r.randint(1, 2)
     price = None if ord_type == "Market" and r.random() < 0.5 else some_price(r, instrument)
     side = pick(r, {"Buy": 49, "Sell": 49, 0: 1, 3: 1})
-    return nos(r.randint(1, 8), side, price, some_quantity(r), post_only=r.random() < 0.15, **fields)
+    return nos(r.randint(1, 8), side, price, quantity, post_only=r.random() < 0.15, **fields)
 
 
 def any_cancel(r):
