@@ -146,6 +146,10 @@ cdef void book_match(EngineCore* core, uint32_t taker_slot, int64_t limit_key) n
             core.next_trade_id += 1
             core.traded_qty += qty
             instrument.last_price = level.price
+            if level.price > instrument.trade_high:
+                instrument.trade_high = level.price
+            if level.price < instrument.trade_low or instrument.trade_low == 0:
+                instrument.trade_low = level.price
             rep_trade(core, maker, level.price, qty, trade_id, LiquidityIndicator_Added)
             rep_trade(core, taker, level.price, qty, trade_id, LiquidityIndicator_Removed)
             if core.market_data:

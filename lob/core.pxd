@@ -17,6 +17,7 @@ cdef enum:
     SESSION_ESTABLISHED = 2
     MAX_ORDER_QTY = 1000000000000
     SCRATCH_LENGTH = 512
+    ICEBERG_MAX_SLICES = 1000   # display quantity >= total / this: bounds the fills one aggressor makes
     MATCHING_PRICE_TIME = 0
     MATCHING_PRO_RATA = 1
 
@@ -51,6 +52,7 @@ cdef struct Order:
     uint8_t stp_mode        # self-trade prevention mode when this order is the aggressor (lob/stp.pxi)
     uint32_t stp_group      # orders of one non-zero group never trade together (as orders of one account)
     int64_t shown           # resting quantity on the book: leaves_qty, or an iceberg's current slice
+    uint8_t waiting         # an untriggered stop: in its side's StopBook, not on the book
 
 cdef struct OrderPool:
     Order* items
@@ -81,6 +83,13 @@ cdef struct BookSide:
     uint32_t count
     uint32_t capacity
 
+# One side's untriggered stop orders (pool slots), the next to trigger at the end: buy stops by stop
+# price descending, sell stops ascending, equal stop prices the later order id first.
+cdef struct StopBook:
+    uint32_t* slots
+    uint32_t count
+    uint32_t capacity
+
 cdef struct Instrument:
     uint32_t id
     int64_t tick
@@ -88,6 +97,9 @@ cdef struct Instrument:
     BookSide sides[2]       # 0: bids, 1: asks
     uint8_t stp_default     # SelfTradePrevention mode of orders that name none
     uint8_t matching        # MATCHING_PRICE_TIME or MATCHING_PRO_RATA
+    StopBook stops[2]       # 0: buy stops, 1: sell stops
+    int64_t trade_high      # highest and lowest trade price since the stops were last checked (0: none)
+    int64_t trade_low
 
 # 8 bytes: the key itself lives in the order, the entry keeps its slot and the hash's low 32 bits (the
 # home position, and a filter that spares reading the order on almost every mismatch).

@@ -36,6 +36,7 @@ include "market_data.pxi"
 include "reports.pxi"
 include "stp.pxi"
 include "book.pxi"
+include "stops.pxi"
 include "order_entry.pxi"
 include "session_layer.pxi"
 include "dispatch.pxi"
@@ -141,6 +142,7 @@ cdef void engine_close(EngineCore* core) noexcept nogil:
             for j in range(2):
                 free(core.instruments[i].sides[j].keys)
                 free(core.instruments[i].sides[j].levels)
+                free(core.instruments[i].stops[j].slots)
     free(core.instruments)
     free(core.instrument_keys)
     free(core.instrument_values)

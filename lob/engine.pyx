@@ -374,6 +374,20 @@ cdef class Engine:
                     slot = self.core.pool.items[slot].next
         return result
 
+    def stop_orders(self, instrument_id):
+        """Untriggered stops of an instrument, each side the next to trigger first: buys, then sells."""
+        cdef Instrument* instrument = find_instrument(self.core, instrument_id)
+        cdef uint32_t side_index, i
+        result = []
+        for side_index in range(2):
+            i = instrument.stops[side_index].count
+            while i > 0:
+                i -= 1
+                o = order_dict(self.core, &self.core.pool.items[instrument.stops[side_index].slots[i]])
+                o["stop_price"] = self.core.pool.items[instrument.stops[side_index].slots[i]].stop_price
+                result.append(o)
+        return result
+
     def levels(self, instrument_id, side):
         """[(price, quantity, order_count)] of one side ("Buy"/"Sell" or 1/2), best first."""
         cdef Instrument* instrument = find_instrument(self.core, instrument_id)

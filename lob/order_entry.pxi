@@ -16,30 +16,36 @@ cdef uint8_t new_order_check(EngineCore* core, const Order* o, int index) noexce
     instrument = &core.instruments[index]
     if o.side != Side_Buy and o.side != Side_Sell:
         return Reason_InvalidSide
-    if o.ord_type == OrdType_Stop or o.ord_type == OrdType_StopLimit:
-        return Reason_Unsupported
-    if o.ord_type != OrdType_Market and o.ord_type != OrdType_Limit:
+    cdef bint stop = o.ord_type == OrdType_Stop or o.ord_type == OrdType_StopLimit
+    if o.ord_type != OrdType_Market and o.ord_type != OrdType_Limit and not stop:
+        return Reason_InvalidOrdType
+    if stop and o.flags & (1 << OrderFlags_PostOnly_BIT):
         return Reason_InvalidOrdType
     if not valid_time_in_force(o.time_in_force):
         return Reason_InvalidTimeInForce
     if o.order_qty <= 0 or o.order_qty > MAX_ORDER_QTY:
         return Reason_InvalidQuantity
-    if o.ord_type == OrdType_Limit:
+    if o.ord_type == OrdType_Limit or o.ord_type == OrdType_StopLimit:
         if o.price == INT64_NULL or o.price <= 0:
             return Reason_InvalidPrice
         if o.price % instrument.tick != 0:
             return Reason_PriceOffTick
-    if o.display_qty != INT64_NULL and (o.ord_type != OrdType_Limit or o.display_qty <= 0
-                                        or o.display_qty > o.order_qty):
+    if o.display_qty != INT64_NULL and (
+            (o.ord_type != OrdType_Limit and o.ord_type != OrdType_StopLimit)
+            or o.display_qty <= 0 or o.display_qty > o.order_qty
+            or o.display_qty * ICEBERG_MAX_SLICES < o.order_qty):
         return Reason_InvalidDisplayQty
     if o.stp_mode > SelfTradePrevention_DecrementAndCancel:
         return Reason_InvalidSelfTradePrevention
-    if o.stop_price != INT64_NULL:
+    if stop != (o.stop_price != INT64_NULL) or (stop and o.stop_price <= 0):
         return Reason_InvalidStopPrice
+    if stop and o.stop_price % instrument.tick != 0:
+        return Reason_PriceOffTick
     if ids_find(core, o.session, o.cl_ord_id) != 0:
         return Reason_DuplicateClOrdId
     if (core.pool.free_head == 0 and core.pool.high_water == core.pool.capacity) \
-            or side_reserve(&instrument.sides[o.side - Side_Buy], 1) != 0:
+            or side_reserve(&instrument.sides[o.side - Side_Buy], 1) != 0 \
+            or (stop and stops_reserve(&instrument.stops[o.side - Side_Buy]) != 0):
         return Reason_PoolFull
     if o.ord_type == OrdType_Limit and o.flags & (1 << OrderFlags_PostOnly_BIT):
         opposite = &instrument.sides[ASK if o.side == Side_Buy else BID]
@@ -72,6 +78,7 @@ cdef void on_new_order(EngineCore* core, const uint8_t* b, uint32_t session) noe
     request.stp_mode = NewOrderSingle_selfTradePrevention(b)
     request.stp_group = NewOrderSingle_stpGroup(b)
     request.shown = 0
+    request.waiting = 0
     cdef int index = instrument_index(core, request.instrument_id)
     cdef uint8_t reason = new_order_check(core, &request, index)
     if reason != Reason_None:
@@ -88,6 +95,10 @@ cdef void on_new_order(EngineCore* core, const uint8_t* b, uint32_t session) noe
     if o.stp_mode == SelfTradePrevention_None:
         o.stp_mode = core.instruments[index].stp_default
     rep_new(core, o)
+    if o.ord_type == OrdType_Stop or o.ord_type == OrdType_StopLimit:
+        ids_insert(&core.ids, o.session, o.cl_ord_id, slot)
+        stop_place(core, slot)
+        return
 
     cdef bint market = o.ord_type == OrdType_Market
     cdef int64_t limit_key = cross_key(o.side - Side_Buy, o.price, market)
@@ -106,6 +117,7 @@ cdef void on_new_order(EngineCore* core, const uint8_t* b, uint32_t session) noe
     else:
         book_add(core, slot)
         ids_insert(&core.ids, o.session, o.cl_ord_id, slot)
+    stops_run(core, index)
 
 
 cdef void on_cancel(EngineCore* core, const uint8_t* b, uint32_t session) noexcept nogil:
@@ -124,7 +136,7 @@ cdef void on_cancel(EngineCore* core, const uint8_t* b, uint32_t session) noexce
         cancel_reject_write(core, session, cl_ord_id, orig_cl_ord_id, o.order_id,
                             CancelRejectResponseTo_Cancel, Reason_UnknownOrder)
         return
-    book_cancel(core, slot)
+    order_take_off(core, slot)
     ids_remove(&core.ids, session, orig_cl_ord_id, slot)
     o.leaves_qty = 0
     rep_canceled(core, o, cl_ord_id, orig_cl_ord_id, Reason_UserRequest)
@@ -156,6 +168,8 @@ cdef void on_replace(EngineCore* core, const uint8_t* b, uint32_t session) noexc
         reason = Reason_InvalidPrice
     elif price % instrument.tick != 0:
         reason = Reason_PriceOffTick
+    elif o.display_qty != INT64_NULL and o.display_qty * ICEBERG_MAX_SLICES < qty:
+        reason = Reason_InvalidDisplayQty
     elif cl_ord_id != orig_cl_ord_id and ids_find(core, session, cl_ord_id) != 0:
         reason = Reason_DuplicateClOrdId
     if reason != Reason_None:
@@ -163,6 +177,9 @@ cdef void on_replace(EngineCore* core, const uint8_t* b, uint32_t session) noexc
                             CancelRejectResponseTo_Replace, reason)
         return
 
+    if o.waiting:
+        stop_replace(core, slot, cl_ord_id, orig_cl_ord_id, price, qty)
+        return
     if qty <= o.cum_qty:
         book_cancel(core, slot)
         ids_remove(&core.ids, session, orig_cl_ord_id, slot)
@@ -215,6 +232,27 @@ cdef void on_replace(EngineCore* core, const uint8_t* b, uint32_t session) noexc
     else:
         book_add(core, slot)
         ids_insert(&core.ids, session, cl_ord_id, slot)
+    stops_run(core, instrument - core.instruments)
+
+
+cdef void stop_replace(EngineCore* core, uint32_t slot, uint64_t cl_ord_id, uint64_t orig_cl_ord_id, int64_t price,
+                       int64_t qty) noexcept nogil:
+    cdef Order* o = &core.pool.items[slot]
+    stops_remove(core, slot)
+    if cl_ord_id != orig_cl_ord_id:
+        ids_remove(&core.ids, o.session, orig_cl_ord_id, slot)
+        ids_insert(&core.ids, o.session, cl_ord_id, slot)
+    o.cl_ord_id = cl_ord_id
+    if o.ord_type == OrdType_Stop:
+        o.stop_price = price
+    else:
+        o.price = price
+    o.order_qty = qty
+    o.leaves_qty = qty
+    o.waiting = 1   # reported as waiting
+    rep_replaced(core, o, orig_cl_ord_id)
+    o.waiting = 0
+    stop_place(core, slot)
 
 
 # Book order: bids best to worst, then asks best to worst, FIFO within a level. `side`: a SideFilter.
@@ -242,6 +280,7 @@ cdef uint32_t mass_cancel_instrument(EngineCore* core, uint32_t index, uint32_t 
                     pool_release(&core.pool, slot)
                     count += 1
                 slot = next_slot
+        count += stops_mass_cancel(core, &instrument.stops[side_index], session, reason)
     return count
 
 
@@ -282,6 +321,8 @@ cdef uint32_t engine_restore_order(EngineCore* core, const Order* order) noexcep
         return 0
     if side_reserve(&core.instruments[index].sides[order.side - Side_Buy], 1) != 0:
         return 0
+    if order.waiting and stops_reserve(&core.instruments[index].stops[order.side - Side_Buy]) != 0:
+        return 0
     cdef uint32_t slot = pool_acquire(&core.pool)
     if slot == 0:
         return 0
@@ -291,6 +332,10 @@ cdef uint32_t engine_restore_order(EngineCore* core, const Order* order) noexcep
     o.level = 0
     o.prev = 0
     o.next = 0
+    if o.waiting:
+        stops_insert(core, slot)
+        ids_insert(&core.ids, o.session, o.cl_ord_id, slot)
+        return slot
     cdef bint market_data = core.market_data
     core.market_data = False
     book_add(core, slot)

@@ -4,7 +4,9 @@ Resting orders live in one plain list; the best order is found by sorting it. Re
 simplified dicts of engine_helpers.simplify (prices as mantissas). No cleverness, no speed.
 
 An iceberg shows `shown` (its slice) and queues by `arrival`; a new slice gets a new arrival. A FOK is
-fillable when a dry run of its matching, on a copy of the book, fills all of it.
+fillable when a dry run of its matching, on a copy of the book, fills all of it. Untriggered stops wait in
+their own list; after each aggressor, the stops reached by the prices it traded at trigger, buys then
+sells, and the prices those trade at decide the next round.
 """
 import copy
 import struct
@@ -20,6 +22,7 @@ BLOCK_LENGTHS = {
     4: 8 + 4 + 1,                                      # OrderMassCancelRequest
 }
 MAX_QTY = 10 ** 12
+ICEBERG_MAX_SLICES = 1000
 TIME_IN_FORCE = ("Day", "GoodTillCancel", "ImmediateOrCancel", "FillOrKill")
 STP_MODES = ("None", "CancelAggressor", "CancelResting", "CancelBoth", "DecrementAndCancel")
 
@@ -46,6 +49,9 @@ class ReferenceEngine:
         self.next_in_seq = {}   # session -> implicit number of its next inbound application message
         self.next_md_seq = 1
         self.arrivals = 0
+        self.stops = []         # untriggered stop orders
+        self.last_price = {}    # instrument -> last trade price
+        self.traded = {}        # instrument -> prices traded since its stops were last checked
 
     # -- the book ---------------------------------------------------------------------------------
 
@@ -72,8 +78,17 @@ class ReferenceEngine:
         return {(i, side, price): (qty, count)
                 for i in self.ticks for side in ("Buy", "Sell") for price, qty, count in self.levels(i, side)}
 
+    def stop_orders(self, instrument_id):
+        """Untriggered stops, each side the next to trigger first: buys, then sells."""
+        return [dict(o.as_dict(), stop_price=o.stop) for o in self.stop_queue(instrument_id, "Buy")] + \
+            [dict(o.as_dict(), stop_price=o.stop) for o in self.stop_queue(instrument_id, "Sell")]
+
+    def stop_queue(self, instrument_id, side):
+        orders = [o for o in self.stops if o.instrument_id == instrument_id and o.side == side]
+        return sorted(orders, key=lambda o: (o.stop if side == "Buy" else -o.stop, o.order_id))
+
     def find(self, session, cl_ord_id):
-        for o in self.resting:
+        for o in self.resting + self.stops:
             if o.session == session and o.cl_ord_id == cl_ord_id:
                 return o
         return None
@@ -196,28 +211,32 @@ class ReferenceEngine:
             return "UnknownInstrument"
         if r["side"] not in ("Buy", "Sell"):
             return "InvalidSide"
-        if r["ordType"] in ("Stop", "StopLimit"):
-            return "Unsupported"
-        if r["ordType"] not in ("Market", "Limit"):
+        stop = r["ordType"] in ("Stop", "StopLimit")
+        if r["ordType"] not in ("Market", "Limit") and not stop:
+            return "InvalidOrdType"
+        if stop and o.post_only:
             return "InvalidOrdType"
         if r["timeInForce"] not in TIME_IN_FORCE:
             return "InvalidTimeInForce"
         if not 0 < r["quantity"] <= MAX_QTY:
             return "InvalidQuantity"
-        if r["ordType"] == "Limit":
+        if r["ordType"] in ("Limit", "StopLimit"):
             if r["price"] is None or r["price"] <= 0:
                 return "InvalidPrice"
             if r["price"] % self.ticks[r["instrumentId"]] != 0:
                 return "PriceOffTick"
-        if r["displayQty"] is not None and (r["ordType"] != "Limit" or not 0 < r["displayQty"] <= r["quantity"]):
+        if r["displayQty"] is not None and (r["ordType"] not in ("Limit", "StopLimit") or not 0 < r["displayQty"] <= r["quantity"]
+                                            or r["displayQty"] * ICEBERG_MAX_SLICES < r["quantity"]):
             return "InvalidDisplayQty"
         if r["selfTradePrevention"] not in STP_MODES:
             return "InvalidSelfTradePrevention"
-        if r["stopPrice"] is not None:
+        if stop != (r["stopPrice"] is not None) or (stop and r["stopPrice"] <= 0):
             return "InvalidStopPrice"
+        if stop and r["stopPrice"] % self.ticks[r["instrumentId"]] != 0:
+            return "PriceOffTick"
         if self.find(o.session, o.cl_ord_id):
             return "DuplicateClOrdId"
-        if len(self.resting) >= self.max_orders:
+        if len(self.resting) + len(self.stops) >= self.max_orders:
             return "PoolFull"
         if o.ord_type == "Limit" and o.post_only and self.crossable(o, o.price) > 0:
             return "PostOnlyWouldCross"
@@ -236,13 +255,14 @@ class ReferenceEngine:
 
     def fok_fillable(self, taker, limit):
         saved = (self.resting, self.next_trade_id, self.arrivals, self.next_seq, self.next_md_seq, self.exec_out,
-                 self.md_out, self.touched)
+                 self.md_out, self.touched, self.last_price, self.traded)
         self.resting, self.next_seq = copy.deepcopy(self.resting), dict(self.next_seq)
+        self.last_price, self.traded = dict(self.last_price), copy.deepcopy(self.traded)
         self.exec_out, self.md_out, self.touched = [], [], []
         trial = copy.copy(taker)
         self.match(trial, limit)
         (self.resting, self.next_trade_id, self.arrivals, self.next_seq, self.next_md_seq, self.exec_out,
-         self.md_out, self.touched) = saved
+         self.md_out, self.touched, self.last_price, self.traded) = saved
         return trial.cum == taker.order_qty
 
     def self_trade(self, taker, maker):
@@ -300,6 +320,8 @@ class ReferenceEngine:
             for o, liquidity in ((maker, "Added"), (taker, "Removed")):
                 self.report(o, "Trade", "Filled" if o.leaves == 0 else "PartiallyFilled", liquidity=liquidity,
                             lastPx=maker.price, lastQty=qty, tradeId=trade_id)
+            self.last_price[taker.instrument_id] = maker.price
+            self.traded.setdefault(taker.instrument_id, []).append(maker.price)
             self.emit_md({"_name": "Trade", "instrumentId": taker.instrument_id, "tradeId": trade_id,
                           "price": maker.price, "quantity": qty, "aggressorSide": taker.side})
             if maker.leaves == 0:
@@ -318,7 +340,7 @@ class ReferenceEngine:
                   instrument_id=r["instrumentId"], side=r["side"], ord_type=r["ordType"], tif=r["timeInForce"],
                   post_only="PostOnly" in (r["flags"] or []), price=r["price"], order_qty=r["quantity"],
                   leaves=0, cum=0, display=r["displayQty"], stp=r["selfTradePrevention"],
-                  stp_group=r["stpGroup"], shown=0)
+                  stp_group=r["stpGroup"], shown=0, stop=r["stopPrice"])
         reason = self.new_order_reason(r, o)
         if reason:
             return self.report(o, "Rejected", "Rejected", reason=reason)
@@ -326,24 +348,57 @@ class ReferenceEngine:
         self.next_order_id += 1
         o.leaves = o.order_qty
         self.report(o, "New", "New")
-        limit = None if o.ord_type == "Market" else o.price
+        if o.ord_type in ("Stop", "StopLimit"):
+            return self.place_stop(o)
+        self.execute(o)
+        self.run_stops(o.instrument_id)
+
+    def execute(self, o):
+        """Match a new or triggered order, then rest or end what is left."""
+        limit = None if o.ord_type in ("Market", "Stop") else o.price
         if o.tif == "FillOrKill" and not self.fok_fillable(o, limit):
             return self.end(o, "FillOrKillNotFillable")
         self.match(o, limit)
         if o.leaves == 0:
             return
-        if o.ord_type == "Market":
+        if o.ord_type in ("Market", "Stop"):
             self.end(o, "NoLiquidity")
         elif o.tif == "ImmediateOrCancel":
             self.end(o, "ImmediateOrCancel")
         else:
             self.rest(o)
 
+    def reached(self, o, price):
+        return price is not None and (price >= o.stop if o.side == "Buy" else price <= o.stop)
+
+    def trigger(self, o):
+        self.emit({"_name": "ExecutionReportTriggered", "clOrdId": o.cl_ord_id, "orderId": o.order_id}, o.session)
+        self.execute(o)
+
+    def place_stop(self, o):
+        if self.reached(o, self.last_price.get(o.instrument_id)):
+            self.trigger(o)
+            self.run_stops(o.instrument_id)
+        else:
+            self.stops.append(o)
+
+    def run_stops(self, instrument_id):
+        while self.traded.get(instrument_id):
+            prices = self.traded.pop(instrument_id)
+            for side, price in (("Buy", max(prices)), ("Sell", min(prices))):
+                for o in self.stop_queue(instrument_id, side):
+                    if self.reached(o, price):
+                        self.stops.remove(o)
+                        self.trigger(o)
+
     def on_cancel(self, r, session):
         o = self.find(session, r["origClOrdId"])
         if o is None or o.instrument_id != r["instrumentId"] or o.side != r["side"]:
             return self.cancel_reject(session, r, "Cancel", "UnknownOrder", o.order_id if o else 0)
-        self.unrest(o)
+        if o in self.stops:
+            self.stops.remove(o)
+        else:
+            self.unrest(o)
         self.end(o, "UserRequest", clOrdId=r["clOrdId"], origClOrdId=o.cl_ord_id)
 
     def on_replace(self, r, session):
@@ -359,8 +414,12 @@ class ReferenceEngine:
             reason = "InvalidPrice"
         elif price % self.ticks[o.instrument_id] != 0:
             reason = "PriceOffTick"
+        elif o.display is not None and o.display * ICEBERG_MAX_SLICES < qty:
+            reason = "InvalidDisplayQty"
         elif r["clOrdId"] != o.cl_ord_id and self.find(session, r["clOrdId"]):
             reason = "DuplicateClOrdId"
+        elif o in self.stops:
+            return self.replace_stop(o, r)
         elif qty <= o.cum:
             self.unrest(o)
             return self.end(o, "ReplacedAtOrBelowFilled", clOrdId=r["clOrdId"], origClOrdId=o.cl_ord_id)
@@ -384,6 +443,21 @@ class ReferenceEngine:
         self.match(o, price)
         if o.leaves > 0:
             self.rest(o)
+        self.run_stops(o.instrument_id)
+
+    def replace_stop(self, o, r):
+        """A Stop's price becomes its stop price, a StopLimit's its limit price."""
+        self.stops.remove(o)
+        old_cl_ord_id = o.cl_ord_id
+        o.cl_ord_id, o.order_qty, o.leaves = r["clOrdId"], r["quantity"], r["quantity"]
+        if o.ord_type == "Stop":
+            o.stop = r["price"]
+        else:
+            o.price = r["price"]
+        self.emit({"_name": "ExecutionReportReplaced", "clOrdId": o.cl_ord_id, "origClOrdId": old_cl_ord_id,
+                   "orderId": o.order_id, "price": o.stop if o.ord_type == "Stop" else o.price,
+                   "orderQty": o.order_qty, "leavesQty": o.leaves}, o.session)
+        self.place_stop(o)
 
     def on_mass_cancel(self, r, session):
         instrument_id = r["instrumentId"]
@@ -398,6 +472,11 @@ class ReferenceEngine:
                     for o in self.book(i, side):
                         if o.session == session:
                             self.unrest(o)
+                            self.end(o, "MassCancel")
+                            count += 1
+                    for o in self.stop_queue(i, side):
+                        if o.session == session:
+                            self.stops.remove(o)
                             self.end(o, "MassCancel")
                             count += 1
         self.emit({"_name": "OrderMassCancelReport", "clOrdId": r["clOrdId"],

@@ -94,3 +94,12 @@ def test_a_snapshot_keeps_the_hidden_quantity_and_the_slice(h, tmp_path):
     restored.process(pack_inbound(nos(2, "Buy", 100, 2), 2, 10_000))
     assert restored.orders(1) == h.engine.orders(1)
     assert restored.levels(1, "Sell") == [(100, 8, 2)]
+
+
+def test_an_iceberg_has_at_most_a_thousand_slices(h):
+    assert h.send(nos(1, "Sell", 100, 1001, displayQty=1)) == [
+        er("Rejected", "Rejected", clOrdId=1, reason="InvalidDisplayQty")]
+    assert h.send(nos(2, "Sell", 100, 1000, displayQty=1)) == [er("New", "New", clOrdId=2, orderId=1)]
+    assert h.send(replace(2, 2, 100, 1001, "Sell")) == [
+        {"_name": "OrderCancelReject", "sessionId": 1, "clOrdId": 2, "origClOrdId": 2, "orderId": 1,
+         "responseTo": "Replace", "reason": "InvalidDisplayQty"}]

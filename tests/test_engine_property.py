@@ -38,11 +38,14 @@ def some_quantity(r):
 
 def new_order(r):
     instrument = pick(r, {1: 50, 7: 45, 99: 5})
-    ord_type = pick(r, {"Limit": 80, "Market": 12, "Stop": 2, "StopLimit": 2, 9: 2})
+    ord_type = pick(r, {"Limit": 70, "Market": 12, "Stop": 7, "StopLimit": 7, 9: 2})
     fields = dict(instrumentId=instrument, ordType=ord_type, account=r.randint(0, 2),
                   timeInForce=pick(r, {"GoodTillCancel": 50, "Day": 10, "ImmediateOrCancel": 17,
                                        "FillOrKill": 17, 2: 3}))
-    if r.random() < 0.01:
+    if ord_type in ("Stop", "StopLimit"):
+        if r.random() < 0.97:
+            fields["stopPrice"] = {"mantissa": some_price(r, instrument)}
+    elif r.random() < 0.01:
         fields["stopPrice"] = {"mantissa": 100}
     quantity = some_quantity(r)
     if r.random() < 0.2:
@@ -52,7 +55,7 @@ def new_order(r):
                                                  "DecrementAndCancel": 24, 7: 4})
     if r.random() < 0.3:
         fields["stpGroup"] = r.randint(1, 2)
-    price = None if ord_type == "Market" and r.random() < 0.5 else some_price(r, instrument)
+    price = None if ord_type in ("Market", "Stop") and r.random() < 0.5 else some_price(r, instrument)
     side = pick(r, {"Buy": 49, "Sell": 49, 0: 1, 3: 1})
     return nos(r.randint(1, 8), side, price, quantity, post_only=r.random() < 0.15, **fields)
 
@@ -72,9 +75,9 @@ def live_cancel(r, o):
     return cancel(r.randint(1, 8), o.cl_ord_id, side, o.instrument_id)
 
 
-def live_replace(r, o):
+def live_replace(r, o, model):
     tick = INSTRUMENTS[o.instrument_id]
-    price = o.price + tick * pick(r, {0: 8, 1: 2, -1: 2, 3: 2, -3: 2, -6: 1, 6: 1})
+    price = (o.stop if o.ord_type == "Stop" and o in model.stops else o.price) + tick * pick(r, {0: 8, 1: 2, -1: 2, 3: 2, -3: 2, -6: 1, 6: 1})
     price = pick(r, {price: 95, price + 1: 3, 0: 2})
     qty = pick(r, {o.order_qty: 4, o.order_qty - 1: 3, o.order_qty + 5: 3, o.cum: 1, o.cum + 1: 1, 0: 1,
                    o.leaves: 1, 10 ** 12 + 1: 1})
@@ -114,9 +117,9 @@ def some_message(r, model):
     """(session, frame), given the model's current book."""
     kind = pick(r, {"new": 50, "cancel_live": 12, "replace_live": 12, "cancel": 4, "replace": 4, "mass": 3,
                     "bad": 6})
-    if kind in ("cancel_live", "replace_live") and model.resting:
-        o = r.choice(model.resting)
-        return o.session, (live_cancel if kind == "cancel_live" else live_replace)(r, o)
+    if kind in ("cancel_live", "replace_live") and model.resting + model.stops:
+        o = r.choice(model.resting + model.stops)
+        return o.session, live_cancel(r, o) if kind == "cancel_live" else live_replace(r, o, model)
     session = r.choice(SESSIONS)
     if kind == "cancel":
         return session, any_cancel(r)
@@ -135,7 +138,9 @@ def check_state(engine, model):
         assert engine.orders(instrument) == model.orders(instrument), "resting orders differ"
         for side in ("Buy", "Sell"):
             assert engine.levels(instrument, side) == model.levels(instrument, side), "levels differ"
-    assert engine.live_orders == len(model.resting)
+    for instrument in INSTRUMENTS:
+        assert engine.stop_orders(instrument) == model.stop_orders(instrument), "stops differ"
+    assert engine.live_orders == len(model.resting) + len(model.stops)
     assert (engine.next_order_id, engine.next_trade_id, engine.next_md_seq) == \
         (model.next_order_id, model.next_trade_id, model.next_md_seq)
     for session in SESSIONS:
