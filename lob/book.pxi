@@ -100,6 +100,9 @@ cdef int64_t book_crossable_qty(const EngineCore* core, const Order* taker, cons
             maker = &core.pool.items[slot]
             if stp and stp_conflict(taker, maker):
                 if taker.stp_mode != SelfTradePrevention_CancelResting:
+                    if (core.instruments[taker.instrument].matching == MATCHING_PRO_RATA
+                            and wanted - total < core.level_pool.items[opposite.levels[i]].qty):
+                        return total    # pro-rata meets the level's own orders before any fill there
                     return total + shown
             else:
                 level_total += maker.leaves_qty
@@ -126,6 +129,11 @@ cdef void book_match(EngineCore* core, uint32_t taker_slot, int64_t limit_key) n
         level = &core.level_pool.items[level_slot]
         md_touch(core, level, level_slot, taker.instrument, opposite_side)
         while taker.leaves_qty > 0 and level.head != 0:
+            if instrument.matching == MATCHING_PRO_RATA:
+                # again after each fill: an iceberg's new slice can make the level more than the taker wants
+                pro_rata_level(core, taker, level, opposite_side)
+                if taker.leaves_qty == 0 or level.head == 0:
+                    break
             maker_slot = level.head
             maker = &core.pool.items[maker_slot]
             prefetch(&core.pool.items[maker.next])

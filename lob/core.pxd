@@ -100,6 +100,7 @@ cdef struct Instrument:
     StopBook stops[2]       # 0: buy stops, 1: sell stops
     int64_t trade_high      # highest and lowest trade price since the stops were last checked (0: none)
     int64_t trade_low
+    int64_t pro_rata_min    # pro-rata: a share below this is not allocated (its quantity goes by time)
 
 # 8 bytes: the key itself lives in the order, the entry keeps its slot and the hash's low 32 bits (the
 # home position, and a filter that spares reading the order on almost every mismatch).

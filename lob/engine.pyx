@@ -188,7 +188,7 @@ cdef class Engine:
     """
 
     def __cinit__(self, instruments=None, max_orders=1 << 20, market_data=True, sessions=(), ring_bytes=1 << 22,
-                  stp_defaults=None):
+                  stp_defaults=None, matching=None):
         self.core = NULL
         credentials = list(sessions or ())
         if len({c.session_id for c in credentials}) != len(credentials):
@@ -214,6 +214,12 @@ cdef class Engine:
         for instrument_id, mode in stp_defaults.items():
             if instrument_id not in ticks or mode not in _STP_MODES:
                 raise ValueError(f"bad STP default {mode!r} for instrument {instrument_id}")
+        # instrument id -> "price-time" or ("pro-rata", minimum allocation)
+        matching = {int(k): v for k, v in dict(matching or {}).items()}
+        for instrument_id, how in matching.items():
+            if instrument_id not in ticks or not (how == "price-time" or (
+                    isinstance(how, tuple) and len(how) == 2 and how[0] == "pro-rata" and 0 <= how[1] < 1 << 62)):
+                raise ValueError(f"bad matching {how!r} for instrument {instrument_id}")
         self._ticks = ticks
         self.max_orders = max_orders
         cdef uint32_t count = len(ticks)
@@ -240,6 +246,10 @@ cdef class Engine:
                 raise MemoryError(f"cannot allocate an engine for {max_orders} orders")
             for instrument_id, mode in stp_defaults.items():
                 self.core.instruments[instrument_index(self.core, instrument_id)].stp_default = _STP_MODES[mode]
+            for instrument_id, how in matching.items():
+                if how != "price-time":
+                    self.core.instruments[instrument_index(self.core, instrument_id)].matching = 1
+                    self.core.instruments[instrument_index(self.core, instrument_id)].pro_rata_min = how[1]
             self.core.verify = verify_signature
             self.core.verify_ctx = <void*>self
         finally:

@@ -39,8 +39,9 @@ class Order:
 
 
 class ReferenceEngine:
-    def __init__(self, instruments=None, max_orders=1 << 20):
+    def __init__(self, instruments=None, max_orders=1 << 20, pro_rata=None):
         self.ticks = dict(instruments or {1: 1})
+        self.pro_rata = dict(pro_rata or {})   # instrument -> minimum allocation, for pro-rata instruments
         self.max_orders = max_orders
         self.resting = []
         self.next_order_id = 1
@@ -305,31 +306,64 @@ class ReferenceEngine:
             makers = self.opposite(taker)
             if not makers or not self.can_trade(taker, limit, makers[0]):
                 return
+            if taker.instrument_id in self.pro_rata and self.pro_rata_level(taker, makers[0].price):
+                continue
+            if makers != self.opposite(taker):     # self-trade prevention canceled some: look again
+                continue
             maker = makers[0]
             self.touch(maker)
             if self.self_trade(taker, maker):
                 self.prevent_self_trade(taker, maker)
                 continue
-            qty = min(taker.leaves, maker.shown)
-            maker.shown -= qty
-            for o in (maker, taker):
-                o.leaves -= qty
-                o.cum += qty
-            trade_id = self.next_trade_id
-            self.next_trade_id += 1
-            for o, liquidity in ((maker, "Added"), (taker, "Removed")):
-                self.report(o, "Trade", "Filled" if o.leaves == 0 else "PartiallyFilled", liquidity=liquidity,
-                            lastPx=maker.price, lastQty=qty, tradeId=trade_id)
-            self.last_price[taker.instrument_id] = maker.price
-            self.traded.setdefault(taker.instrument_id, []).append(maker.price)
-            self.emit_md({"_name": "Trade", "instrumentId": taker.instrument_id, "tradeId": trade_id,
-                          "price": maker.price, "quantity": qty, "aggressorSide": taker.side})
-            if maker.leaves == 0:
-                self.resting.remove(maker)
-            elif maker.shown == 0:
-                self.arrivals += 1
-                maker.arrival = self.arrivals
-                maker.shown = self.next_slice(maker)
+            self.fill(taker, maker, min(taker.leaves, maker.shown))
+
+    def fill(self, taker, maker, qty):
+        maker.shown -= qty
+        for o in (maker, taker):
+            o.leaves -= qty
+            o.cum += qty
+        trade_id = self.next_trade_id
+        self.next_trade_id += 1
+        for o, liquidity in ((maker, "Added"), (taker, "Removed")):
+            self.report(o, "Trade", "Filled" if o.leaves == 0 else "PartiallyFilled", liquidity=liquidity,
+                        lastPx=maker.price, lastQty=qty, tradeId=trade_id)
+        self.last_price[taker.instrument_id] = maker.price
+        self.traded.setdefault(taker.instrument_id, []).append(maker.price)
+        self.emit_md({"_name": "Trade", "instrumentId": taker.instrument_id, "tradeId": trade_id,
+                      "price": maker.price, "quantity": qty, "aggressorSide": taker.side})
+        if maker.leaves == 0:
+            self.resting.remove(maker)
+        elif maker.shown == 0:
+            self.arrivals += 1
+            maker.arrival = self.arrivals
+            maker.shown = self.next_slice(maker)
+
+    def pro_rata_level(self, taker, price):
+        """Pro-rata at the best level when the taker cannot take all of it; True when it did."""
+        def level():
+            return [o for o in self.opposite(taker) if o.price == price]
+        if taker.leaves >= sum(o.shown for o in level()):
+            return False
+        self.touch(level()[0])
+        if taker.stp != "None":
+            for maker in level():
+                if taker.leaves > 0 and maker in self.resting and self.self_trade(taker, maker):
+                    self.prevent_self_trade(taker, maker)
+            if taker.leaves == 0:
+                return True
+            if taker.leaves >= sum(o.shown for o in level()):
+                return False
+        makers, q = level(), taker.leaves
+        total, minimum = sum(o.shown for o in makers), self.pro_rata[taker.instrument_id]
+        shares = [q * o.shown // total for o in makers]
+        shares = [share if share >= minimum else 0 for share in shares]
+        left = q - sum(shares)
+        for maker, share in zip(makers, shares):
+            extra = min(maker.shown - share, left)
+            left -= extra
+            if share + extra:
+                self.fill(taker, maker, share + extra)
+        return True
 
     def end(self, o, reason, **fields):
         o.leaves = 0

@@ -16,7 +16,9 @@ from lob.engine import Engine
 from lob.framing import pack_inbound
 from reference_model import ReferenceEngine
 
-INSTRUMENTS = {1: 1, 7: 5}
+INSTRUMENTS = {1: 1, 7: 5, 9: 1}
+PRO_RATA = {9: 2}     # instrument 9 matches pro-rata, minimum allocation 2
+MATCHING = {i: ("pro-rata", minimum) for i, minimum in PRO_RATA.items()}
 MAX_ORDERS = 6
 SESSIONS = (1, 2, 3)
 
@@ -37,7 +39,7 @@ def some_quantity(r):
 
 
 def new_order(r):
-    instrument = pick(r, {1: 50, 7: 45, 99: 5})
+    instrument = pick(r, {1: 40, 7: 35, 9: 20, 99: 5})
     ord_type = pick(r, {"Limit": 70, "Market": 12, "Stop": 7, "StopLimit": 7, 9: 2})
     fields = dict(instrumentId=instrument, ordType=ord_type, account=r.randint(0, 2),
                   timeInForce=pick(r, {"GoodTillCancel": 50, "Day": 10, "ImmediateOrCancel": 17,
@@ -164,7 +166,7 @@ seeds = st.lists(st.integers(0, 2 ** 64 - 1), min_size=1, max_size=40)
 @settings(max_examples=200, deadline=None)
 @given(seeds)
 def test_engine_matches_reference_model(flow):
-    engine, model = session_engine(INSTRUMENTS, max_orders=MAX_ORDERS), ReferenceEngine(INSTRUMENTS, MAX_ORDERS)
+    engine, model = session_engine(INSTRUMENTS, max_orders=MAX_ORDERS, matching=MATCHING), ReferenceEngine(INSTRUMENTS, MAX_ORDERS, PRO_RATA)
     for step, session, frame in messages_of(flow, model):
         timestamp = 1_000 + step
         got = decode_stream(engine.process(pack_inbound(frame, session, timestamp)))
@@ -179,11 +181,11 @@ def test_engine_matches_reference_model(flow):
 @given(seeds)
 def test_one_batch_equals_message_by_message(flow):
     """Processing a whole flow in one buffer gives the same streams as one message at a time."""
-    model = ReferenceEngine(INSTRUMENTS, MAX_ORDERS)
+    model = ReferenceEngine(INSTRUMENTS, MAX_ORDERS, PRO_RATA)
     records = []
     for step, session, frame in messages_of(flow, model):
         model.process(frame, session, 1_000 + step)
         records.append(pack_inbound(frame, session, 1_000 + step))
-    one, many = session_engine(INSTRUMENTS, max_orders=MAX_ORDERS), session_engine(INSTRUMENTS, max_orders=MAX_ORDERS)
+    one, many = session_engine(INSTRUMENTS, max_orders=MAX_ORDERS, matching=MATCHING), session_engine(INSTRUMENTS, max_orders=MAX_ORDERS, matching=MATCHING)
     assert one.process(b"".join(records)) == b"".join(many.process(r) for r in records)
     assert one.take_market_data() == many.take_market_data()
