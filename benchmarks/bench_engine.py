@@ -15,6 +15,9 @@ one session, whose credentials the engine is given.
 3. Memory: a child process rests 1,000,000 non-crossing orders, fed in chunks so that input and output
    buffers stay small, and reports its peak RSS.
 4. Python objects: sys.getallocatedblocks() around one more process() call whose output is dropped.
+5. Order-types mix: the same messages with 10% of the new orders made stop-limits (stop 25 ticks on the
+   far side of their price, limit 2 ticks beyond), 10% icebergs (display a fifth of the quantity), every
+   new order on one of 8 accounts with self-trade prevention CancelResting; throughput as in 1.
 
     python benchmarks/bench_engine.py [--messages N] [--seed S] [--json PATH]
 """
@@ -30,6 +33,7 @@ from array import array
 from collections import Counter
 
 TARGET_MPS = 3_000_000
+TARGET_MIX_MPS = 4_000_000
 TARGET_P99_NS = 2_000
 TARGET_RSS = 256 * 2 ** 20
 
@@ -71,6 +75,39 @@ def measure_throughput(records, credentials, passes):
         timings.append(time.perf_counter() - start)
         md = engine.take_market_data()
     return engine, timings[0], timings[1:], len(out), len(md)
+
+
+# NewOrderSingle field offsets from the frame start (8-byte header + the root block of schemas/lob.xml)
+NOS_ACCOUNT, NOS_ORD_TYPE, NOS_STP, NOS_PRICE, NOS_QTY, NOS_STOP, NOS_DISPLAY = 16, 25, 28, 29, 37, 45, 53
+STOP_LIMIT, CANCEL_RESTING = 4, 2
+
+
+def order_types_records(records, seed, stops=0.10, icebergs=0.10, accounts=8):
+    """The standard workload's inbound records with stop-limits, icebergs and STP mixed in (see 5.)."""
+    import struct
+
+    buf = bytearray(records)
+    rng = random.Random(seed)
+    i64 = struct.Struct("<q")
+    pos, end = 0, len(buf)
+    while pos < end:
+        length = int.from_bytes(buf[pos:pos + 4], "little")
+        f = pos + 16
+        if int.from_bytes(buf[f + 2:f + 4], "little") == 1:     # NewOrderSingle
+            buf[f + NOS_ACCOUNT:f + NOS_ACCOUNT + 4] = rng.randrange(accounts).to_bytes(4, "little")
+            buf[f + NOS_STP] = CANCEL_RESTING
+            r = rng.random()
+            if r < stops:
+                price = i64.unpack_from(buf, f + NOS_PRICE)[0]
+                direction = 1 if buf[f + 24] == 1 else -1
+                stop = price + 25 * direction
+                buf[f + NOS_ORD_TYPE] = STOP_LIMIT
+                i64.pack_into(buf, f + NOS_STOP, stop)
+                i64.pack_into(buf, f + NOS_PRICE, stop + 2 * direction)
+            elif r < stops + icebergs:
+                i64.pack_into(buf, f + NOS_DISPLAY, max(1, i64.unpack_from(buf, f + NOS_QTY)[0] // 5))
+        pos += 16 + length
+    return bytes(buf)
 
 
 def measure_latency(records, credentials, messages):
@@ -179,6 +216,9 @@ def main(argv=None):
                          f"{engine.live_orders} resting; expected {expected}")
     histogram, timed_outbound = measure_latency(records, credentials, args.messages)
     blocks = measure_python_blocks(records, credentials)
+    mix_engine, _, mix_passes, _, _ = measure_throughput(order_types_records(records, args.seed), credentials,
+                                                         max(1, args.passes))
+    mix_mps = args.messages / min(mix_passes)
     print(f"resting {args.rss_orders:,} orders in a child process ...", flush=True)
     peak_rss = measure_peak_rss(args.rss_orders, args.seed)
 
@@ -193,6 +233,7 @@ def main(argv=None):
         "p99_ns": histogram.get_value_at_percentile(99),
         "p999_ns": histogram.get_value_at_percentile(99.9),
         "peak_rss_bytes": peak_rss,
+        "order_types_messages_per_second": mix_mps,
     }
     mps = figures["messages_per_second"]
     print(f"""
@@ -204,6 +245,9 @@ lob engine benchmark: {args.messages:,} messages, seed {args.seed}, one instrume
   outbound     {mib(exec_bytes)} execution stream + {mib(md_bytes)} market data = {mib(exec_bytes + md_bytes)}
   latency      per message (process_timed): p50 {ns(figures['p50_ns'])}  p99 {ns(figures['p99_ns'])}  \
 p99.9 {ns(figures['p999_ns'])}  max {ns(histogram.get_max_value())}
+  order types  10% stop-limits, 10% icebergs, STP on: {mix_mps / 1e6:.2f} M msg/s (best of {len(mix_passes)}), \
+{mix_engine.next_trade_id - 1:,} fills, {mix_engine.live_orders:,} live at the end  \
+target >= {TARGET_MIX_MPS / 1e6:.0f} M msg/s {yes(mix_mps >= TARGET_MIX_MPS)}
   memory       peak RSS {mib(peak_rss)} with {args.rss_orders:,} resting orders (child process)
   python       {blocks:+d} allocated blocks across a {args.messages:,}-message process() call \
 ({blocks / args.messages:.6f} per message)

@@ -35,7 +35,8 @@ cdef void book_add(EngineCore* core, uint32_t slot) noexcept nogil:
     else:
         level.head = slot
     level.tail = slot
-    level.qty += o.leaves_qty
+    o.shown = order_slice(o)
+    level.qty += o.shown
     level.count += 1
 
 
@@ -62,7 +63,7 @@ cdef void book_cancel(EngineCore* core, uint32_t slot) noexcept nogil:
         core.pool.items[o.next].prev = o.prev
     else:
         level.tail = o.prev
-    level.qty -= o.leaves_qty
+    level.qty -= o.shown
     level.count -= 1
     if level.count == 0:
         book_level_remove(core, &core.instruments[o.instrument], o.side - Side_Buy, o.level)
@@ -78,15 +79,36 @@ cdef inline bint book_crosses(const BookSide* opposite, int64_t limit_key) noexc
     return opposite.count != 0 and opposite.keys[opposite.count - 1] >= limit_key
 
 
-cdef int64_t book_crossable_qty(const EngineCore* core, const BookSide* opposite, int64_t limit_key,
-                                int64_t wanted) noexcept nogil:
-    cdef int64_t total = 0
-    cdef uint32_t i = opposite.count
+# What a FOK taker would fill, counted level by level until `wanted`: hidden iceberg quantity included,
+# resting orders STP keeps it from trading with left out. Unless those are canceled as it meets them,
+# matching stops at the first one, after only the slices ahead of it in its level (an iceberg's next
+# slice would join the queue behind it).
+cdef int64_t book_crossable_qty(const EngineCore* core, const Order* taker, const BookSide* opposite,
+                                int64_t limit_key, int64_t wanted) noexcept nogil:
+    cdef int64_t total = 0, level_total, shown
+    cdef uint32_t i = opposite.count, slot
+    cdef const Order* maker
+    cdef bint stp = taker.stp_mode != SelfTradePrevention_None
     while i > 0 and total < wanted:
         i -= 1
         if opposite.keys[i] < limit_key:
             break
-        total += core.level_pool.items[opposite.levels[i]].qty
+        slot = core.level_pool.items[opposite.levels[i]].head
+        level_total = 0
+        shown = 0
+        while slot != 0:
+            maker = &core.pool.items[slot]
+            if stp and stp_conflict(taker, maker):
+                if taker.stp_mode != SelfTradePrevention_CancelResting:
+                    if (core.instruments[taker.instrument].algorithm == MATCH_PRO_RATA
+                            and wanted - total < core.level_pool.items[opposite.levels[i]].qty):
+                        return total    # pro-rata meets the level's own orders before any fill there
+                    return total + shown
+            else:
+                level_total += maker.leaves_qty
+                shown += maker.shown
+            slot = maker.next
+        total += level_total
     return total
 
 
@@ -107,13 +129,22 @@ cdef void book_match(EngineCore* core, uint32_t taker_slot, int64_t limit_key) n
         level = &core.level_pool.items[level_slot]
         md_touch(core, level, level_slot, taker.instrument, opposite_side)
         while taker.leaves_qty > 0 and level.head != 0:
+            if instrument.algorithm == MATCH_PRO_RATA:
+                # again after each fill: an iceberg's new slice can make the level more than the taker wants
+                pro_rata_level(core, taker, level, opposite_side)
+                if taker.leaves_qty == 0 or level.head == 0:
+                    break
             maker_slot = level.head
             maker = &core.pool.items[maker_slot]
             prefetch(&core.pool.items[maker.next])
             prefetch(&core.pool.items[maker.next].next)
-            if maker.leaves_qty <= taker.leaves_qty:
+            if taker.stp_mode != SelfTradePrevention_None and stp_conflict(taker, maker):
+                stp_apply(core, taker, level, maker_slot)
+                continue
+            if maker.shown <= taker.leaves_qty:
                 prefetch(&core.ids.entries[ids_hash(maker.session, maker.cl_ord_id) & core.ids.mask])
-            qty = taker.leaves_qty if taker.leaves_qty < maker.leaves_qty else maker.leaves_qty
+            qty = taker.leaves_qty if taker.leaves_qty < maker.shown else maker.shown
+            maker.shown -= qty
             maker.leaves_qty -= qty
             maker.cum_qty += qty
             taker.leaves_qty -= qty
@@ -123,16 +154,19 @@ cdef void book_match(EngineCore* core, uint32_t taker_slot, int64_t limit_key) n
             core.next_trade_id += 1
             core.traded_qty += qty
             instrument.last_price = level.price
+            if level.price > instrument.trade_high:
+                instrument.trade_high = level.price
+            if level.price < instrument.trade_low or instrument.trade_low == 0:
+                instrument.trade_low = level.price
             rep_trade(core, maker, level.price, qty, trade_id, LiquidityIndicator_Added)
             rep_trade(core, taker, level.price, qty, trade_id, LiquidityIndicator_Removed)
             if core.market_data:
                 md_trade(core, instrument.id, trade_id, level.price, qty, taker.side)
-            if maker.leaves_qty == 0:
-                level.head = maker.next
-                if level.head:
-                    core.pool.items[level.head].prev = 0
-                else:
-                    level.tail = 0
+            if maker.leaves_qty != 0:
+                if maker.shown == 0:
+                    iceberg_requeue(core, level, maker_slot)
+            else:
+                level_pop_head(core, level, maker)
                 level.count -= 1
                 ids_remove(&core.ids, maker.session, maker.cl_ord_id, maker_slot)
                 pool_release(&core.pool, maker_slot)

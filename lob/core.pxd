@@ -20,6 +20,7 @@ cdef enum:
     MATCH_PRO_RATA = 1
     DEFAULT_MAX_ACCOUNTS = 65536
     SCRATCH_LENGTH = 512
+    ICEBERG_MAX_SLICES = 1000   # display quantity >= total / this: bounds the fills one aggressor makes
 
 # Framed frames (market data: outbound framing; execution: routed framing). The core owns `data` (mapped memory: never free or realloc it); a reader
 # takes frames from data[0:length] and then sets length = 0.
@@ -86,9 +87,12 @@ cdef struct Order:
     uint8_t ord_type
     uint8_t time_in_force
     uint8_t flags
-    uint8_t stp_mode        # self-trade prevention mode (later issue)
+    uint8_t stp_mode        # self-trade prevention mode when this order is the aggressor (lob/stp.pxi)
     uint32_t risk_slot      # its (account, instrument) entry in EngineCore.risk (risk.pxi)
     uint32_t expire_time    # GoodTillDate: expiry, seconds on the record clock; else 0
+    uint32_t stp_group      # orders of one non-zero group never trade together (as orders of one account)
+    int64_t shown           # resting quantity on the book: leaves_qty, or an iceberg's current slice
+    uint8_t waiting         # an untriggered stop: in its side's StopBook, not on the book
 
 cdef struct OrderPool:
     Order* items
@@ -100,7 +104,7 @@ cdef struct OrderPool:
 
 cdef struct Level:
     int64_t price
-    int64_t qty             # sum of leaves of its orders
+    int64_t qty             # sum of its orders' shown quantities (hidden iceberg quantity is not in it)
     uint32_t count
     uint32_t head           # oldest order slot
     uint32_t tail
@@ -120,6 +124,13 @@ cdef struct BookSide:
     uint32_t count
     uint32_t capacity
 
+# One side's untriggered stop orders (pool slots), the next to trigger at the end: buy stops by stop
+# price descending, sell stops ascending, equal stop prices the later order id first.
+cdef struct StopBook:
+    uint32_t* slots
+    uint32_t count
+    uint32_t capacity
+
 cdef struct Instrument:
     uint32_t id
     int64_t tick
@@ -131,10 +142,13 @@ cdef struct Instrument:
     int64_t reference_price # band centre until the first trade (INT64_NULL: none)
     int64_t max_order_qty   # per order (0: no limit)
     int64_t max_notional    # price mantissa x quantity per order (0: no limit)
-    int64_t min_allocation  # pro-rata: smallest allocation, in lots
+    int64_t min_allocation  # pro-rata: a share below this many lots is not allocated (it goes by time)
     uint8_t state           # InstrumentState: new orders and replaces only while Trading
     uint8_t algorithm       # MATCH_PRICE_TIME / MATCH_PRO_RATA
-    uint8_t stp_default     # SelfTradePrevention of orders that name none
+    uint8_t stp_default     # SelfTradePrevention mode of orders that name none
+    StopBook stops[2]       # 0: buy stops, 1: sell stops
+    int64_t trade_high      # highest and lowest trade price since the stops were last checked (0: none)
+    int64_t trade_low
 
 # 8 bytes: the key itself lives in the order, the entry keeps its slot and the hash's low 32 bits (the
 # home position, and a filter that spares reading the order on almost every mismatch).

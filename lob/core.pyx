@@ -34,9 +34,12 @@ include "id_table.pxi"
 include "price_index.pxi"
 include "market_data.pxi"
 include "reports.pxi"
+include "stp.pxi"
+include "pro_rata.pxi"
 include "book.pxi"
 include "risk.pxi"
 include "expiry.pxi"
+include "stops.pxi"
 include "order_entry.pxi"
 include "admin.pxi"
 include "session_layer.pxi"
@@ -149,6 +152,7 @@ cdef void engine_close(EngineCore* core) noexcept nogil:
             for j in range(2):
                 free(core.instruments[i].sides[j].keys)
                 free(core.instruments[i].sides[j].levels)
+                free(core.instruments[i].stops[j].slots)
     free(core.instruments)
     free(core.instrument_keys)
     free(core.instrument_values)

@@ -17,7 +17,7 @@ from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 from posix.mman cimport MADV_HUGEPAGE, madvise
 
-from lob.core cimport (AccountEntry, AccountLimits, CORE_OK, DEFAULT_MAX_ACCOUNTS, INBOUND_RECORD_HEADER_LENGTH,
+from lob.core cimport (MATCH_PRO_RATA, AccountEntry, AccountLimits, CORE_OK, DEFAULT_MAX_ACCOUNTS, INBOUND_RECORD_HEADER_LENGTH,
                        INT64_NULL, BookSide, EngineCore, Instrument, risk_init,
                        Level, OutBuf, Order, Session, SessionConfig, book_snapshot_encode, book_snapshot_length,
                        engine_close, engine_init, engine_on_records, engine_prefault, ids_find, instrument_index,
@@ -180,6 +180,12 @@ cdef int verify_signature(void* ctx, uint32_t slot, const uint8_t* frame, uint32
             return 0
 
 
+_STP_MODES = {"None": sbe.SelfTradePrevention_None, "CancelAggressor": sbe.SelfTradePrevention_CancelAggressor,
+              "CancelResting": sbe.SelfTradePrevention_CancelResting,
+              "CancelBoth": sbe.SelfTradePrevention_CancelBoth,
+              "DecrementAndCancel": sbe.SelfTradePrevention_DecrementAndCancel}
+
+
 cdef dict order_dict(const EngineCore* core, const Order* o):
     return {
         "order_id": o.order_id,
@@ -221,7 +227,7 @@ cdef class Engine:
     """
 
     def __cinit__(self, instruments=None, max_orders=1 << 20, market_data=True, sessions=(), ring_bytes=1 << 22,
-                  accounts=None, max_accounts=DEFAULT_MAX_ACCOUNTS):
+                  accounts=None, max_accounts=DEFAULT_MAX_ACCOUNTS, stp_defaults=None, matching=None):
         self.core = NULL
         credentials = list(sessions or ())
         if len({c.session_id for c in credentials}) != len(credentials):
@@ -243,6 +249,18 @@ cdef class Engine:
             raise ValueError("max_orders must be in 1..2**31-1")
         if not 0 < max_accounts < 1 << 31:
             raise ValueError("max_accounts must be in 1..2**31-1")
+        # instrument id -> the self-trade prevention mode of its orders that name none (overrides the
+        # instruments' reference data)
+        stp_defaults = {int(k): v for k, v in dict(stp_defaults or {}).items()}
+        for instrument_id, mode in stp_defaults.items():
+            if instrument_id not in ticks or mode not in _STP_MODES:
+                raise ValueError(f"bad STP default {mode!r} for instrument {instrument_id}")
+        # instrument id -> "price-time" or ("pro-rata", minimum allocation)
+        matching = {int(k): v for k, v in dict(matching or {}).items()}
+        for instrument_id, how in matching.items():
+            if instrument_id not in ticks or not (how == "price-time" or (
+                    isinstance(how, tuple) and len(how) == 2 and how[0] == "pro-rata" and 0 <= how[1] < 1 << 62)):
+                raise ValueError(f"bad matching {how!r} for instrument {instrument_id}")
         self._ticks = ticks
         self._specs = specs_of(instruments if instruments is not None else ticks)
         self._accounts = accounts if accounts is not None else AccountRules()
@@ -273,6 +291,12 @@ cdef class Engine:
             self.core.verify = verify_signature
             self.core.verify_ctx = <void*>self
             configure_risk(self.core, self._specs, self._accounts, max_accounts)
+            for instrument_id, mode in stp_defaults.items():
+                self.core.instruments[instrument_index(self.core, instrument_id)].stp_default = _STP_MODES[mode]
+            for instrument_id, how in matching.items():
+                if how != "price-time":
+                    self.core.instruments[instrument_index(self.core, instrument_id)].algorithm = MATCH_PRO_RATA
+                    self.core.instruments[instrument_index(self.core, instrument_id)].min_allocation = how[1]
         finally:
             free(ids)
             free(tick_sizes)
@@ -403,6 +427,20 @@ cdef class Engine:
                 while slot:
                     result.append(order_dict(self.core, &self.core.pool.items[slot]))
                     slot = self.core.pool.items[slot].next
+        return result
+
+    def stop_orders(self, instrument_id):
+        """Untriggered stops of an instrument, each side the next to trigger first: buys, then sells."""
+        cdef Instrument* instrument = find_instrument(self.core, instrument_id)
+        cdef uint32_t side_index, i
+        result = []
+        for side_index in range(2):
+            i = instrument.stops[side_index].count
+            while i > 0:
+                i -= 1
+                o = order_dict(self.core, &self.core.pool.items[instrument.stops[side_index].slots[i]])
+                o["stop_price"] = self.core.pool.items[instrument.stops[side_index].slots[i]].stop_price
+                result.append(o)
         return result
 
     def levels(self, instrument_id, side):

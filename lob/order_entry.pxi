@@ -9,7 +9,7 @@ cdef inline bint valid_time_in_force(uint8_t tif) noexcept nogil:
             or tif == TimeInForce_GoodTillDate)
 
 
-cdef uint8_t new_order_check(EngineCore* core, Order* o, int index, int64_t display_qty) noexcept nogil:
+cdef uint8_t new_order_check(EngineCore* core, Order* o, int index) noexcept nogil:
     cdef Instrument* instrument
     cdef BookSide* opposite
     cdef uint8_t reason
@@ -18,32 +18,42 @@ cdef uint8_t new_order_check(EngineCore* core, Order* o, int index, int64_t disp
     instrument = &core.instruments[index]
     if o.side != Side_Buy and o.side != Side_Sell:
         return Reason_InvalidSide
-    if o.ord_type == OrdType_Stop or o.ord_type == OrdType_StopLimit:
-        return Reason_Unsupported
-    if o.ord_type != OrdType_Market and o.ord_type != OrdType_Limit:
+    cdef bint stop = o.ord_type == OrdType_Stop or o.ord_type == OrdType_StopLimit
+    if o.ord_type != OrdType_Market and o.ord_type != OrdType_Limit and not stop:
+        return Reason_InvalidOrdType
+    if stop and o.flags & (1 << OrderFlags_PostOnly_BIT):
         return Reason_InvalidOrdType
     if not valid_time_in_force(o.time_in_force):
         return Reason_InvalidTimeInForce
     if o.order_qty <= 0 or o.order_qty > MAX_ORDER_QTY:
         return Reason_InvalidQuantity
-    if o.ord_type == OrdType_Limit:
+    if o.ord_type == OrdType_Limit or o.ord_type == OrdType_StopLimit:
         if o.price == INT64_NULL or o.price <= 0:
             return Reason_InvalidPrice
         if o.price % instrument.tick != 0:
             return Reason_PriceOffTick
-    if display_qty != INT64_NULL:
-        return Reason_Unsupported
-    if o.stp_mode != SelfTradePrevention_None:
-        return Reason_Unsupported
-    if o.stop_price != INT64_NULL:
+    if o.display_qty != INT64_NULL and (
+            (o.ord_type != OrdType_Limit and o.ord_type != OrdType_StopLimit)
+            or o.display_qty <= 0 or o.display_qty > o.order_qty
+            or o.display_qty * ICEBERG_MAX_SLICES < o.order_qty):
+        return Reason_InvalidDisplayQty
+    if o.stp_mode > SelfTradePrevention_DecrementAndCancel:
+        return Reason_InvalidSelfTradePrevention
+    if stop != (o.stop_price != INT64_NULL) or (stop and o.stop_price <= 0):
         return Reason_InvalidStopPrice
+    if stop and o.stop_price % instrument.tick != 0:
+        return Reason_PriceOffTick
+    # a waiting stop is in no book the end-of-day and expiry sweeps walk: it lives until canceled
+    if stop and (o.time_in_force == TimeInForce_Day or o.time_in_force == TimeInForce_GoodTillDate):
+        return Reason_InvalidTimeInForce
     reason = risk_check_new(core, o, index)
     if reason != Reason_None:
         return reason
     if ids_find(core, o.session, o.cl_ord_id) != 0:
         return Reason_DuplicateClOrdId
     if (core.pool.free_head == 0 and core.pool.high_water == core.pool.capacity) \
-            or side_reserve(&instrument.sides[o.side - Side_Buy], 1) != 0:
+            or side_reserve(&instrument.sides[o.side - Side_Buy], 1) != 0 \
+            or (stop and stops_reserve(&instrument.stops[o.side - Side_Buy]) != 0):
         return Reason_PoolFull
     if o.ord_type == OrdType_Limit and o.flags & (1 << OrderFlags_PostOnly_BIT):
         opposite = &instrument.sides[ASK if o.side == Side_Buy else BID]
@@ -60,7 +70,7 @@ cdef void on_new_order(EngineCore* core, const uint8_t* b, uint32_t session) noe
     request.order_qty = NewOrderSingle_quantity(b)
     request.leaves_qty = 0
     request.cum_qty = 0
-    request.display_qty = INT64_NULL
+    request.display_qty = NewOrderSingle_displayQty(b)
     request.stop_price = PriceNull_mantissa(b + NewOrderSingle_stopPrice_OFFSET)
     request.session = session
     request.account = NewOrderSingle_account(b)
@@ -76,8 +86,11 @@ cdef void on_new_order(EngineCore* core, const uint8_t* b, uint32_t session) noe
     request.stp_mode = NewOrderSingle_selfTradePrevention(b)
     request.risk_slot = 0
     request.expire_time = NewOrderSingle_expireTime(b)
+    request.stp_group = NewOrderSingle_stpGroup(b)
+    request.shown = 0
+    request.waiting = 0
     cdef int index = instrument_index(core, request.instrument_id)
-    cdef uint8_t reason = new_order_check(core, &request, index, NewOrderSingle_displayQty(b))
+    cdef uint8_t reason = new_order_check(core, &request, index)
     if reason != Reason_None:
         rep_rejected(core, session, request.cl_ord_id, reason)
         return
@@ -89,15 +102,21 @@ cdef void on_new_order(EngineCore* core, const uint8_t* b, uint32_t session) noe
     core.next_order_id += 1
     o.instrument = <uint16_t>index
     o.leaves_qty = o.order_qty
+    if o.stp_mode == SelfTradePrevention_None:
+        o.stp_mode = core.instruments[index].stp_default
     risk_on_accept(core, o)
     rep_new(core, o)
+    if o.ord_type == OrdType_Stop or o.ord_type == OrdType_StopLimit:
+        ids_insert(&core.ids, o.session, o.cl_ord_id, slot)
+        stop_place(core, slot)
+        return
 
     cdef bint market = o.ord_type == OrdType_Market
     cdef int64_t limit_key = (risk_market_key(&core.instruments[index], o.side - Side_Buy) if market
                               else cross_key(o.side - Side_Buy, o.price, False))
     cdef BookSide* opposite = &core.instruments[index].sides[ASK if o.side == Side_Buy else BID]
     if o.time_in_force == TimeInForce_FillOrKill:
-        if book_crossable_qty(core, opposite, limit_key, o.order_qty) < o.order_qty:
+        if book_crossable_qty(core, o, opposite, limit_key, o.order_qty) < o.order_qty:
             order_end(core, slot, Reason_FillOrKillNotFillable)
             return
     book_match(core, slot, limit_key)
@@ -112,6 +131,7 @@ cdef void on_new_order(EngineCore* core, const uint8_t* b, uint32_t session) noe
         ids_insert(&core.ids, o.session, o.cl_ord_id, slot)
         if o.expire_time != 0:
             expiry_add(core, slot)
+    stops_run(core, index)
 
 
 cdef void on_cancel(EngineCore* core, const uint8_t* b, uint32_t session) noexcept nogil:
@@ -130,7 +150,7 @@ cdef void on_cancel(EngineCore* core, const uint8_t* b, uint32_t session) noexce
         cancel_reject_write(core, session, cl_ord_id, orig_cl_ord_id, o.order_id,
                             CancelRejectResponseTo_Cancel, Reason_UnknownOrder)
         return
-    book_cancel(core, slot)
+    order_take_off(core, slot)
     ids_remove(&core.ids, session, orig_cl_ord_id, slot)
     o.leaves_qty = 0
     rep_canceled(core, o, cl_ord_id, orig_cl_ord_id, Reason_UserRequest)
@@ -162,6 +182,8 @@ cdef void on_replace(EngineCore* core, const uint8_t* b, uint32_t session) noexc
         reason = Reason_InvalidPrice
     elif price % instrument.tick != 0:
         reason = Reason_PriceOffTick
+    elif o.display_qty != INT64_NULL and o.display_qty * ICEBERG_MAX_SLICES < qty:
+        reason = Reason_InvalidDisplayQty
     elif cl_ord_id != orig_cl_ord_id and ids_find(core, session, cl_ord_id) != 0:
         reason = Reason_DuplicateClOrdId
     else:
@@ -171,6 +193,9 @@ cdef void on_replace(EngineCore* core, const uint8_t* b, uint32_t session) noexc
                             CancelRejectResponseTo_Replace, reason)
         return
 
+    if o.waiting:
+        stop_replace(core, slot, cl_ord_id, orig_cl_ord_id, price, qty)
+        return
     if qty <= o.cum_qty:
         book_cancel(core, slot)
         ids_remove(&core.ids, session, orig_cl_ord_id, slot)
@@ -197,8 +222,10 @@ cdef void on_replace(EngineCore* core, const uint8_t* b, uint32_t session) noexc
         reduction = o.order_qty - qty
         level = &core.level_pool.items[o.level]
         md_touch(core, level, o.level, o.instrument, o.side)
-        level.qty -= reduction
         o.leaves_qty -= reduction
+        if o.shown > o.leaves_qty:
+            level.qty -= o.shown - o.leaves_qty
+            o.shown = o.leaves_qty
         o.order_qty = qty
         if cl_ord_id != orig_cl_ord_id:
             ids_remove(&core.ids, session, orig_cl_ord_id, slot)
@@ -221,6 +248,27 @@ cdef void on_replace(EngineCore* core, const uint8_t* b, uint32_t session) noexc
     else:
         book_add(core, slot)
         ids_insert(&core.ids, session, cl_ord_id, slot)
+    stops_run(core, instrument - core.instruments)
+
+
+cdef void stop_replace(EngineCore* core, uint32_t slot, uint64_t cl_ord_id, uint64_t orig_cl_ord_id, int64_t price,
+                       int64_t qty) noexcept nogil:
+    cdef Order* o = &core.pool.items[slot]
+    stops_remove(core, slot)
+    if cl_ord_id != orig_cl_ord_id:
+        ids_remove(&core.ids, o.session, orig_cl_ord_id, slot)
+        ids_insert(&core.ids, o.session, cl_ord_id, slot)
+    o.cl_ord_id = cl_ord_id
+    if o.ord_type == OrdType_Stop:
+        o.stop_price = price
+    else:
+        o.price = price
+    o.order_qty = qty
+    o.leaves_qty = qty
+    o.waiting = 1   # reported as waiting
+    rep_replaced(core, o, orig_cl_ord_id)
+    o.waiting = 0
+    stop_place(core, slot)
 
 
 # Book order: bids best to worst, then asks best to worst, FIFO within a level. `side`: a SideFilter.
@@ -248,6 +296,7 @@ cdef uint32_t mass_cancel_instrument(EngineCore* core, uint32_t index, uint32_t 
                     pool_release(&core.pool, slot)
                     count += 1
                 slot = next_slot
+        count += stops_mass_cancel(core, &instrument.stops[side_index], session, reason)
     return count
 
 
@@ -288,6 +337,8 @@ cdef uint32_t engine_restore_order(EngineCore* core, const Order* order) noexcep
         return 0
     if side_reserve(&core.instruments[index].sides[order.side - Side_Buy], 1) != 0:
         return 0
+    if order.waiting and stops_reserve(&core.instruments[index].stops[order.side - Side_Buy]) != 0:
+        return 0
     cdef AccountEntry* e = risk_entry(core, order.account, <uint32_t>index)
     if e == NULL:
         return 0
@@ -304,9 +355,16 @@ cdef uint32_t engine_restore_order(EngineCore* core, const Order* order) noexcep
     o.level = 0
     o.prev = 0
     o.next = 0
+    if o.waiting:
+        stops_insert(core, slot)
+        ids_insert(&core.ids, o.session, o.cl_ord_id, slot)
+        return slot
     cdef bint market_data = core.market_data
     core.market_data = False
     book_add(core, slot)
+    if 0 < order.shown < o.shown:   # an iceberg part way through its slice
+        core.level_pool.items[o.level].qty -= o.shown - order.shown
+        o.shown = order.shown
     core.market_data = market_data
     ids_insert(&core.ids, o.session, o.cl_ord_id, slot)
     return slot

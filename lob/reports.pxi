@@ -90,9 +90,19 @@ cdef void rep_replaced(EngineCore* core, const Order* o, uint64_t orig_cl_ord_id
     ExecutionReportReplaced_set_clOrdId(b, o.cl_ord_id)
     ExecutionReportReplaced_set_origClOrdId(b, orig_cl_ord_id)
     ExecutionReportReplaced_set_orderId(b, o.order_id)
-    Price_set_mantissa(b + ExecutionReportReplaced_price_OFFSET, o.price)
+    # an untriggered Stop reports its stop price; 0: a market order restated by self-trade prevention
+    Price_set_mantissa(b + ExecutionReportReplaced_price_OFFSET,
+                       o.stop_price if o.waiting and o.ord_type == OrdType_Stop
+                       else 0 if o.price == INT64_NULL else o.price)
     ExecutionReportReplaced_set_orderQty(b, o.order_qty)
     ExecutionReportReplaced_set_leavesQty(b, o.leaves_qty)
+
+
+cdef void rep_triggered(EngineCore* core, const Order* o) noexcept nogil:
+    cdef uint8_t* b = app_claim(core, o.session, ExecutionReportTriggered_BLOCK_LENGTH,
+                                ExecutionReportTriggered_TEMPLATE_ID)
+    ExecutionReportTriggered_set_clOrdId(b, o.cl_ord_id)
+    ExecutionReportTriggered_set_orderId(b, o.order_id)
 
 
 cdef void rep_rejected(EngineCore* core, uint32_t slot, uint64_t cl_ord_id, uint8_t reason) noexcept nogil:

@@ -70,6 +70,9 @@ cdef uint8_t* encode_order(const EngineCore* core, uint8_t* p, const Order* o) n
     SnapshotOrder_set_leavesQty(b, o.leaves_qty)
     SnapshotOrder_set_cumQty(b, o.cum_qty)
     SnapshotOrder_set_displayQty(b, o.display_qty)
+    SnapshotOrder_set_stpGroup(b, o.stp_group)
+    SnapshotOrder_set_hiddenQty(b, 0 if o.waiting else o.leaves_qty - o.shown)
+    SnapshotOrder_set_triggered(b, 0 if o.waiting else 1)
     PriceNull_set_mantissa(b + SnapshotOrder_stopPrice_OFFSET, o.stop_price)
     SnapshotOrder_set_expireTime(b, o.expire_time)
     return b + SnapshotOrder_BLOCK_LENGTH
@@ -93,6 +96,10 @@ cdef uint64_t encode_orders(const EngineCore* core, uint8_t* p) noexcept nogil:
                     p = encode_order(core, p, &core.pool.items[slot])
                     count += 1
                     slot = core.pool.items[slot].next
+            # untriggered stops, the last to trigger first (restoring sorts them again)
+            for pos in range(instrument.stops[s].count):
+                p = encode_order(core, p, &core.pool.items[instrument.stops[s].slots[pos]])
+                count += 1
     return count
 
 
@@ -325,6 +332,9 @@ cdef uint64_t restore_orders(EngineCore* core, const uint8_t* p, const uint8_t* 
         o.leaves_qty = SnapshotOrder_leavesQty(b)
         o.cum_qty = SnapshotOrder_cumQty(b)
         o.display_qty = SnapshotOrder_displayQty(b)
+        o.stp_group = SnapshotOrder_stpGroup(b)
+        o.shown = o.leaves_qty - SnapshotOrder_hiddenQty(b)
+        o.waiting = (o.ord_type == OrdType_Stop or o.ord_type == OrdType_StopLimit) and SnapshotOrder_triggered(b) == 0
         o.stop_price = PriceNull_mantissa(b + SnapshotOrder_stopPrice_OFFSET)
         o.expire_time = SnapshotOrder_expireTime(b)
         if engine_restore_order(core, &o) == 0:

@@ -2,7 +2,13 @@
 
 Resting orders live in one plain list; the best order is found by sorting it. Reports come out as the
 simplified dicts of engine_helpers.simplify (prices as mantissas). No cleverness, no speed.
+
+An iceberg shows `shown` (its slice) and queues by `arrival`; a new slice gets a new arrival. A FOK is
+fillable when a dry run of its matching, on a copy of the book, fills all of it. Untriggered stops wait in
+their own list; after each aggressor, the stops reached by the prices it traded at trigger, buys then
+sells, and the prices those trade at decide the next round.
 """
+import copy
 import struct
 
 from lob.sbe import messages
@@ -20,6 +26,8 @@ BLOCK_LENGTHS = {
 MAX_QTY = 10 ** 12
 TIME_IN_FORCE = ("Day", "GoodTillCancel", "ImmediateOrCancel", "FillOrKill", "GoodTillDate")
 STATE_REJECTS = {"halted": "InstrumentHalted", "closed": "InstrumentClosed"}
+ICEBERG_MAX_SLICES = 1000
+STP_MODES = ("None", "CancelAggressor", "CancelResting", "CancelBoth", "DecrementAndCancel")
 
 
 class Order:
@@ -35,7 +43,7 @@ class Order:
 
 
 class ReferenceEngine:
-    def __init__(self, instruments=None, max_orders=1 << 20, admin_sessions=(), accounts=None):
+    def __init__(self, instruments=None, max_orders=1 << 20, admin_sessions=(), accounts=None, pro_rata=None):
         from lob.accounts import AccountRules
         from lob.instruments import specs_of
 
@@ -46,6 +54,7 @@ class ReferenceEngine:
         self.positions = {}     # (account, instrument) -> bought - sold
         self.accounts = accounts or AccountRules()
         self.admin_sessions = set(admin_sessions)
+        self.pro_rata = dict(pro_rata or {})   # instrument -> minimum allocation, for pro-rata instruments
         self.max_orders = max_orders
         self.resting = []
         self.next_order_id = 1
@@ -54,6 +63,9 @@ class ReferenceEngine:
         self.next_in_seq = {}   # session -> implicit number of its next inbound application message
         self.next_md_seq = 1
         self.arrivals = 0
+        self.stops = []         # untriggered stop orders
+        self.last_price = {}    # instrument -> last trade price
+        self.traded = {}        # instrument -> prices traded since its stops were last checked
 
     # -- the book ---------------------------------------------------------------------------------
 
@@ -71,17 +83,26 @@ class ReferenceEngine:
         out = []
         for o in self.book(instrument_id, side):
             if out and out[-1][0] == o.price:
-                out[-1] = (o.price, out[-1][1] + o.leaves, out[-1][2] + 1)
+                out[-1] = (o.price, out[-1][1] + o.shown, out[-1][2] + 1)
             else:
-                out.append((o.price, o.leaves, 1))
+                out.append((o.price, o.shown, 1))
         return out
 
     def all_levels(self):
         return {(i, side, price): (qty, count)
                 for i in self.ticks for side in ("Buy", "Sell") for price, qty, count in self.levels(i, side)}
 
+    def stop_orders(self, instrument_id):
+        """Untriggered stops, each side the next to trigger first: buys, then sells."""
+        return [dict(o.as_dict(), stop_price=o.stop) for o in self.stop_queue(instrument_id, "Buy")] + \
+            [dict(o.as_dict(), stop_price=o.stop) for o in self.stop_queue(instrument_id, "Sell")]
+
+    def stop_queue(self, instrument_id, side):
+        orders = [o for o in self.stops if o.instrument_id == instrument_id and o.side == side]
+        return sorted(orders, key=lambda o: (o.stop if side == "Buy" else -o.stop, o.order_id))
+
     def find(self, session, cl_ord_id):
-        for o in self.resting:
+        for o in self.resting + self.stops:
             if o.session == session and o.cl_ord_id == cl_ord_id:
                 return o
         return None
@@ -95,7 +116,11 @@ class ReferenceEngine:
         self.touch(o)
         self.arrivals += 1
         o.arrival = self.arrivals
+        o.shown = self.next_slice(o)
         self.resting.append(o)
+
+    def next_slice(self, o):
+        return o.leaves if o.display is None else min(o.display, o.leaves)
 
     def unrest(self, o):
         self.touch(o)
@@ -129,7 +154,8 @@ class ReferenceEngine:
                        "orderId": o.order_id, "reason": reason}
         elif execType == "Replaced":
             message = {"_name": "ExecutionReportReplaced", "clOrdId": clOrdId, "origClOrdId": origClOrdId,
-                       "orderId": o.order_id, "price": o.price, "orderQty": o.order_qty, "leavesQty": o.leaves}
+                       "orderId": o.order_id, "price": 0 if o.price is None else o.price, "orderQty": o.order_qty,
+                       "leavesQty": o.leaves}
         elif execType == "Expired":
             message = {"_name": "ExecutionReportExpired", "clOrdId": clOrdId, "orderId": o.order_id, "reason": reason}
         else:
@@ -202,31 +228,37 @@ class ReferenceEngine:
             return "UnknownInstrument"
         if r["side"] not in ("Buy", "Sell"):
             return "InvalidSide"
-        if r["ordType"] in ("Stop", "StopLimit"):
-            return "Unsupported"
-        if r["ordType"] not in ("Market", "Limit"):
+        stop = r["ordType"] in ("Stop", "StopLimit")
+        if r["ordType"] not in ("Market", "Limit") and not stop:
+            return "InvalidOrdType"
+        if stop and o.post_only:
             return "InvalidOrdType"
         if r["timeInForce"] not in TIME_IN_FORCE:
             return "InvalidTimeInForce"
         if not 0 < r["quantity"] <= MAX_QTY:
             return "InvalidQuantity"
-        if r["ordType"] == "Limit":
+        if r["ordType"] in ("Limit", "StopLimit"):
             if r["price"] is None or r["price"] <= 0:
                 return "InvalidPrice"
             if r["price"] % self.ticks[r["instrumentId"]] != 0:
                 return "PriceOffTick"
-        if r["displayQty"] is not None:
-            return "Unsupported"
-        if r["selfTradePrevention"] != "None":
-            return "Unsupported"
-        if r["stopPrice"] is not None:
+        if r["displayQty"] is not None and (r["ordType"] not in ("Limit", "StopLimit") or not 0 < r["displayQty"] <= r["quantity"]
+                                            or r["displayQty"] * ICEBERG_MAX_SLICES < r["quantity"]):
+            return "InvalidDisplayQty"
+        if r["selfTradePrevention"] not in STP_MODES:
+            return "InvalidSelfTradePrevention"
+        if stop != (r["stopPrice"] is not None) or (stop and r["stopPrice"] <= 0):
             return "InvalidStopPrice"
+        if stop and r["stopPrice"] % self.ticks[r["instrumentId"]] != 0:
+            return "PriceOffTick"
+        if stop and r["timeInForce"] in ("Day", "GoodTillDate"):
+            return "InvalidTimeInForce"
         reason = self.risk_reason(r, o)
         if reason:
             return reason
         if self.find(o.session, o.cl_ord_id):
             return "DuplicateClOrdId"
-        if len(self.resting) >= self.max_orders:
+        if len(self.resting) + len(self.stops) >= self.max_orders:
             return "PoolFull"
         if o.ord_type == "Limit" and o.post_only and self.crossable(o, o.price) > 0:
             return "PostOnlyWouldCross"
@@ -264,7 +296,7 @@ class ReferenceEngine:
             o.expire_time = 0
         if spec.max_order_qty and o.order_qty > spec.max_order_qty:
             return "RiskMaxOrderQty"
-        if o.ord_type == "Market":
+        if o.ord_type == "Market" or o.price is None:     # a stop order has no price either
             price = self.band_edge(o.instrument_id, o.side)
             if price is None:
                 price = self.last_price.get(o.instrument_id, spec.reference_price)
@@ -275,7 +307,8 @@ class ReferenceEngine:
         if spec.max_notional and price is not None and price > 0 and o.order_qty * price > spec.max_notional:
             return "RiskMaxNotional"
         limits = self.accounts.limits(o.account)
-        open_orders = sum(1 for x in self.resting if (x.account, x.instrument_id) == (o.account, o.instrument_id))
+        open_orders = sum(1 for x in self.resting + self.stops   # untriggered stops count too
+                          if (x.account, x.instrument_id) == (o.account, o.instrument_id))
         if limits.max_open_orders and open_orders >= limits.max_open_orders:
             return "RiskMaxOpenOrders"
         if self.over_position(o.account, o.instrument_id, o.side, o.order_qty):
@@ -309,30 +342,120 @@ class ReferenceEngine:
     def crossable(self, o, limit):
         return sum(m.leaves for m in self.opposite(o) if self.can_trade(o, limit, m))
 
+    def fok_fillable(self, taker, limit):
+        saved = (self.resting, self.next_trade_id, self.arrivals, self.next_seq, self.next_md_seq, self.exec_out,
+                 self.md_out, self.touched, self.last_price, self.traded, self.positions)
+        self.resting, self.next_seq = copy.deepcopy(self.resting), dict(self.next_seq)
+        self.last_price, self.traded = dict(self.last_price), copy.deepcopy(self.traded)
+        self.positions = dict(self.positions)
+        self.exec_out, self.md_out, self.touched = [], [], []
+        trial = copy.copy(taker)
+        self.match(trial, limit)
+        (self.resting, self.next_trade_id, self.arrivals, self.next_seq, self.next_md_seq, self.exec_out,
+         self.md_out, self.touched, self.last_price, self.traded, self.positions) = saved
+        return trial.cum == taker.order_qty
+
+    def self_trade(self, taker, maker):
+        return taker.stp != "None" and (
+            maker.account == taker.account or (taker.stp_group != 0 and maker.stp_group == taker.stp_group))
+
+    def stp_cancel(self, o):
+        if o in self.resting:
+            self.resting.remove(o)
+        self.end(o, "SelfTradePrevented")
+
+    def stp_decrement(self, o, qty):
+        o.order_qty -= qty
+        o.leaves -= qty
+        o.shown = min(o.shown, o.leaves)
+        self.report(o, "Replaced", "", origClOrdId=o.cl_ord_id)
+
+    def prevent_self_trade(self, taker, maker):
+        """The aggressor's STP mode decides."""
+        if taker.stp == "CancelAggressor":
+            self.end(taker, "SelfTradePrevented")
+        elif taker.stp == "CancelResting":
+            self.stp_cancel(maker)
+        elif taker.stp == "CancelBoth":
+            self.stp_cancel(maker)
+            self.end(taker, "SelfTradePrevented")
+        elif maker.leaves < taker.leaves:
+            qty = maker.leaves
+            self.stp_cancel(maker)
+            self.stp_decrement(taker, qty)
+        elif maker.leaves == taker.leaves:
+            self.stp_cancel(maker)
+            self.end(taker, "SelfTradePrevented")
+        else:
+            self.stp_decrement(maker, taker.leaves)
+            self.end(taker, "SelfTradePrevented")
+
     def match(self, taker, limit):
         while taker.leaves > 0:
             makers = self.opposite(taker)
             if not makers or not self.can_trade(taker, limit, makers[0]):
                 return
+            if taker.instrument_id in self.pro_rata and self.pro_rata_level(taker, makers[0].price):
+                continue
+            if makers != self.opposite(taker):     # self-trade prevention canceled some: look again
+                continue
             maker = makers[0]
             self.touch(maker)
-            qty = min(taker.leaves, maker.leaves)
-            for o in (maker, taker):
-                o.leaves -= qty
-                o.cum += qty
-            trade_id = self.next_trade_id
-            self.next_trade_id += 1
-            self.last_price[taker.instrument_id] = maker.price
-            for o in (maker, taker):
-                key = (o.account, o.instrument_id)
-                self.positions[key] = self.positions.get(key, 0) + (qty if o.side == "Buy" else -qty)
-            for o, liquidity in ((maker, "Added"), (taker, "Removed")):
-                self.report(o, "Trade", "Filled" if o.leaves == 0 else "PartiallyFilled", liquidity=liquidity,
-                            lastPx=maker.price, lastQty=qty, tradeId=trade_id)
-            self.emit_md({"_name": "Trade", "instrumentId": taker.instrument_id, "tradeId": trade_id,
-                          "price": maker.price, "quantity": qty, "aggressorSide": taker.side})
-            if maker.leaves == 0:
-                self.resting.remove(maker)
+            if self.self_trade(taker, maker):
+                self.prevent_self_trade(taker, maker)
+                continue
+            self.fill(taker, maker, min(taker.leaves, maker.shown))
+
+    def fill(self, taker, maker, qty):
+        maker.shown -= qty
+        for o in (maker, taker):
+            o.leaves -= qty
+            o.cum += qty
+        trade_id = self.next_trade_id
+        self.next_trade_id += 1
+        for o, liquidity in ((maker, "Added"), (taker, "Removed")):
+            self.report(o, "Trade", "Filled" if o.leaves == 0 else "PartiallyFilled", liquidity=liquidity,
+                        lastPx=maker.price, lastQty=qty, tradeId=trade_id)
+        self.last_price[taker.instrument_id] = maker.price
+        self.traded.setdefault(taker.instrument_id, []).append(maker.price)
+        for o in (maker, taker):
+            key = (o.account, o.instrument_id)
+            self.positions[key] = self.positions.get(key, 0) + (qty if o.side == "Buy" else -qty)
+        self.emit_md({"_name": "Trade", "instrumentId": taker.instrument_id, "tradeId": trade_id,
+                      "price": maker.price, "quantity": qty, "aggressorSide": taker.side})
+        if maker.leaves == 0:
+            self.resting.remove(maker)
+        elif maker.shown == 0:
+            self.arrivals += 1
+            maker.arrival = self.arrivals
+            maker.shown = self.next_slice(maker)
+
+    def pro_rata_level(self, taker, price):
+        """Pro-rata at the best level when the taker cannot take all of it; True when it did."""
+        def level():
+            return [o for o in self.opposite(taker) if o.price == price]
+        if taker.leaves >= sum(o.shown for o in level()):
+            return False
+        self.touch(level()[0])
+        if taker.stp != "None":
+            for maker in level():
+                if taker.leaves > 0 and maker in self.resting and self.self_trade(taker, maker):
+                    self.prevent_self_trade(taker, maker)
+            if taker.leaves == 0:
+                return True
+            if taker.leaves >= sum(o.shown for o in level()):
+                return False
+        makers, q = level(), taker.leaves
+        total, minimum = sum(o.shown for o in makers), self.pro_rata[taker.instrument_id]
+        shares = [q * o.shown // total for o in makers]
+        shares = [share if share >= minimum else 0 for share in shares]
+        left = q - sum(shares)
+        for maker, share in zip(makers, shares):
+            extra = min(maker.shown - share, left)
+            left -= extra
+            if share + extra:
+                self.fill(taker, maker, share + extra)
+        return True
 
     def end(self, o, reason, **fields):
         o.leaves = 0
@@ -342,7 +465,8 @@ class ReferenceEngine:
         o = Order(order_id=0, session=session, cl_ord_id=r["clOrdId"], account=r["account"],
                   instrument_id=r["instrumentId"], side=r["side"], ord_type=r["ordType"], tif=r["timeInForce"],
                   post_only="PostOnly" in (r["flags"] or []), price=r["price"], order_qty=r["quantity"],
-                  leaves=0, cum=0, expire_time=r["expireTime"])
+                  leaves=0, cum=0, expire_time=r["expireTime"], display=r["displayQty"],
+                  stp=r["selfTradePrevention"], stp_group=r["stpGroup"], shown=0, stop=r["stopPrice"])
         reason = self.new_order_reason(r, o)
         if reason:
             return self.report(o, "Rejected", "Rejected", reason=reason)
@@ -350,24 +474,59 @@ class ReferenceEngine:
         self.next_order_id += 1
         o.leaves = o.order_qty
         self.report(o, "New", "New")
-        limit = self.band_edge(o.instrument_id, o.side) if o.ord_type == "Market" else o.price
-        if o.tif == "FillOrKill" and self.crossable(o, limit) < o.order_qty:
+        if o.ord_type in ("Stop", "StopLimit"):
+            return self.place_stop(o)
+        self.execute(o)
+        self.run_stops(o.instrument_id)
+
+    def execute(self, o):
+        """Match a new or triggered order, then rest or end what is left; a market order (or a triggered
+        Stop) goes no further than the price band's edge."""
+        market = o.ord_type in ("Market", "Stop")
+        limit = self.band_edge(o.instrument_id, o.side) if market else o.price
+        if o.tif == "FillOrKill" and not self.fok_fillable(o, limit):
             return self.end(o, "FillOrKillNotFillable")
         self.match(o, limit)
         if o.leaves == 0:
             return
-        if o.ord_type == "Market":
+        if market:
             self.end(o, "RiskPriceBand" if limit is not None and self.opposite(o) else "NoLiquidity")
         elif o.tif == "ImmediateOrCancel":
             self.end(o, "ImmediateOrCancel")
         else:
             self.rest(o)
 
+    def reached(self, o, price):
+        return price is not None and (price >= o.stop if o.side == "Buy" else price <= o.stop)
+
+    def trigger(self, o):
+        self.emit({"_name": "ExecutionReportTriggered", "clOrdId": o.cl_ord_id, "orderId": o.order_id}, o.session)
+        self.execute(o)
+
+    def place_stop(self, o):
+        if self.reached(o, self.last_price.get(o.instrument_id)):
+            self.trigger(o)
+            self.run_stops(o.instrument_id)
+        else:
+            self.stops.append(o)
+
+    def run_stops(self, instrument_id):
+        while self.traded.get(instrument_id):
+            prices = self.traded.pop(instrument_id)
+            for side, price in (("Buy", max(prices)), ("Sell", min(prices))):
+                for o in self.stop_queue(instrument_id, side):
+                    if self.reached(o, price):
+                        self.stops.remove(o)
+                        self.trigger(o)
+
     def on_cancel(self, r, session):
         o = self.find(session, r["origClOrdId"])
         if o is None or o.instrument_id != r["instrumentId"] or o.side != r["side"]:
             return self.cancel_reject(session, r, "Cancel", "UnknownOrder", o.order_id if o else 0)
-        self.unrest(o)
+        if o in self.stops:
+            self.stops.remove(o)
+        else:
+            self.unrest(o)
         self.end(o, "UserRequest", clOrdId=r["clOrdId"], origClOrdId=o.cl_ord_id)
 
     def on_replace(self, r, session):
@@ -383,10 +542,14 @@ class ReferenceEngine:
             reason = "InvalidPrice"
         elif price % self.ticks[o.instrument_id] != 0:
             reason = "PriceOffTick"
+        elif o.display is not None and o.display * ICEBERG_MAX_SLICES < qty:
+            reason = "InvalidDisplayQty"
         elif r["clOrdId"] != o.cl_ord_id and self.find(session, r["clOrdId"]):
             reason = "DuplicateClOrdId"
         elif self.replace_risk_reason(o, price, qty):
             reason = self.replace_risk_reason(o, price, qty)
+        elif o in self.stops:
+            return self.replace_stop(o, r)
         elif qty <= o.cum:
             self.unrest(o)
             return self.end(o, "ReplacedAtOrBelowFilled", clOrdId=r["clOrdId"], origClOrdId=o.cl_ord_id)
@@ -403,12 +566,28 @@ class ReferenceEngine:
         else:
             self.unrest(o)
         o.cl_ord_id, o.price, o.order_qty, o.leaves = r["clOrdId"], price, qty, qty - o.cum
+        o.shown = min(o.shown, o.leaves)
         self.report(o, "Replaced", "New" if o.cum == 0 else "PartiallyFilled", origClOrdId=old_cl_ord_id)
         if keeps_priority:
             return
         self.match(o, price)
         if o.leaves > 0:
             self.rest(o)
+        self.run_stops(o.instrument_id)
+
+    def replace_stop(self, o, r):
+        """A Stop's price becomes its stop price, a StopLimit's its limit price."""
+        self.stops.remove(o)
+        old_cl_ord_id = o.cl_ord_id
+        o.cl_ord_id, o.order_qty, o.leaves = r["clOrdId"], r["quantity"], r["quantity"]
+        if o.ord_type == "Stop":
+            o.stop = r["price"]
+        else:
+            o.price = r["price"]
+        self.emit({"_name": "ExecutionReportReplaced", "clOrdId": o.cl_ord_id, "origClOrdId": old_cl_ord_id,
+                   "orderId": o.order_id, "price": o.stop if o.ord_type == "Stop" else o.price,
+                   "orderQty": o.order_qty, "leavesQty": o.leaves}, o.session)
+        self.place_stop(o)
 
     def on_mass_cancel(self, r, session):
         instrument_id = r["instrumentId"]
@@ -423,6 +602,11 @@ class ReferenceEngine:
                     for o in self.book(i, side):
                         if o.session == session:
                             self.unrest(o)
+                            self.end(o, "MassCancel")
+                            count += 1
+                    for o in self.stop_queue(i, side):
+                        if o.session == session:
+                            self.stops.remove(o)
                             self.end(o, "MassCancel")
                             count += 1
         self.emit({"_name": "OrderMassCancelReport", "clOrdId": r["clOrdId"],

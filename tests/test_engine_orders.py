@@ -18,10 +18,15 @@ def rejected(reason, **fields):
 @pytest.mark.parametrize("frame, expected", [
     (nos(1, instrumentId=99), rejected("UnknownInstrument", clOrdId=1, instrumentId=99, price=100, orderQty=10)),
     (nos(1, side=3), rejected("InvalidSide", clOrdId=1, side=3, price=100, orderQty=10)),
-    (nos(1, ordType="Stop", stopPrice={"mantissa": 90}),
-     rejected("Unsupported", clOrdId=1, ordType="Stop", price=100, orderQty=10)),
-    (nos(1, ordType="StopLimit", stopPrice={"mantissa": 90}),
-     rejected("Unsupported", clOrdId=1, ordType="StopLimit", price=100, orderQty=10)),
+    (nos(1, ordType="Stop"), rejected("InvalidStopPrice", clOrdId=1, ordType="Stop", price=100, orderQty=10)),
+    (nos(1, ordType="StopLimit", stopPrice={"mantissa": 0}),
+     rejected("InvalidStopPrice", clOrdId=1, ordType="StopLimit", price=100, orderQty=10)),
+    (nos(1, ordType="StopLimit", price=None, stopPrice={"mantissa": 90}),
+     rejected("InvalidPrice", clOrdId=1, ordType="StopLimit", orderQty=10)),
+    (nos(1, ordType="Stop", stopPrice={"mantissa": 91}, instrumentId=7),
+     rejected("PriceOffTick", clOrdId=1, ordType="Stop", price=100, orderQty=10, instrumentId=7)),
+    (nos(1, ordType="StopLimit", stopPrice={"mantissa": 90}, post_only=True),
+     rejected("InvalidOrdType", clOrdId=1, ordType="StopLimit", price=100, orderQty=10)),
     (nos(1, ordType=7), rejected("InvalidOrdType", clOrdId=1, ordType=7, price=100, orderQty=10)),
     (nos(1, timeInForce=2), rejected("InvalidTimeInForce", clOrdId=1, timeInForce=2, price=100, orderQty=10)),
     (nos(1, quantity=0), rejected("InvalidQuantity", clOrdId=1, price=100, orderQty=0)),
@@ -31,8 +36,10 @@ def rejected(reason, **fields):
     (nos(1, price=0), rejected("InvalidPrice", clOrdId=1, price=0, orderQty=10)),
     (nos(1, price=-5), rejected("InvalidPrice", clOrdId=1, price=-5, orderQty=10)),
     (nos(1, price=101, instrumentId=7), rejected("PriceOffTick", clOrdId=1, instrumentId=7, price=101, orderQty=10)),
-    (nos(1, displayQty=5), rejected("Unsupported", clOrdId=1, price=100, orderQty=10)),
-    (nos(1, selfTradePrevention="CancelResting"), rejected("Unsupported", clOrdId=1, price=100, orderQty=10)),
+    (nos(1, displayQty=0), rejected("InvalidDisplayQty", clOrdId=1, price=100, orderQty=10)),
+    (nos(1, displayQty=11), rejected("InvalidDisplayQty", clOrdId=1, price=100, orderQty=10)),
+    (market(1, displayQty=5), rejected("InvalidDisplayQty", clOrdId=1, ordType="Market", orderQty=10)),
+    (nos(1, selfTradePrevention=9), rejected("InvalidSelfTradePrevention", clOrdId=1, price=100, orderQty=10)),
     (nos(1, stopPrice={"mantissa": 90}), rejected("InvalidStopPrice", clOrdId=1, price=100, orderQty=10)),
     (market(1, stopPrice={"mantissa": 90}), rejected("InvalidStopPrice", clOrdId=1, ordType="Market", orderQty=10)),
 ])
@@ -53,11 +60,14 @@ def test_checks_run_in_the_documented_order(h):
     # unknown instrument wins over a bad side, a bad side over a bad quantity, and so on
     assert h.send(nos(1, side=0, instrumentId=99))[0]["reason"] == "UnknownInstrument"
     assert h.send(nos(1, side=0, quantity=0))[0]["reason"] == "InvalidSide"
-    assert h.send(nos(1, ordType="Stop", timeInForce=9))[0]["reason"] == "Unsupported"
+    assert h.send(nos(1, ordType="Stop", timeInForce=9, post_only=True))[0]["reason"] == "InvalidOrdType"
     assert h.send(nos(1, timeInForce=9, quantity=0))[0]["reason"] == "InvalidTimeInForce"
     assert h.send(nos(1, quantity=0, price=0))[0]["reason"] == "InvalidQuantity"
     assert h.send(nos(1, price=0, displayQty=3))[0]["reason"] == "InvalidPrice"
-    assert h.send(nos(1, displayQty=3, stopPrice={"mantissa": 1}))[0]["reason"] == "Unsupported"
+    assert h.send(nos(1, displayQty=0, selfTradePrevention=9))[0]["reason"] == "InvalidDisplayQty"
+    assert h.send(nos(1, selfTradePrevention=9, stopPrice={"mantissa": 1}))[0]["reason"] == \
+        "InvalidSelfTradePrevention"
+    assert h.send(nos(1, displayQty=3, stopPrice={"mantissa": 1}))[0]["reason"] == "InvalidStopPrice"
 
 
 def test_largest_quantity_is_accepted(h):

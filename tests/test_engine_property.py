@@ -19,9 +19,11 @@ from lob.framing import pack_inbound
 from lob.instruments import InstrumentSpec
 from reference_model import ReferenceEngine
 
-INSTRUMENTS = {1: 1, 7: 5}
+INSTRUMENTS = {1: 1, 7: 5, 9: 1}
+PRO_RATA = {9: 2}     # instrument 9 matches pro-rata, minimum allocation 2
 # instrument 1 has a price band of 4 ticks around 23 (then the last trade), instrument 7 a lot of 2
-SPECS = {1: InstrumentSpec(1, band_ticks=4, reference_price=23), 7: InstrumentSpec(7, tick=5, lot=2)}
+SPECS = {1: InstrumentSpec(1, band_ticks=4, reference_price=23), 7: InstrumentSpec(7, tick=5, lot=2),
+         9: InstrumentSpec(9, algorithm="pro-rata", min_allocation=PRO_RATA[9])}
 ACCOUNTS = AccountRules(AccountLimits(max_open_orders=3, max_position=40), {2: AccountLimits(max_open_orders=2)})
 MAX_ORDERS = 6
 SESSIONS = (1, 2, 3)
@@ -32,7 +34,7 @@ def engines():
     """(engine, model) with the same instruments, limits and sessions."""
     return (session_engine(SPECS, logged_on=LOGGED_ON, max_orders=MAX_ORDERS, accounts=ACCOUNTS,
                            sessions=harness_sessions()),
-            ReferenceEngine(SPECS, MAX_ORDERS, admin_sessions=[ADMIN_SESSION], accounts=ACCOUNTS))
+            ReferenceEngine(SPECS, MAX_ORDERS, admin_sessions=[ADMIN_SESSION], accounts=ACCOUNTS, pro_rata=PRO_RATA))
 
 
 def pick(r, weighted):
@@ -51,22 +53,30 @@ def some_quantity(r):
 
 
 def new_order(r):
-    instrument = pick(r, {1: 50, 7: 45, 99: 5})
-    ord_type = pick(r, {"Limit": 80, "Market": 12, "Stop": 2, "StopLimit": 2, 9: 2})
+    instrument = pick(r, {1: 40, 7: 35, 9: 20, 99: 5})
+    ord_type = pick(r, {"Limit": 70, "Market": 12, "Stop": 7, "StopLimit": 7, 9: 2})
     fields = dict(instrumentId=instrument, ordType=ord_type, account=r.randint(0, 2),
                   timeInForce=pick(r, {"GoodTillCancel": 50, "Day": 10, "ImmediateOrCancel": 17,
                                        "FillOrKill": 17, "GoodTillDate": 3, 2: 3}))
     if fields["timeInForce"] == "GoodTillDate" or r.random() < 0.02:
         fields["expireTime"] = pick(r, {0: 1, 1: 4})
-    if r.random() < 0.03:
-        unsupported = {"displayQty": 5, "stopPrice": {"mantissa": 100}, "selfTradePrevention": "CancelBoth"}
-        key = r.choice(sorted(unsupported))
-        fields[key] = unsupported[key]
-    price = None if ord_type == "Market" and r.random() < 0.5 else some_price(r, instrument)
-    side = pick(r, {"Buy": 49, "Sell": 49, 0: 1, 3: 1})
+    if ord_type in ("Stop", "StopLimit"):
+        if r.random() < 0.97:
+            fields["stopPrice"] = {"mantissa": some_price(r, instrument)}
+    elif r.random() < 0.01:
+        fields["stopPrice"] = {"mantissa": 100}
     quantity = some_quantity(r)
     if instrument == 7 and r.random() < 0.85 and 0 < quantity < 10 ** 12:
         quantity += quantity % 2
+    if r.random() < 0.2:
+        fields["displayQty"] = pick(r, {r.randint(1, 6): 90, quantity + 1: 4, 0: 3, -1: 3})
+    if r.random() < 0.4:
+        fields["selfTradePrevention"] = pick(r, {"CancelAggressor": 24, "CancelResting": 24, "CancelBoth": 24,
+                                                 "DecrementAndCancel": 24, 7: 4})
+    if r.random() < 0.3:
+        fields["stpGroup"] = r.randint(1, 2)
+    price = None if ord_type in ("Market", "Stop") and r.random() < 0.5 else some_price(r, instrument)
+    side = pick(r, {"Buy": 49, "Sell": 49, 0: 1, 3: 1})
     return nos(r.randint(1, 8), side, price, quantity, post_only=r.random() < 0.15, **fields)
 
 
@@ -85,9 +95,9 @@ def live_cancel(r, o):
     return cancel(r.randint(1, 8), o.cl_ord_id, side, o.instrument_id)
 
 
-def live_replace(r, o):
+def live_replace(r, o, model):
     tick = INSTRUMENTS[o.instrument_id]
-    price = o.price + tick * pick(r, {0: 8, 1: 2, -1: 2, 3: 2, -3: 2, -6: 1, 6: 1})
+    price = (o.stop if o.ord_type == "Stop" and o in model.stops else o.price) + tick * pick(r, {0: 8, 1: 2, -1: 2, 3: 2, -3: 2, -6: 1, 6: 1})
     price = pick(r, {price: 95, price + 1: 3, 0: 2})
     qty = pick(r, {o.order_qty: 4, o.order_qty - 1: 3, o.order_qty + 5: 3, o.cum: 1, o.cum + 1: 1, 0: 1,
                    o.leaves: 1, 10 ** 12 + 1: 1})
@@ -130,12 +140,12 @@ def some_message(r, model):
     if kind in ("state", "eod"):
         session = ADMIN_SESSION if r.random() < 0.85 else r.choice(SESSIONS)
         if kind == "eod":
-            return session, end_of_day(r.randint(1, 8), pick(r, {0: 2, 1: 2, 7: 2, 99: 1}))
+            return session, end_of_day(r.randint(1, 8), pick(r, {0: 2, 1: 2, 7: 2, 9: 1, 99: 1}))
         return session, set_state(r.randint(1, 8), pick(r, {"Trading": 6, "Halted": 2, "Closed": 1, 7: 1}),
-                                  pick(r, {1: 4, 7: 4, 99: 1}))
-    if kind in ("cancel_live", "replace_live") and model.resting:
-        o = r.choice(model.resting)
-        return o.session, (live_cancel if kind == "cancel_live" else live_replace)(r, o)
+                                  pick(r, {1: 4, 7: 4, 9: 2, 99: 1}))
+    if kind in ("cancel_live", "replace_live") and model.resting + model.stops:
+        o = r.choice(model.resting + model.stops)
+        return o.session, live_cancel(r, o) if kind == "cancel_live" else live_replace(r, o, model)
     session = r.choice(SESSIONS)
     if kind == "cancel":
         return session, any_cancel(r)
@@ -154,7 +164,9 @@ def check_state(engine, model):
         assert engine.orders(instrument) == model.orders(instrument), "resting orders differ"
         for side in ("Buy", "Sell"):
             assert engine.levels(instrument, side) == model.levels(instrument, side), "levels differ"
-    assert engine.live_orders == len(model.resting)
+    for instrument in INSTRUMENTS:
+        assert engine.stop_orders(instrument) == model.stop_orders(instrument), "stops differ"
+    assert engine.live_orders == len(model.resting) + len(model.stops)
     assert (engine.next_order_id, engine.next_trade_id, engine.next_md_seq) == \
         (model.next_order_id, model.next_trade_id, model.next_md_seq)
     for (account, instrument), position in model.positions.items():
