@@ -184,7 +184,7 @@ cdef struct EngineCore:
     bint market_data        # generate md_out at all
     OrderPool pool
     LevelPool level_pool
-    IndexPool index_pool
+    IndexPool index_pool    # nodes of every side's price index
     IdTable ids
     Instrument* instruments
     uint32_t instrument_count

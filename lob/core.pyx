@@ -105,9 +105,11 @@ cdef int engine_init(EngineCore* core, const uint32_t* ids, const int64_t* ticks
     core.instrument_keys = <uint32_t*>calloc(instrument_size, sizeof(uint32_t))
     core.instrument_values = <uint16_t*>calloc(instrument_size, sizeof(uint16_t))
     core.instrument_mask = instrument_size - 1
-    # at most INDEX_MAX_HEIGHT nodes a level, and a root above each side
+    # at most INDEX_MAX_HEIGHT nodes a level (there are no more levels than orders), a root a side, and
+    # the room side_reserve asks for on top
     index_pool_init(&core.index_pool, INDEX_INITIAL,
-                    <uint32_t>min(<uint64_t>INDEX_MAX_HEIGHT * max_orders + 2 * count, 0xFFFFFFF0ULL))
+                    <uint32_t>min(<uint64_t>INDEX_MAX_HEIGHT * max_orders + 2 * count + 2 * INDEX_MAX_HEIGHT,
+                                  0xFFFFFFF0ULL))
     if (core.pool.items == NULL or core.level_pool.items == NULL or core.index_pool.items == NULL or core.ids.entries == NULL
             or core.touches == NULL or core.instruments == NULL or core.instrument_keys == NULL
             or core.instrument_values == NULL
