@@ -125,6 +125,20 @@ cdef inline uint64_t record_key(const uint8_t* record, uint16_t* template_id) no
     return 0
 
 
+# A new order's place in its side's price index.
+cdef inline void record_prefetch_index(EngineCore* core, const uint8_t* record) noexcept nogil:
+    cdef const uint8_t* b = record + INBOUND_RECORD_HEADER_LENGTH
+    if (load_u32le(record) < HEADER_LENGTH + NewOrderSingle_BLOCK_LENGTH
+            or messageHeader_templateId(b) != NewOrderSingle_TEMPLATE_ID):
+        return
+    b += HEADER_LENGTH
+    cdef int index = instrument_index(core, NewOrderSingle_instrumentId(b))
+    cdef uint8_t side = NewOrderSingle_side(b)
+    if index >= 0 and (side == Side_Buy or side == Side_Sell):
+        side_prefetch(&core.instruments[index].sides[side - Side_Buy],
+                      PriceNull_mantissa(b + NewOrderSingle_price_OFFSET))
+
+
 cdef inline uint32_t record_target(EngineCore* core, const uint8_t* record) noexcept nogil:
     """Best guess at the order slot a cancel or replace record names (0: none)."""
     cdef uint16_t template_id
@@ -153,6 +167,8 @@ cdef inline void prefetch_ahead(EngineCore* core, const uint8_t* r1, const uint8
             o = &core.pool.items[slot]
             prefetch(o)
             prefetch(<const uint8_t*>o + sizeof(Order) - 1)
+        else:
+            record_prefetch_index(core, r2)
     if r1 != NULL:
         slot = record_target(core, r1)
         if slot != 0:
