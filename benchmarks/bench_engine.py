@@ -18,8 +18,12 @@ one session, whose credentials the engine is given.
 5. Order-types mix: the same messages with 10% of the new orders made stop-limits (stop 25 ticks on the
    far side of their price, limit 2 ticks beyond), 10% icebergs (display a fifth of the quantity), every
    new order on one of 8 accounts with self-trade prevention CancelResting; throughput as in 1.
+6. Deep book: --deep-orders (200,000) limit orders at uniformly random prices within W ticks below
+   (bids) or above (asks) a fixed mid, alternating sides, so nothing crosses; then all of them canceled
+   in random order; market data off, pools prefaulted. Inserts/s and cancels/s for W = 10 (the shallow book, ~20 levels)
+   and each --deep-ticks W, best of --passes, each pass on a fresh engine.
 
-    python benchmarks/bench_engine.py [--messages N] [--seed S] [--json PATH]
+    python benchmarks/bench_engine.py [--messages N] [--seed S] [--json PATH] [--deep-only]
 """
 import argparse
 import json
@@ -36,6 +40,9 @@ TARGET_MPS = 3_000_000
 TARGET_MIX_MPS = 4_000_000
 TARGET_P99_NS = 2_000
 TARGET_RSS = 256 * 2 ** 20
+SHALLOW_TICKS = 10
+DEEP_TARGET_TICKS = 100_000     # ~126,000 levels with 200,000 orders
+DEEP_TARGET_RATIO = 0.5         # of the shallow book's insert rate
 
 
 def parse_args(argv=None):
@@ -47,6 +54,11 @@ def parse_args(argv=None):
     parser.add_argument("--passes", type=int, default=3,
                         help="timed throughput passes after the cold one; the best counts (default 3)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--deep-orders", type=int, default=200_000,
+                        help="orders rested for the deep-book figure (default 200,000)")
+    parser.add_argument("--deep-ticks", type=int, nargs="+", default=[100_000, 1_000_000], metavar="W",
+                        help="price ranges per side, in ticks, for the deep-book figure (default 100,000 1,000,000)")
+    parser.add_argument("--deep-only", action="store_true", help="measure the deep-book figure only")
     parser.add_argument("--rss-child", type=int, metavar="N", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -165,6 +177,92 @@ def rest_orders(count, seed):
     return peak_rss_bytes()
 
 
+def deep_book_records(orders, ticks, seed):
+    """Inbound records: the logon, `orders` non-crossing limit orders at uniform prices within `ticks` of
+    the mid on their side, and cancels of all of them in random order."""
+    from lob.client.wire import OrderEntryEncoder
+    from lob.framing import INBOUND_HEADER
+    from lob.tools.workload import LOGON_TIMESTAMP_NS, logon_records, test_credentials
+
+    credentials = test_credentials(1)
+    session = credentials[0].session_id
+    encoder = OrderEntryEncoder()
+    rng = random.Random(seed)
+    mid = 2 * ticks + 10
+
+    def records(frame_length, count, pack):
+        record_length = INBOUND_HEADER.size + frame_length
+        buf = bytearray(count * record_length)
+        for i in range(count):
+            offset = i * record_length
+            INBOUND_HEADER.pack_into(buf, offset, frame_length, session, LOGON_TIMESTAMP_NS)
+            pack(buf, offset + INBOUND_HEADER.size, i)
+        return bytes(buf)
+
+    sides = [1 + (i & 1) for i in range(orders)]
+    prices = [mid - 1 - rng.randrange(ticks) if side == 1 else mid + 1 + rng.randrange(ticks) for side in sides]
+    inserts = records(encoder.new_order_length, orders, lambda buf, offset, i: encoder.pack_new_order(
+        buf, offset, i + 1, 1, sides[i], prices[i], 1 + rng.randrange(100)))
+    order = list(range(orders))
+    rng.shuffle(order)
+    cancels = records(encoder.cancel_length, orders, lambda buf, offset, i: encoder.pack_cancel(
+        buf, offset, orders + i + 1, order[i] + 1, 1, sides[order[i]]))
+    return credentials, logon_records(credentials, LOGON_TIMESTAMP_NS), inserts, cancels, len(set(prices))
+
+
+def measure_deep_book(orders, ticks, seed, passes):
+    """(best inserts/s, best cancels/s, levels after the inserts) over `passes` fresh engines."""
+    from lob.engine import Engine
+
+    credentials, logon, inserts, cancels, levels = deep_book_records(orders, ticks, seed)
+    insert_times, cancel_times = [], []
+    for _ in range(passes):
+        engine = Engine(sessions=credentials, market_data=False, max_orders=max(1 << 20, orders))
+        # as the service does: pools faulted in up front, so the figure is the index's, not first touch's
+        engine.prefault()
+        engine.process(logon)
+        start = time.perf_counter()
+        engine.process(inserts)
+        insert_times.append(time.perf_counter() - start)
+        if engine.live_orders != orders:
+            raise SystemExit(f"deep book: {engine.live_orders} of {orders} orders rest")
+        book_levels = len(engine.levels(1, "Buy")) + len(engine.levels(1, "Sell"))
+        if book_levels != levels:
+            raise SystemExit(f"deep book: {book_levels} levels, expected {levels}")
+        start = time.perf_counter()
+        engine.process(cancels)
+        cancel_times.append(time.perf_counter() - start)
+        if engine.live_orders != 0:
+            raise SystemExit(f"deep book: {engine.live_orders} orders left after the cancels")
+    return orders / min(insert_times), orders / min(cancel_times), levels
+
+
+def deep_book_figures(args):
+    rows = []
+    for ticks in [SHALLOW_TICKS] + list(args.deep_ticks):
+        inserts, cancels, levels = measure_deep_book(args.deep_orders, ticks, args.seed, max(1, args.passes))
+        rows.append({"ticks_per_side": ticks, "levels": levels, "inserts_per_second": inserts,
+                     "cancels_per_second": cancels})
+    return rows
+
+
+def deep_book_report(rows, orders):
+    shallow = rows[0]["inserts_per_second"]
+    lines = [f"  deep book    {orders:,} non-crossing orders at uniform prices, then canceled in random order "
+             f"(market data off, best of passes)"]
+    for row in rows:
+        lines.append(f"    {row['ticks_per_side']:>9,} ticks a side, {row['levels']:>7,} levels: "
+                     f"inserts {row['inserts_per_second'] / 1e6:5.2f} M/s "
+                     f"({row['inserts_per_second'] / shallow:4.0%} of the shallow book), "
+                     f"cancels {row['cancels_per_second'] / 1e6:5.2f} M/s")
+    target = [r for r in rows if r["ticks_per_side"] == DEEP_TARGET_TICKS]
+    if target:
+        ratio = target[0]["inserts_per_second"] / shallow
+        lines.append(f"    target: at {DEEP_TARGET_TICKS:,} ticks a side inserts >= {DEEP_TARGET_RATIO:.0%} of the shallow "
+                     f"book's: {ratio:.0%} {yes(ratio >= DEEP_TARGET_RATIO)}")
+    return "\n".join(lines)
+
+
 def peak_rss_bytes():
     """This process's peak RSS. VmHWM belongs to the current address space; ru_maxrss would carry over
     the parent's peak from before exec."""
@@ -203,6 +301,14 @@ def main(argv=None):
     if args.rss_child is not None:
         print(rest_orders(args.rss_child, args.seed))
         return 0
+    if args.deep_only:
+        rows = deep_book_figures(args)
+        print(deep_book_report(rows, args.deep_orders))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"deep_book": rows}, f, indent=2)
+                f.write("\n")
+        return 0
 
     print(f"drawing {args.messages:,} messages (seed {args.seed}) and encoding them ...", flush=True)
     workload, credentials, records = build_workload(args.messages, args.seed)
@@ -221,6 +327,8 @@ def main(argv=None):
     mix_mps = args.messages / min(mix_passes)
     print(f"resting {args.rss_orders:,} orders in a child process ...", flush=True)
     peak_rss = measure_peak_rss(args.rss_orders, args.seed)
+    print("deep book ...", flush=True)
+    deep_rows = deep_book_figures(args)
 
     figures = {
         "messages": args.messages,
@@ -234,6 +342,7 @@ def main(argv=None):
         "p999_ns": histogram.get_value_at_percentile(99.9),
         "peak_rss_bytes": peak_rss,
         "order_types_messages_per_second": mix_mps,
+        "deep_book": deep_rows,
     }
     mps = figures["messages_per_second"]
     print(f"""
@@ -253,6 +362,7 @@ target >= {TARGET_MIX_MPS / 1e6:.0f} M msg/s {yes(mix_mps >= TARGET_MIX_MPS)}
 ({blocks / args.messages:.6f} per message)
   targets      >= {TARGET_MPS / 1e6:.0f} M msg/s {yes(mps >= TARGET_MPS)}, p99 < {ns(TARGET_P99_NS)} \
 {yes(figures['p99_ns'] < TARGET_P99_NS)}, <= {mib(TARGET_RSS)} RSS {yes(peak_rss <= TARGET_RSS)}""")
+    print(deep_book_report(deep_rows, args.deep_orders))
     if timed_outbound != exec_bytes + md_bytes:
         print(f"  note         the timed pass produced {timed_outbound:,} outbound bytes, the plain pass "
               f"{exec_bytes + md_bytes:,}")

@@ -8,12 +8,9 @@ cdef void book_add(EngineCore* core, uint32_t slot) noexcept nogil:
     cdef Order* o = &core.pool.items[slot]
     cdef uint32_t side_index = o.side - Side_Buy
     cdef BookSide* side = &core.instruments[o.instrument].sides[side_index]
-    cdef int64_t key = side_key(side_index, o.price)
-    cdef uint32_t pos = side_search(side, key)
-    cdef uint32_t level_slot
+    cdef uint32_t level_slot = side_find(side, o.price)
     cdef Level* level
-    if pos < side.count and side.keys[pos] == key:
-        level_slot = side.levels[pos]
+    if level_slot != 0:
         level = &core.level_pool.items[level_slot]
         md_touch(core, level, level_slot, o.instrument, o.side)
     else:
@@ -25,7 +22,7 @@ cdef void book_add(EngineCore* core, uint32_t slot) noexcept nogil:
         level.head = 0
         level.tail = 0
         level.touch = 0
-        side_insert(side, pos, key, level_slot)
+        side_insert(side, o.price, level_slot)
         md_touch_new(core, level, level_slot, o.instrument, o.side)
     o.level = level_slot
     o.next = 0
@@ -44,8 +41,7 @@ cdef void book_level_remove(EngineCore* core, Instrument* instrument, uint32_t s
                             uint32_t level_slot) noexcept nogil:
     cdef BookSide* side = &instrument.sides[side_index]
     cdef Level* level = &core.level_pool.items[level_slot]
-    cdef uint32_t pos = side_search(side, side_key(side_index, level.price))
-    side_erase(side, pos)
+    side_remove(side, level.price)
     md_touch_gone(core, level)
     level_release(&core.level_pool, level_slot)
 
@@ -76,7 +72,7 @@ cdef inline int64_t cross_key(uint32_t side_index, int64_t price, bint any_price
 
 
 cdef inline bint book_crosses(const BookSide* opposite, int64_t limit_key) noexcept nogil:
-    return opposite.count != 0 and opposite.keys[opposite.count - 1] >= limit_key
+    return side_best(opposite) != 0 and opposite.best_key >= limit_key
 
 
 # What a FOK taker would fill, counted level by level until `wanted`: hidden iceberg quantity included,
@@ -86,14 +82,15 @@ cdef inline bint book_crosses(const BookSide* opposite, int64_t limit_key) noexc
 cdef int64_t book_crossable_qty(const EngineCore* core, const Order* taker, const BookSide* opposite,
                                 int64_t limit_key, int64_t wanted) noexcept nogil:
     cdef int64_t total = 0, level_total, shown
-    cdef uint32_t i = opposite.count, slot
+    cdef uint32_t level_slot = side_best(opposite), slot
+    cdef const Level* level
     cdef const Order* maker
     cdef bint stp = taker.stp_mode != SelfTradePrevention_None
-    while i > 0 and total < wanted:
-        i -= 1
-        if opposite.keys[i] < limit_key:
+    while level_slot != 0 and total < wanted:
+        level = &core.level_pool.items[level_slot]
+        if side_price_key(opposite, level.price) < limit_key:
             break
-        slot = core.level_pool.items[opposite.levels[i]].head
+        slot = level.head
         level_total = 0
         shown = 0
         while slot != 0:
@@ -101,7 +98,7 @@ cdef int64_t book_crossable_qty(const EngineCore* core, const Order* taker, cons
             if stp and stp_conflict(taker, maker):
                 if taker.stp_mode != SelfTradePrevention_CancelResting:
                     if (core.instruments[taker.instrument].algorithm == MATCH_PRO_RATA
-                            and wanted - total < core.level_pool.items[opposite.levels[i]].qty):
+                            and wanted - total < level.qty):
                         return total    # pro-rata meets the level's own orders before any fill there
                     return total + shown
             else:
@@ -109,6 +106,7 @@ cdef int64_t book_crossable_qty(const EngineCore* core, const Order* taker, cons
                 shown += maker.shown
             slot = maker.next
         total += level_total
+        level_slot = side_worse(opposite, level.price)
     return total
 
 
@@ -125,7 +123,7 @@ cdef void book_match(EngineCore* core, uint32_t taker_slot, int64_t limit_key) n
     cdef int64_t qty
     cdef uint64_t trade_id
     while taker.leaves_qty > 0 and book_crosses(opposite, limit_key):
-        level_slot = opposite.levels[opposite.count - 1]
+        level_slot = side_best(opposite)
         level = &core.level_pool.items[level_slot]
         md_touch(core, level, level_slot, taker.instrument, opposite_side)
         while taker.leaves_qty > 0 and level.head != 0:
@@ -171,7 +169,7 @@ cdef void book_match(EngineCore* core, uint32_t taker_slot, int64_t limit_key) n
                 ids_remove(&core.ids, maker.session, maker.cl_ord_id, maker_slot)
                 pool_release(&core.pool, maker_slot)
         if level.count == 0:
-            opposite.count -= 1
+            side_remove(opposite, level.price)
             md_touch_gone(core, level)
             level_release(&core.level_pool, level_slot)
 

@@ -62,7 +62,7 @@ A config file mirrors the flags:
     [publications]
     max = 64                         # private publications at once (default 2 x sessions + 16)
     connect_timeout = 5.0            # seconds frames wait for a new publication's subscriber
-    buffer_kb = 1024                 # what they may hold meanwhile (or while back-pressured), per transport
+    buffer_kb = 8192                 # what they may hold meanwhile (or while back-pressured), per transport
     slow_consumer_timeout = 2.0      # seconds a client may stay back-pressured before it is disconnected
 
     [status]
@@ -191,7 +191,7 @@ class EngineConfig:
     retransmit_ring_kb: int = 4096          # per session, passed to the Engine
     max_publications: int | None = None     # None: 2 x sessions + 16
     publication_connect_timeout: float = 5.0
-    private_buffer_kb: int = 1024
+    private_buffer_kb: int = 8192
     slow_consumer_timeout: float = 2.0
     status_interval: float = 5.0
     metrics_port: int | None = None
@@ -343,9 +343,10 @@ def add_arguments(parser):
                           help="how long frames wait for a new publication's subscriber (default 5)")
     sessions.add_argument("--private-buffer-kb", default=s, type=int, metavar="KB",
                           help="what they may hold meanwhile, or while the client is back-pressured, per "
-                               "transport; a client that would overflow it is disconnected (default 1024)")
+                               "transport, allocated as needed; a client that would overflow it is "
+                               "disconnected (default 8192)")
     sessions.add_argument("--slow-consumer-timeout", default=s, type=float, metavar="SECONDS",
-                          help="a client whose private publication stays back-pressured this long is "
+                          help="a client whose backlog on its private publication does not move this long is "
                                "disconnected as a slow consumer: its session ends (cancel-on-disconnect "
                                "applies) and it gets what it missed by RetransmitRequest after logging on "
                                "again (default 2)")

@@ -21,6 +21,7 @@ cdef enum:
     DEFAULT_MAX_ACCOUNTS = 65536
     SCRATCH_LENGTH = 512
     ICEBERG_MAX_SLICES = 1000   # display quantity >= total / this: bounds the fills one aggressor makes
+    INDEX_MAX_HEIGHT = 11   # 64**11 > 2**63: enough index nodes on a path for any positive int64 price
 
 # Framed frames (market data: outbound framing; execution: routed framing). The core owns `data` (mapped memory: never free or realloc it); a reader
 # takes frames from data[0:length] and then sets length = 0.
@@ -116,13 +117,32 @@ cdef struct LevelPool:
     uint32_t high_water
     uint32_t free_head      # free levels are chained through .head
 
-# One side of one instrument: the active levels sorted by key, the best at the end. The key is the
-# price on the bid side and minus the price on the ask side, so "better" is "greater" on both sides.
+# A node of a side's price index (price_index.pxi): bit d of `bits` set <=> child[d] != 0; child[d] is a
+# node slot, or a level slot in a bottom node.
+cdef struct IndexNode:
+    uint64_t bits
+    uint32_t child[64]
+
+# The engine's one pool of index nodes, shared by every side; free nodes are chained through child[0].
+cdef struct IndexPool:
+    IndexNode* items
+    uint32_t capacity       # usable slots are 1..capacity (mapped; grows by mremap up to `limit`)
+    uint32_t limit
+    uint32_t high_water
+    uint32_t free_head
+    uint32_t live
+
+# One side of one instrument: a radix tree over price / tick whose bottom nodes hold level slots. The
+# key is the price on the bid side and minus the price on the ask side, so "better" is "greater" on both.
 cdef struct BookSide:
-    int64_t* keys
-    uint32_t* levels
-    uint32_t count
-    uint32_t capacity
+    IndexPool* nodes
+    int64_t tick
+    int64_t best_key        # key of the best level while there is one
+    uint32_t best           # best level slot, 0 when the side is empty
+    uint32_t root           # node covering tick indices below 64**height; 0 when empty
+    uint32_t height
+    uint32_t count          # levels
+    bint bid
 
 # One side's untriggered stop orders (pool slots), the next to trigger at the end: buy stops by stop
 # price descending, sell stops ascending, equal stop prices the later order id first.
@@ -233,6 +253,7 @@ cdef struct EngineCore:
     bint market_data        # generate md_out at all
     OrderPool pool
     LevelPool level_pool
+    IndexPool index_pool    # nodes of every side's price index
     IdTable ids
     Instrument* instruments
     uint32_t instrument_count
@@ -321,6 +342,11 @@ cdef int instrument_index(const EngineCore* core, uint32_t instrument_id) noexce
 cdef uint32_t ids_find(const EngineCore* core, uint32_t session, uint64_t cl_ord_id) noexcept nogil
 cdef size_t book_snapshot_length(const EngineCore* core, uint32_t index) noexcept nogil
 cdef void book_snapshot_encode(const EngineCore* core, uint32_t index, uint8_t* out) noexcept nogil
+# Walking a side's levels (price_index.pxi): level slots, 0 past the end.
+cdef uint32_t side_best(const BookSide* side) noexcept nogil
+cdef uint32_t side_worst(const BookSide* side) noexcept nogil
+cdef uint32_t side_worse(const BookSide* side, int64_t price) noexcept nogil
+cdef uint32_t side_better(const BookSide* side, int64_t price) noexcept nogil
 cdef uint32_t engine_restore_order(EngineCore* core, const Order* order) noexcept nogil
 cdef uint32_t session_slot(const EngineCore* core, uint32_t session_id) noexcept nogil
 cdef int ring_reserve(EngineCore* core, Ring* ring) noexcept nogil

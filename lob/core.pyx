@@ -23,7 +23,7 @@ cdef enum:
     BID = 0
     ASK = 1
     OUTBUF_INITIAL = 1 << 16
-    SIDE_INITIAL = 64
+    INDEX_INITIAL = 1024    # index nodes mapped at start (264 KiB)
     GROUP_MAX = 65535
     PAGE = 4096
     HUGE_PAGE = 1 << 21
@@ -113,7 +113,12 @@ cdef int engine_init(EngineCore* core, const uint32_t* ids, const int64_t* ticks
     core.instrument_keys = <uint32_t*>calloc(instrument_size, sizeof(uint32_t))
     core.instrument_values = <uint16_t*>calloc(instrument_size, sizeof(uint16_t))
     core.instrument_mask = instrument_size - 1
-    if (core.pool.items == NULL or core.level_pool.items == NULL or core.ids.entries == NULL
+    # at most INDEX_MAX_HEIGHT nodes a level (there are no more levels than orders), a root a side, and
+    # the room side_reserve asks for on top
+    index_pool_init(&core.index_pool, INDEX_INITIAL,
+                    <uint32_t>min(<uint64_t>INDEX_MAX_HEIGHT * max_orders + 2 * count + 2 * INDEX_MAX_HEIGHT,
+                                  0xFFFFFFF0ULL))
+    if (core.pool.items == NULL or core.level_pool.items == NULL or core.index_pool.items == NULL or core.ids.entries == NULL
             or core.touches == NULL or core.instruments == NULL or core.instrument_keys == NULL
             or core.instrument_values == NULL
             or outbuf_init(&core.exec_out, OUTBUF_INITIAL) != 0 or outbuf_init(&core.md_out, OUTBUF_INITIAL) != 0
@@ -128,9 +133,9 @@ cdef int engine_init(EngineCore* core, const uint32_t* ids, const int64_t* ticks
         core.instruments[i].reference_price = INT64_NULL
         core.instruments[i].min_allocation = 1
         for j in range(2):
-            if side_reserve(&core.instruments[i].sides[j], SIDE_INITIAL) != 0:
-                engine_close(core)
-                return CORE_ERR_NOMEM
+            core.instruments[i].sides[j].nodes = &core.index_pool
+            core.instruments[i].sides[j].tick = ticks[i]
+            core.instruments[i].sides[j].bid = j == BID
         j = (ids[i] * 0x9E3779B1U) & core.instrument_mask
         while core.instrument_keys[j] != 0:
             j = (j + 1) & core.instrument_mask
@@ -140,7 +145,7 @@ cdef int engine_init(EngineCore* core, const uint32_t* ids, const int64_t* ticks
 
 
 cdef void engine_close(EngineCore* core) noexcept nogil:
-    cdef uint32_t i, j
+    cdef uint32_t i
     if core.sessions != NULL:
         for i in range(core.session_count + 1):
             ring_free(&core.sessions[i].ring)
@@ -150,9 +155,8 @@ cdef void engine_close(EngineCore* core) noexcept nogil:
     if core.instruments != NULL:
         for i in range(core.instrument_count):
             for j in range(2):
-                free(core.instruments[i].sides[j].keys)
-                free(core.instruments[i].sides[j].levels)
                 free(core.instruments[i].stops[j].slots)
+    index_pool_free(&core.index_pool)
     free(core.instruments)
     free(core.instrument_keys)
     free(core.instrument_values)

@@ -131,6 +131,29 @@ cdef inline uint64_t record_key(const uint8_t* record, uint16_t* template_id) no
     return 0
 
 
+# A new order's place in its side's price index (`level`: the level at its price, whose bottom index
+# node was prefetched a record earlier).
+cdef inline void record_prefetch_index(EngineCore* core, const uint8_t* record, bint level) noexcept nogil:
+    cdef const uint8_t* b = record + INBOUND_RECORD_HEADER_LENGTH
+    if (load_u32le(record) < HEADER_LENGTH + NewOrderSingle_BLOCK_LENGTH
+            or messageHeader_templateId(b) != NewOrderSingle_TEMPLATE_ID):
+        return
+    b += HEADER_LENGTH
+    cdef int index = instrument_index(core, NewOrderSingle_instrumentId(b))
+    cdef uint8_t side = NewOrderSingle_side(b)
+    if index < 0 or (side != Side_Buy and side != Side_Sell):
+        return
+    cdef const BookSide* book_side = &core.instruments[index].sides[side - Side_Buy]
+    cdef int64_t price = PriceNull_mantissa(b + NewOrderSingle_price_OFFSET)
+    cdef uint32_t level_slot
+    if not level:
+        side_prefetch(book_side, price)
+    elif price > 0:
+        level_slot = side_find(book_side, price)
+        if level_slot != 0:
+            prefetch(&core.level_pool.items[level_slot])
+
+
 cdef inline uint32_t record_target(EngineCore* core, const uint8_t* record) noexcept nogil:
     """Best guess at the order slot a cancel or replace record names (0: none)."""
     cdef uint16_t template_id
@@ -159,6 +182,8 @@ cdef inline void prefetch_ahead(EngineCore* core, const uint8_t* r1, const uint8
             o = &core.pool.items[slot]
             prefetch(o)
             prefetch(<const uint8_t*>o + sizeof(Order) - 1)
+        else:
+            record_prefetch_index(core, r2, False)
     if r1 != NULL:
         slot = record_target(core, r1)
         if slot != 0:
@@ -166,6 +191,8 @@ cdef inline void prefetch_ahead(EngineCore* core, const uint8_t* r1, const uint8
             prefetch(&core.pool.items[o.prev].next)
             prefetch(&core.pool.items[o.next].prev)
             prefetch(&core.level_pool.items[o.level])
+        else:
+            record_prefetch_index(core, r1, True)
 
 
 cdef inline size_t record_next(const uint8_t* records, size_t length, size_t offset) noexcept nogil:

@@ -21,7 +21,7 @@ from lob.core cimport (MATCH_PRO_RATA, AccountEntry, AccountLimits, CORE_OK, DEF
                        INT64_NULL, BookSide, EngineCore, Instrument, risk_init,
                        Level, OutBuf, Order, Session, SessionConfig, book_snapshot_encode, book_snapshot_length,
                        engine_close, engine_init, engine_on_records, engine_prefault, ids_find, instrument_index,
-                       load_u32le, outbuf_lend, outbuf_unlend, ring_frame, session_slot)
+                       load_u32le, outbuf_lend, outbuf_unlend, ring_frame, session_slot, side_best, side_worse)
 
 cdef extern from "Python.h":
     PyObject* new_bytes "PyBytes_FromStringAndSize"(const char* data, Py_ssize_t length)
@@ -416,17 +416,17 @@ cdef class Engine:
         """Resting orders of an instrument in priority order: bids best first, then asks best first."""
         cdef Instrument* instrument = find_instrument(self.core, instrument_id)
         cdef const BookSide* side
-        cdef uint32_t side_index, i, slot
+        cdef uint32_t side_index, level_slot, slot
         result = []
         for side_index in range(2):
             side = &instrument.sides[side_index]
-            i = side.count
-            while i > 0:
-                i -= 1
-                slot = self.core.level_pool.items[side.levels[i]].head
+            level_slot = side_best(side)
+            while level_slot:
+                slot = self.core.level_pool.items[level_slot].head
                 while slot:
                     result.append(order_dict(self.core, &self.core.pool.items[slot]))
                     slot = self.core.pool.items[slot].next
+                level_slot = side_worse(side, self.core.level_pool.items[level_slot].price)
         return result
 
     def stop_orders(self, instrument_id):
@@ -448,12 +448,12 @@ cdef class Engine:
         cdef Instrument* instrument = find_instrument(self.core, instrument_id)
         cdef const BookSide* book_side = &instrument.sides[<int>_SIDE_INDEX[side]]
         cdef const Level* level
-        cdef uint32_t i = book_side.count
+        cdef uint32_t level_slot = side_best(book_side)
         result = []
-        while i > 0:
-            i -= 1
-            level = &self.core.level_pool.items[book_side.levels[i]]
+        while level_slot:
+            level = &self.core.level_pool.items[level_slot]
             result.append((level.price, level.qty, level.count))
+            level_slot = side_worse(book_side, level.price)
         return result
 
     def last_price(self, instrument_id):

@@ -118,17 +118,19 @@ cdef void expiry_on_tick(EngineCore* core) noexcept nogil:
 # Every Day order of one instrument, in book order (bids best to worst, then asks); returns how many.
 cdef uint32_t end_of_day_instrument(EngineCore* core, uint32_t index) noexcept nogil:
     cdef Instrument* instrument = &core.instruments[index]
-    cdef uint32_t count = 0, side_index, i, slot, next_slot
+    cdef uint32_t count = 0, side_index, level_slot, slot, next_slot
+    cdef int64_t price
     for side_index in range(2):
-        i = instrument.sides[side_index].count
-        while i > 0:
-            i -= 1
-            # expiring empties at most level i, and erasing it moves only the levels already visited
-            slot = core.level_pool.items[instrument.sides[side_index].levels[i]].head
+        level_slot = side_best(&instrument.sides[side_index])
+        while level_slot != 0:
+            # expiring empties at most this level; the next worse one is found from its price
+            price = core.level_pool.items[level_slot].price
+            slot = core.level_pool.items[level_slot].head
             while slot != 0:
                 next_slot = core.pool.items[slot].next
                 if core.pool.items[slot].time_in_force == TimeInForce_Day:
                     order_expire(core, slot, Reason_EndOfDay)
                     count += 1
                 slot = next_slot
+            level_slot = side_worse(&instrument.sides[side_index], price)
     return count

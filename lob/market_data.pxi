@@ -164,17 +164,17 @@ cdef void book_snapshot_encode(const EngineCore* core, uint32_t index, uint8_t* 
     groupSizeEncoding_set_blockLength(g, BookSnapshot_levels_BLOCK_LENGTH)
     groupSizeEncoding_set_numInGroup(g, <uint16_t>(instrument.sides[BID].count + instrument.sides[ASK].count))
     g += BookSnapshot_levels_HEADER_LENGTH
-    cdef uint32_t side_index, i
+    cdef uint32_t side_index, level_slot
     cdef const BookSide* side
     cdef const Level* level
     for side_index in range(2):
         side = &instrument.sides[side_index]
-        i = side.count
-        while i > 0:
-            i -= 1
-            level = &core.level_pool.items[side.levels[i]]
+        level_slot = side_best(side)
+        while level_slot != 0:
+            level = &core.level_pool.items[level_slot]
             BookSnapshot_levels_set_side(g, Side_Buy + side_index)
             Price_set_mantissa(g + BookSnapshot_levels_price_OFFSET, level.price)
             BookSnapshot_levels_set_quantity(g, level.qty)
             BookSnapshot_levels_set_orderCount(g, level.count)
             g += BookSnapshot_levels_BLOCK_LENGTH
+            level_slot = side_worse(side, level.price)

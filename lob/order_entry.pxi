@@ -275,16 +275,17 @@ cdef void stop_replace(EngineCore* core, uint32_t slot, uint64_t cl_ord_id, uint
 cdef uint32_t mass_cancel_instrument(EngineCore* core, uint32_t index, uint32_t session, uint8_t reason,
                                      uint8_t side) noexcept nogil:
     cdef Instrument* instrument = &core.instruments[index]
-    cdef uint32_t count = 0, side_index, i, slot, next_slot
+    cdef uint32_t count = 0, side_index, level_slot, slot, next_slot
+    cdef int64_t price
     cdef Order* o
     for side_index in range(2):
         if side != SideFilter_Both and side != Side_Buy + side_index:
             continue
-        i = instrument.sides[side_index].count
-        while i > 0:
-            i -= 1
-            # canceling empties at most level i, and erasing it moves only the levels already visited
-            slot = core.level_pool.items[instrument.sides[side_index].levels[i]].head
+        level_slot = side_best(&instrument.sides[side_index])
+        while level_slot != 0:
+            # canceling empties at most this level; the next worse one is found from its price
+            price = core.level_pool.items[level_slot].price
+            slot = core.level_pool.items[level_slot].head
             while slot != 0:
                 o = &core.pool.items[slot]
                 next_slot = o.next
@@ -296,6 +297,7 @@ cdef uint32_t mass_cancel_instrument(EngineCore* core, uint32_t index, uint32_t 
                     pool_release(&core.pool, slot)
                     count += 1
                 slot = next_slot
+            level_slot = side_worse(&instrument.sides[side_index], price)
         count += stops_mass_cancel(core, &instrument.stops[side_index], session, reason)
     return count
 

@@ -18,8 +18,8 @@ The engine loop drives everything here without the GIL:
   driver itself still lingers a closed publication).
 
 Slow consumers: one client that stops reading must not hold the engine back, so a back-pressured
-transport whose buffer would exceed `buffer_limit`, or that stays back-pressured (a backlog that has
-not emptied) for `slow_consumer_timeout_ns`, is disconnected: its buffered frames are dropped, its
+transport whose buffer would exceed `buffer_limit`, or whose backlog has not moved (nothing of it taken
+by the publication) for `slow_consumer_timeout_ns`, is disconnected: its buffered frames are dropped, its
 publication closed, and its transport queued for `private_streams_next_slow`, from which the engine
 loop writes a TransportLost record so the core ends the session like any lost transport (its
 application messages stay retrievable by RetransmitRequest once it logs on again).
@@ -419,6 +419,8 @@ cdef int housekeep(private_streams_t* ps, private_stream_t* st, uint64_t now_ns)
     elif st.state == STREAM_OPEN and st.pending_frames:
         if offer_pending(ps, st):
             work = 1
+            if st.pending_frames:   # it reads, only slower than we send: the clock restarts
+                st.backlog_since_ns = now_ns if now_ns else 1
         if st.pending_frames == 0:
             backlog_end(ps, st)
         elif now_ns >= st.backlog_since_ns and now_ns - st.backlog_since_ns >= ps.slow_consumer_timeout_ns:

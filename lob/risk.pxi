@@ -120,7 +120,7 @@ cdef inline int64_t risk_market_key(const Instrument* instrument, uint32_t side_
 # Why a market order's remainder ends: the band held it back from liquidity beyond, or there was none.
 cdef inline uint8_t risk_market_end_reason(const Instrument* instrument, uint32_t side_index,
                                            int64_t limit_key) noexcept nogil:
-    if limit_key != INT64_MIN and instrument.sides[1 - side_index].count != 0:
+    if limit_key != INT64_MIN and side_count(&instrument.sides[1 - side_index]) != 0:
         return Reason_RiskPriceBand
     return Reason_NoLiquidity
 

@@ -19,8 +19,9 @@ from cpython.bytearray cimport PyByteArray_AS_STRING
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
-from lob.core cimport (INT64_NULL, NONCE_SLOTS, AccountEntry, EngineCore, instrument_index, risk_entry, Instrument, Level, Order, Session, engine_restore_order, load_u32le,
-                       load_u64le, ring_restore, ring_frame, ring_reserve, session_slot, store_u32le, transport_bind)
+from lob.core cimport (INT64_NULL, NONCE_SLOTS, AccountEntry, EngineCore, Instrument, Level, Order, Session,
+                       engine_restore_order, instrument_index, load_u32le, load_u64le, ring_frame, ring_reserve,
+                       ring_restore, risk_entry, session_slot, side_better, side_worst, store_u32le, transport_bind)
 from lob.engine cimport Engine
 from lob.journal cimport crc32c
 from lob.sbe.messages cimport *
@@ -80,22 +81,23 @@ cdef uint8_t* encode_order(const EngineCore* core, uint8_t* p, const Order* o) n
 
 cdef uint64_t encode_orders(const EngineCore* core, uint8_t* p) noexcept nogil:
     """Every resting order, level by level from the worst price to the best, oldest first within a
-    level; returns how many. Restored in this order, each new level goes at the best end of its side
-    (no shifting of the side's sorted levels) and each order at the tail of its level."""
+    level; returns how many. Restored in this order, each order goes at the tail of its level."""
     cdef uint64_t count = 0
-    cdef uint32_t i, s, pos, slot
+    cdef uint32_t i, s, level_slot, slot, pos
     cdef const Instrument* instrument
     cdef const Level* level
     for i in range(core.instrument_count):
         instrument = &core.instruments[i]
         for s in range(2):
-            for pos in range(instrument.sides[s].count):
-                level = &core.level_pool.items[instrument.sides[s].levels[pos]]
+            level_slot = side_worst(&instrument.sides[s])
+            while level_slot != 0:
+                level = &core.level_pool.items[level_slot]
                 slot = level.head
                 while slot != 0:
                     p = encode_order(core, p, &core.pool.items[slot])
                     count += 1
                     slot = core.pool.items[slot].next
+                level_slot = side_better(&instrument.sides[s], level.price)
             # untriggered stops, the last to trigger first (restoring sorts them again)
             for pos in range(instrument.stops[s].count):
                 p = encode_order(core, p, &core.pool.items[instrument.stops[s].slots[pos]])

@@ -20,7 +20,7 @@ def test_defaults():
     assert cfg.instruments == {1: 1} and cfg.market_data_enabled and cfg.metrics_port is None
     assert cfg.drop_copy is None and cfg.credentials is None and not hasattr(cfg, "execution")
     assert (cfg.tick_ms, cfg.retransmit_ring_kb, cfg.publication_connect_timeout, cfg.private_buffer_kb) == (
-        50.0, 4096, 5.0, 1024)
+        50.0, 4096, 5.0, 8192)
     assert cfg.slow_consumer_timeout == 2.0
     assert cfg.publication_limit(10) == 36 and parse("--max-publications", "5").publication_limit(10) == 5
 
