@@ -205,3 +205,13 @@ def session_engine(instruments=None, logged_on=range(1, 5), timestamp=1000, sess
     if preamble:
         engine.process(preamble)
     return engine
+
+
+def model_levels(live, side):
+    """[(price, quantity, order count)] of one side, best first, from {id: (side, price, quantity)}."""
+    levels = {}
+    for (s, price, qty) in live.values():
+        if s == side:
+            total, count = levels.get(price, (0, 0))
+            levels[price] = (total + qty, count + 1)
+    return [(p, *levels[p]) for p in sorted(levels, reverse=side == "Buy")]

@@ -1,16 +1,7 @@
 """The book's data structures under churn: price index, id table, order pool."""
 import random
 
-from engine_helpers import Harness, cancel, mass_cancel, nos, kind
-
-
-def model_levels(live, side):
-    levels = {}
-    for (s, price, qty) in live.values():
-        if s == side:
-            total, count = levels.get(price, (0, 0))
-            levels[price] = (total + qty, count + 1)
-    return [(p, *levels[p]) for p in sorted(levels, reverse=side == "Buy")]
+from engine_helpers import Harness, cancel, kind, mass_cancel, model_levels, nos
 
 
 def test_price_index_under_random_inserts_and_cancels():

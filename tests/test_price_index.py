@@ -2,18 +2,9 @@
 exact level order against a sorted list, wide and sparse prices, the int64 edges, node pool growth."""
 import random
 
-from engine_helpers import Harness, cancel, market, mass_cancel, nos
+from engine_helpers import Harness, cancel, market, mass_cancel, model_levels, nos
 
 MAX_PRICE = 2 ** 63 - 1
-
-
-def model_levels(live, side):
-    levels = {}
-    for (s, price, qty) in live.values():
-        if s == side:
-            total, count = levels.get(price, (0, 0))
-            levels[price] = (total + qty, count + 1)
-    return [(p, *levels[p]) for p in sorted(levels, reverse=side == "Buy")]
 
 
 def churn(h, r, steps, draw, instrument=1, check_every=200):
