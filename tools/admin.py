@@ -45,8 +45,7 @@ def run(args):
     from lob.decode import dumps
 
     try:
-        config = connection.config_from_args(args)
-        credentials = connection.session_credentials(args)
+        config, credentials = connection.session_from_args(args)
     except (ValueError, OSError) as exc:
         print(f"lob admin: {exc}", file=sys.stderr)
         return 2

@@ -147,8 +147,7 @@ def run(args):
     from lob.client import connection
 
     try:
-        config = connection.config_from_args(args)
-        credentials = connection.session_credentials(args)
+        config, credentials = connection.session_from_args(args)
     except (ValueError, OSError) as exc:
         print(f"lob marketmaker: {exc}", file=sys.stderr)
         return 2

@@ -62,6 +62,12 @@ def session_credentials(args):
     raise credentials.CredentialsError(f"{path}: no session {args.session}")
 
 
+def session_from_args(args):
+    """(EngineConfig, SessionCredentials) the flags name: what a session tool needs to log on. ValueError
+    or OSError (a missing or bad file) names what is wrong."""
+    return config_from_args(args), session_credentials(args)
+
+
 def session_options(args):
     """Client keywords from the session flags."""
     return dict(response_channel=args.response_channel, response_stream_id=args.response_stream,
