@@ -64,6 +64,13 @@ CODECS = {
     "sbe_venue_v1": ((VENUE_STYLE, 1), []),
 }
 
+
+def register(module_name, schema_path):
+    """Add a schema found at run time (tests on schemas that cannot be shipped in tests/data)."""
+    CODECS[module_name] = (Path(schema_path), [])
+    return module_name
+
+
 _SETUP = textwrap.dedent('''\
     import sys
     from Cython.Build import cythonize
