@@ -130,7 +130,7 @@ def _slot(t, presence, seed, value_ref=None, constant=None):
         return _SKIP, value_ref.name if value_ref is not None else constant
     optional = presence == "optional"
     if optional and seed % 4 == 0 and not isinstance(t, ir.CompositeType):
-        return None, None
+        return None, [] if isinstance(t, ir.SetType) else None  # a set has no null value: no choice set
     if isinstance(t, ir.CompositeType):
         value, expected = {}, {}
         for k, m in enumerate(t.members):
