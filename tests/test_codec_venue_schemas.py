@@ -10,6 +10,7 @@ import pytest
 
 import codec_build
 from codec_build import codegen
+from codec_vectors import hexbytes
 from test_codec_roundtrip import _container, fields_of
 
 gen = codegen()
@@ -97,3 +98,46 @@ def test_older_versions_decode_newer_elements_as_absent(codecs, path, message):
         if _tail_in_order(message, v):
             data[start:start + size] = v.to_bytes(size, "big" if schema.big_endian else "little")
             assert fields_of(m.decode(bytes(data))) == _at_version(message, expected, v), v
+
+
+def _schema_with(package, template_id):
+    for path in SCHEMAS:
+        schema = gen.parse_file(path)
+        if schema.package == package and any(m.id == template_id for m in schema.messages):
+            return path
+    pytest.skip(f"no schema of package {package!r} with template {template_id} in LOB_SBE_VENUE_SCHEMAS")
+
+
+def test_cme_mdp3_book_update_bytes(codecs):
+    """CME MDP 3.0 (package mktdata, version 9) MDIncrementalRefreshBook46, worked out from the schema's
+    offsets: its second group's dimension (groupSize8Byte) has numInGroup at offset 7."""
+    m = codecs[_module_name(_schema_with("mktdata", 46))]
+    data = hexbytes("""
+        0b 00  2e 00  01 00  09 00      # header: blockLength 11, templateId 46, schemaId 1, version 9
+        08 07 06 05 04 03 02 01         # TransactTime
+        84                              # MatchEventIndicator: LastQuoteMsg (bit 2), EndOfEvent (bit 7)
+        00 00                           # padding to blockLength 11
+        20 00  01                       # NoMDEntries (groupSize): blockLength 32, numInGroup 1
+        80 f2 0e 97 1a 04 00 00         #   MDEntryPx.mantissa 4512250000000 (exponent -9 is constant)
+        0a 00 00 00                     #   MDEntrySize 10
+        39 30 00 00                     #   SecurityID 12345
+        07 00 00 00                     #   RptSeq 7
+        ff ff ff 7f                     #   NumberOfOrders: Int32NULL's null 2147483647
+        01  01  31                      #   MDPriceLevel 1, MDUpdateAction Change, MDEntryType Offer ('1')
+        00 00 00 00 00                  #   padding to 32
+        18 00  00 00 00 00 00  01       # NoOrderIDEntries (groupSize8Byte): blockLength 24, numInGroup 1 at 7
+        11 00 00 00 00 00 00 00         #   OrderID 17
+        ff ff ff ff ff ff ff ff         #   MDOrderPriority: uInt64NULL's null
+        05 00 00 00                     #   MDDisplayQty 5
+        01  01                          #   ReferenceID 1, OrderUpdateAction Update
+        00 00                           #   padding to 24
+    """)
+    book = dict(
+        TransactTime=0x0102030405060708, MatchEventIndicator=["LastQuoteMsg", "EndOfEvent"],
+        NoMDEntries=[dict(MDEntryPx={"mantissa": 4512250000000, "exponent": -9}, MDEntrySize=10, SecurityID=12345,
+                          RptSeq=7, NumberOfOrders=None, MDPriceLevel=1, MDUpdateAction="Change",
+                          MDEntryType="Offer")],
+        NoOrderIDEntries=[dict(OrderID=17, MDOrderPriority=None, MDDisplayQty=5, ReferenceID=1,
+                               OrderUpdateAction="Update")])
+    assert fields_of(m.decode(data)) == book
+    assert m.encode("MDIncrementalRefreshBook46", **book) == data

@@ -69,6 +69,21 @@ def test_out_of_order_since_versions_with_offsets_give_no_warning():
     assert s.messages[0].block_length == 8 and s.warnings == []
 
 
+def test_group_opening_with_versioned_constants():
+    # as in a market-data channel reset: two constants (one versioned), then a newer field at offset 0
+    s = parse_inline(
+        types='<type name="NewAction" primitiveType="uint8" presence="constant">0</type>'
+              '<type name="ResetType" primitiveType="char" presence="constant">J</type>',
+        messages='<sbe:message name="Reset" id="4" blockLength="9"><field name="t" id="60" type="uint64"/>'
+                 '<group name="e" id="268" blockLength="2">'
+                 '<field name="action" id="279" type="NewAction" sinceVersion="2"/>'
+                 '<field name="kind" id="269" type="ResetType"/>'
+                 '<field name="channel" id="1180" type="int16" offset="0" sinceVersion="3"/></group></sbe:message>')
+    group = s.messages[0].groups[0]
+    assert layout(group) == {"action": (0, 2), "kind": (0, 0), "channel": (0, 3)}
+    assert (s.messages[0].block_length, group.block_length, s.warnings) == (9, 2, [])
+
+
 def test_implicit_offset_after_a_newer_field_is_a_warning():
     s = parse_inline(messages='<sbe:message name="M" id="1">'
                               '<field name="a" id="1" type="uint32"/>'
