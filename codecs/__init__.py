@@ -21,13 +21,18 @@ def default_module_name(schema):
     return name
 
 
-def generate_file(schema_path, out_dir, module_name=None):
+def generate_file(schema_path, out_dir, module_name=None, warn=None):
     """Generate `out_dir/NAME.pxd` and `out_dir/NAME.pyx` from the schema; returns their paths.
+
+    `warn(text)` is called with each of the schema's warnings (what is accepted but worth a look).
 
     A file whose content would not change is not rewritten (its mtime stays, so the build does not
     recompile what cimports it). Raises SchemaError, writing nothing, if the schema is invalid.
     """
     schema = parse_file(schema_path)
+    if warn is not None:
+        for text in schema.warnings:
+            warn(text)
     module_name = module_name or default_module_name(schema)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", module_name):
         raise ValueError(f"module name {module_name!r} is not a Python identifier")

@@ -15,7 +15,8 @@ def add_arguments(parser):
 
 def run(args):
     try:
-        paths = generate_file(args.schema, args.out, args.module)
+        paths = generate_file(args.schema, args.out, args.module,
+                              warn=lambda text: print(f"lob codegen: warning: {text}", file=sys.stderr))
     except SchemaError as exc:
         print(f"lob codegen: error: {exc}", file=sys.stderr)
         return 1

@@ -303,6 +303,7 @@ class _Generator:
             slot = _Slot.of_field(prefix, f)
             self.slot(slot, f"{what} field {f.name!r}")
             self.const(f"{slot.prefix}_SINCE_VERSION", f.since_version, what=f"{what} field {f.name!r}")
+            self.presence_test(slot, f, f"{what} field {f.name!r}")
         for g in node.groups:
             gp = f"{prefix}_{g.name}"
             gwhat = f"{what} group {g.name!r}"
@@ -324,6 +325,17 @@ class _Generator:
             b(f"cdef inline void {self.claim(dp + '_set_length', dwhat)}(uint8_t* p, {lp.c_type} v) noexcept nogil:")
             b(f"    _sbe_put_{lp.name}(p + {d.length.offset}, v)")
             b()
+
+    def presence_test(self, s: _Slot, f: ir.Field, what):
+        """`M_f_present(block_length, version)`: whether a message (or group entry) of that acting block
+        length and version holds the field; when not, a decoder takes it as absent."""
+        tests = [f"version >= {s.prefix}_SINCE_VERSION"] if f.since_version > 0 else []
+        if not s.is_constant:
+            tests.append(f"block_length >= {s.offset + s.size}")
+        b = self.body
+        b(f"cdef inline bint {self.claim(s.prefix + '_present', what)}(Py_ssize_t block_length, int version) noexcept nogil:")
+        b(f"    return {' and '.join(tests) or 'True'}")
+        b()
 
     def slot(self, s: _Slot, what):
         b = self.body
@@ -389,7 +401,7 @@ class _Generator:
         out("}")
         for t in self.enums:
             out(f"cdef dict _E_{t.name} = ENUMS[{t.name!r}]")
-            out(f"cdef dict _EN_{t.name} = {{v: k for k, v in _E_{t.name}.items()}}")
+            out(f"cdef dict _EN_{t.name} = {{v: k for k, v in reversed(_E_{t.name}.items())}}  # a duplicate value: its first name")
         for t in self.sets:
             out(f"cdef dict _S_{t.name} = SETS[{t.name!r}]")
         out()
@@ -534,12 +546,13 @@ class _Generator:
         for f in node.fields:
             s = _Slot.of_field(prefix, f)
             target = f"d[{f.name!r}]"
-            if s.is_constant:
-                self.pyx_decode_slot(out, s, "p", target)
-                continue
-            cond = [f"block_length >= {s.offset + s.size}"]
+            # absent: a version older than the field, or a block that ends before the field does
+            cond = [] if s.is_constant else [f"block_length >= {s.offset + s.size}"]
             if f.since_version > 0:
                 cond.insert(0, f"version >= {f.since_version}")
+            if not cond:
+                self.pyx_decode_slot(out, s, "p", target)
+                continue
             out(f"if {' and '.join(cond)}:")
             out.indent()
             self.pyx_decode_slot(out, s, "p", target)
@@ -617,6 +630,8 @@ class _Generator:
         out("if x is _MISSING or x is None:")
         if null:
             out(f"    {setter}({p}, {null})")
+        elif s.is_optional and isinstance(t, ir.SetType):
+            out(f"    {setter}({p}, 0)")
         else:
             out(f"    raise ValueError({path_expr} + \": required\")")
         out("else:")

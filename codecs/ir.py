@@ -311,6 +311,7 @@ class Schema:
     messages: list[Message]
     semantic_version: Optional[str] = None
     description: Optional[str] = None
+    warnings: list[str] = field(default_factory=list)  # accepted, but worth a look (the parser's wording)
 
     @property
     def big_endian(self):

@@ -1,7 +1,9 @@
 """FIX SBE 1.0 message schema (XML) -> IR, with validation.
 
 `parse_file(path)` / `parse_string(text)` return an `ir.Schema` or raise `SchemaError` listing every
-problem found, each naming the element (`message 'Car' field 'x' (line 12): ...`).
+problem found, each naming the element (`message 'Car' field 'x' (line 12): ...`). What the reference SBE
+tool (real-logic/simple-binary-encoding) accepts with a warning is accepted here too, the warning kept in
+`Schema.warnings` in the same form.
 """
 from __future__ import annotations
 
@@ -73,6 +75,7 @@ class _Parser:
         self.lines = lines
         self.source = source
         self.errors = []
+        self.warnings = []
         self.elements = {}  # type name -> XML element (top-level and nested enum/set/composite)
         self.types = {}  # type name -> resolved IR type
         self.failed = set()
@@ -87,6 +90,11 @@ class _Parser:
 
     def fail(self, element, what, problem):
         raise SchemaError(f"{self.where(element, what)}: {problem}")
+
+    def warn(self, element, what, problem):
+        text = f"{self.where(element, what)}: {problem}"
+        if text not in self.warnings:
+            self.warnings.append(text)
 
     def record(self, exc):
         for e in exc.errors:
@@ -229,6 +237,7 @@ class _Parser:
             messages=messages,
             semantic_version=root.get("semanticVersion"),
             description=root.get("description"),
+            warnings=list(self.warnings),
         )
 
     def header(self, name, schema_id):
@@ -240,7 +249,7 @@ class _Parser:
         if not isinstance(header, ir.CompositeType):
             self.fail(element, what, "is not a composite")
         for member_name in HEADER_MEMBERS:
-            self.check_unsigned_member(element, what, header, member_name)
+            self.check_unsigned_member(element, what, header, member_name, ("uint16",))
         limit = header.member("schemaId").type.primitive.max_value
         if schema_id > limit:
             self.fail(self.root, "messageSchema", f"id {schema_id} does not fit in the header's schemaId")
@@ -248,14 +257,26 @@ class _Parser:
             self.fail(self.root, "messageSchema", f"version {self.version} does not fit in the header's version")
         return header
 
-    def check_unsigned_member(self, element, what, composite, member_name):
+    def check_unsigned_member(self, element, what, composite, member_name, usual=(), signed_ok=False):
+        """A header or group dimension member: one unsigned integer (the reference tool warns, not fails,
+        when it is not one of the `usual` types, and for a signed numInGroup that cannot be negative)."""
         member = composite.member(member_name)
         if member is None:
             self.fail(element, what, f"has no member {member_name!r}")
         t = member.type
-        if not (isinstance(t, ir.EncodedType) and t.primitive.kind == "uint" and t.length == 1
+        definition = self.elements.get(composite.name, element)  # warn once, at the composite
+        if not (isinstance(t, ir.EncodedType) and t.primitive.kind in ("uint", "int") and t.length == 1
                 and t.presence != CONSTANT):
             self.fail(element, what, f"member {member_name!r} must be a single unsigned integer type")
+        if t.primitive.kind == "int":
+            if not signed_ok:
+                self.fail(element, what, f"member {member_name!r} must be a single unsigned integer type")
+            if t.min_value is None or t.min_value < 0:
+                self.fail(element, what, f"member {member_name!r} is signed: it needs a minValue of 0 or more")
+            self.warn(definition, f"composite {composite.name!r}", f"member {member_name!r} should be an unsigned integer type")
+        elif usual and t.primitive.name not in usual:
+            self.warn(definition, f"composite {composite.name!r}",
+                      f"member {member_name!r} should be {' or '.join(usual)}, not {t.primitive.name}")
         return member
 
     # ---- types ---------------------------------------------------------------------------------
@@ -422,7 +443,9 @@ class _Parser:
             if value_name in seen:
                 self.fail(child, value_what, "duplicate value name")
             if value in seen.values():
-                self.fail(child, value_what, f"duplicate value {text}")
+                other = next(n for n, v in seen.items() if v == value)
+                self.warn(child, value_what, f"duplicate value {text} (also value {other!r}): "
+                                             f"decoders name it {other!r}")
             seen[value_name] = value
             values.append(ir.EnumValue(value_name, value, **_pick(self.common(child, value_what), "since_version", "deprecated", "description")))
         if not values:
@@ -506,10 +529,16 @@ class _Parser:
         return message
 
     def container(self, element, what, node):
-        """Fill a message or group with its fields, groups and var-data, in schema order."""
-        position, names, stage = 0, set(), "field"
+        """Fill a message or group with its fields, groups and var-data, in schema order.
+
+        As in the reference tool, offsets follow the declared order and explicit `offset`s whatever the
+        sinceVersions, and a constant field may stand anywhere (it takes no space; an explicit offset on
+        it moves the next field). Layouts that only a later version can have made are warnings.
+        """
+        position, names, ids, stage = 0, set(), {}, "field"
         order = {"field": 0, "group": 1, "data": 2}
-        last_since = {"field": 0, "group": 0, "data": 0}
+        newest_field = None  # (sinceVersion, name) of the newest field the running position depends on
+        newest_tail = None  # (sinceVersion, kind, name) of the newest group or var-data so far
         for child in element:
             kind = _local(child.tag)
             if not kind:
@@ -527,21 +556,38 @@ class _Parser:
                     self.fail(child, child_what, "duplicate name")
                 names.add(child_name)
                 if kind == "field":
-                    item = self.field(child, child_name, child_what, position)
+                    item, explicit = self.field(child, child_name, child_what, position, node.since_version)
                     position = item.offset + item.encoded_length
                     node.fields.append(item)
-                elif kind == "group":
-                    item = self.group(child, child_name, child_what)
-                    node.groups.append(item)
+                    if explicit:
+                        newest_field = None
+                    if item.encoded_length:
+                        if newest_field is not None and item.since_version < newest_field[0]:
+                            self.warn(child, child_what,
+                                      f"sinceVersion={item.since_version} is lower than that of field "
+                                      f"{newest_field[1]!r} ({newest_field[0]}) before it, and it has no offset: "
+                                      f"messages of version {item.since_version} may hold it elsewhere")
+                        if newest_field is None or item.since_version > newest_field[0]:
+                            newest_field = (item.since_version, child_name)
                 else:
-                    item = self.data(child, child_name, child_what)
-                    node.data.append(item)
-                item.since_version = max(item.since_version, node.since_version)
-                if item.since_version < last_since[kind]:
-                    self.fail(child, child_what,
-                              f"sinceVersion={item.since_version} is lower than that of an earlier {kind} "
-                              f"({last_since[kind]}): extensions must be appended")
-                last_since[kind] = item.since_version
+                    if kind == "group":
+                        item = self.group(child, child_name, child_what, node.since_version)
+                        node.groups.append(item)
+                    else:
+                        item = self.data(child, child_name, child_what)
+                        item.since_version = max(item.since_version, node.since_version)
+                        node.data.append(item)
+                    if newest_tail is not None and item.since_version < newest_tail[0]:
+                        v, other_kind, other = newest_tail
+                        self.warn(child, child_what,
+                                  f"sinceVersion={item.since_version} is lower than that of {other_kind} {other!r} "
+                                  f"({v}) before it: a decoder older than version {v} reads the bytes of "
+                                  f"{other!r} as {child_name!r}")
+                    if newest_tail is None or item.since_version > newest_tail[0]:
+                        newest_tail = (item.since_version, kind, child_name)
+                if item.id in ids:
+                    self.fail(child, child_what, f"duplicate id {item.id} (also used by {ids[item.id]!r})")
+                ids[item.id] = child_name
             except SchemaError as exc:
                 self.record(exc)
             except _Reported:
@@ -551,7 +597,8 @@ class _Parser:
             self.record(SchemaError(f"{self.where(element, what)}: blockLength {declared} is less than the fields' length {position}"))
         node.block_length = position if declared is None else max(declared, position)
 
-    def field(self, element, name, what, position):
+    def field(self, element, name, what, position, parent_since):
+        """-> (Field, whether its offset was given). `position`: where the previous field ends."""
         field_id = self.int_attr(element, what, "id", required=True, minimum=0)
         type_name = element.get("type")
         if type_name is None:
@@ -565,8 +612,18 @@ class _Parser:
             presence = CONSTANT
         presence = presence or type_presence
         common = self.common(element, what)
-        common["since_version"] = max(common["since_version"], getattr(t, "since_version", 0))
-        f = ir.Field(name=name, id=field_id, type=t, offset=position, presence=presence, **common)
+        common["since_version"] = max(common["since_version"], getattr(t, "since_version", 0), parent_since)
+        offset = self.int_attr(element, what, "offset", None, minimum=0)
+        if offset is not None and offset < position:
+            if offset != 0:
+                self.fail(element, what, f"offset {offset} overlaps the previous field (which ends at {position})")
+            # the reference tool reads offset="0" as no offset at all
+            self.warn(element, what, f"offset 0 would overlap the previous field: taken as no offset, "
+                                     f"the field is at {position}")
+            offset = None
+        f = ir.Field(name=name, id=field_id, type=t, offset=position if offset is None else offset,
+                     presence=presence, **common)
+        explicit = offset is not None
         value_ref = element.get("valueRef")
         if value_ref is not None and presence != CONSTANT:
             self.fail(element, what, "valueRef is only allowed with presence='constant'")
@@ -594,22 +651,14 @@ class _Parser:
                 if not text or not isinstance(t, ir.EncodedType):
                     self.fail(element, what, "a constant field needs a valueRef or a constant type")
                 f.constant_value = text if t.primitive.is_char else self.parse_value(element, what, t.primitive, text, "constant value")
-            return f
-        offset = self.int_attr(element, what, "offset", None, minimum=0)
-        if offset is not None:
-            if offset < position:
-                self.fail(element, what, f"offset {offset} overlaps the previous field (which ends at {position})")
-            f.offset = offset
+            return f, explicit
         if isinstance(t, ir.EncodedType) and t.length == 0:
             self.fail(element, what, "a field cannot have a variable-length type; use <data>")
-        if presence == OPTIONAL:
-            if isinstance(t, (ir.EncodedType, ir.EnumType)):
-                f.null_value = t.effective_null
-            elif isinstance(t, ir.SetType):
-                self.fail(element, what, "a set cannot be optional")
-        return f
+        if presence == OPTIONAL and isinstance(t, (ir.EncodedType, ir.EnumType)):
+            f.null_value = t.effective_null  # an optional set has no null value: left out, it has no choice set
+        return f, explicit
 
-    def group(self, element, name, what):
+    def group(self, element, name, what, parent_since):
         group_id = self.int_attr(element, what, "id", required=True, minimum=0)
         dimension_name = element.get("dimensionType", DEFAULT_DIMENSION)
         if dimension_name not in self.elements:
@@ -618,9 +667,11 @@ class _Parser:
         dimension_what = f"{what} dimensionType {dimension_name!r}"
         if not isinstance(dimension, ir.CompositeType):
             self.fail(element, dimension_what, "is not a composite")
-        self.check_unsigned_member(element, dimension_what, dimension, "blockLength")
-        self.check_unsigned_member(element, dimension_what, dimension, "numInGroup")
+        self.check_unsigned_member(element, dimension_what, dimension, "blockLength", ("uint8", "uint16"))
+        self.check_unsigned_member(element, dimension_what, dimension, "numInGroup", ("uint8", "uint16"),
+                                   signed_ok=True)
         group = ir.Group(name=name, id=group_id, dimension=dimension, block_length=0, **self.common(element, what))
+        group.since_version = max(group.since_version, parent_since)
         errors_before = len(self.errors)
         self.container(element, what, group)
         if len(self.errors) > errors_before:
@@ -645,6 +696,9 @@ class _Parser:
         if not (isinstance(lt, ir.EncodedType) and lt.primitive.kind == "uint" and lt.length == 1
                 and lt.presence != CONSTANT):
             self.fail(element, what, f"member 'length' of {type_name!r} must be an unsigned integer")
+        if lt.primitive.name not in ("uint8", "uint16", "uint32"):
+            self.warn(self.elements.get(type_name, element), f"composite {type_name!r}",
+                      f"member 'length' should be uint8, uint16 or uint32, not {lt.primitive.name}")
         vt = var_data.type
         if not (isinstance(vt, ir.EncodedType) and vt.primitive.name in ("char", "uint8", "int8")):
             self.fail(element, what, f"member 'varData' of {type_name!r} must be of char or uint8")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data" / "sbe"
+VENUE_STYLE = Path(__file__).resolve().parent / "data" / "venue-style-schema.xml"
 SCHEMAS = REPO / "schemas"
 CACHE = REPO / "build" / "codec-tests"
 
@@ -58,7 +59,17 @@ CODECS = {
     "sbe_group_constants": (DATA / "group-with-constant-fields.xml", []),
     "sbe_group_data": (DATA / "group-with-data-schema.xml", []),
     "sbe_nested_groups": (DATA / "nested-group-schema.xml", []),
+    "sbe_venue": (VENUE_STYLE, ["codec_hotpath_venue.pyx"]),
+    "sbe_venue_v0": ((VENUE_STYLE, 0), []),
+    "sbe_venue_v1": ((VENUE_STYLE, 1), []),
 }
+
+
+def register(module_name, schema_path):
+    """Add a schema found at run time (tests on schemas that cannot be shipped in tests/data)."""
+    CODECS[module_name] = (Path(schema_path), [])
+    return module_name
+
 
 _SETUP = textwrap.dedent('''\
     import sys

@@ -130,7 +130,7 @@ def _slot(t, presence, seed, value_ref=None, constant=None):
         return _SKIP, value_ref.name if value_ref is not None else constant
     optional = presence == "optional"
     if optional and seed % 4 == 0 and not isinstance(t, ir.CompositeType):
-        return None, None
+        return None, [] if isinstance(t, ir.SetType) else None  # a set has no null value: no choice set
     if isinstance(t, ir.CompositeType):
         value, expected = {}, {}
         for k, m in enumerate(t.members):
@@ -151,11 +151,10 @@ def _slot(t, presence, seed, value_ref=None, constant=None):
     if t.is_char_array:
         text = "".join(chr(ord("a") + (seed + i) % 26) for i in range(1 + seed % t.length))
         return text, text
-    if t.length != 1:
-        values = [_scalar(t.primitive, seed + i) for i in range(t.length)]
-        return values, values
-    v = _scalar(t.primitive, seed)
-    return v, v
+    values = [_scalar(t.primitive, seed + i) for i in range(t.length)]
+    if optional:  # a value that is the declared null value decodes as None: take another
+        values = [seed % 100 + 1 if v == t.effective_null else v for v in values]
+    return (values, values) if t.length != 1 else (values[0], values[0])
 
 
 _SKIP = object()
