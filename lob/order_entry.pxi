@@ -9,10 +9,26 @@ cdef inline bint valid_time_in_force(uint8_t tif) noexcept nogil:
             or tif == TimeInForce_GoodTillDate)
 
 
+# The session's credentials name the accounts it may trade (`accounts=`), or none: any account.
+cdef inline bint session_may_trade(const Session* s, uint32_t account) noexcept nogil:
+    if s.account_count == 0:
+        return True
+    cdef uint32_t lo = 0, hi = s.account_count, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if s.accounts[mid] < account:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < s.account_count and s.accounts[lo] == account
+
+
 cdef uint8_t new_order_check(EngineCore* core, Order* o, int index) noexcept nogil:
     cdef Instrument* instrument
     cdef BookSide* opposite
     cdef uint8_t reason
+    if not session_may_trade(&core.sessions[o.session], o.account):
+        return Reason_AccountNotPermitted
     if index < 0:
         return Reason_UnknownInstrument
     instrument = &core.instruments[index]
