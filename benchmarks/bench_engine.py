@@ -17,7 +17,8 @@ one session, whose credentials the engine is given.
 4. Python objects: sys.getallocatedblocks() around one more process() call whose output is dropped.
 5. Order-types mix: the same messages with 10% of the new orders made stop-limits (stop 25 ticks on the
    far side of their price, limit 2 ticks beyond), 10% icebergs (display a fifth of the quantity), every
-   new order on one of 8 accounts with self-trade prevention CancelResting; throughput as in 1.
+   new order on one of 8 accounts with self-trade prevention CancelResting (the workload's order types:
+   the load generator's --stop-share 0.1 --iceberg-share 0.1 --stp-accounts 8); throughput as in 1.
 6. Deep book: --deep-orders (200,000) limit orders at uniformly random prices within W ticks below
    (bids) or above (asks) a fixed mid, alternating sides, so nothing crosses; then all of them canceled
    in random order; market data off, pools prefaulted. Inserts/s and cancels/s for W = 10 (the shallow book, ~20 levels)
@@ -89,37 +90,12 @@ def measure_throughput(records, credentials, passes):
     return engine, timings[0], timings[1:], len(out), len(md)
 
 
-# NewOrderSingle field offsets from the frame start (8-byte header + the root block of schemas/lob.xml)
-NOS_ACCOUNT, NOS_ORD_TYPE, NOS_STP, NOS_PRICE, NOS_QTY, NOS_STOP, NOS_DISPLAY = 16, 25, 28, 29, 37, 45, 53
-STOP_LIMIT, CANCEL_RESTING = 4, 2
+def order_types_records(messages, seed, credentials, stops=0.10, icebergs=0.10, accounts=8):
+    """The standard workload with stop-limits, icebergs and STP mixed in (see 5.), as inbound records."""
+    from lob.tools.workload import generate
 
-
-def order_types_records(records, seed, stops=0.10, icebergs=0.10, accounts=8):
-    """The standard workload's inbound records with stop-limits, icebergs and STP mixed in (see 5.)."""
-    import struct
-
-    buf = bytearray(records)
-    rng = random.Random(seed)
-    i64 = struct.Struct("<q")
-    pos, end = 0, len(buf)
-    while pos < end:
-        length = int.from_bytes(buf[pos:pos + 4], "little")
-        f = pos + 16
-        if int.from_bytes(buf[f + 2:f + 4], "little") == 1:     # NewOrderSingle
-            buf[f + NOS_ACCOUNT:f + NOS_ACCOUNT + 4] = rng.randrange(accounts).to_bytes(4, "little")
-            buf[f + NOS_STP] = CANCEL_RESTING
-            r = rng.random()
-            if r < stops:
-                price = i64.unpack_from(buf, f + NOS_PRICE)[0]
-                direction = 1 if buf[f + 24] == 1 else -1
-                stop = price + 25 * direction
-                buf[f + NOS_ORD_TYPE] = STOP_LIMIT
-                i64.pack_into(buf, f + NOS_STOP, stop)
-                i64.pack_into(buf, f + NOS_PRICE, stop + 2 * direction)
-            elif r < stops + icebergs:
-                i64.pack_into(buf, f + NOS_DISPLAY, max(1, i64.unpack_from(buf, f + NOS_QTY)[0] // 5))
-        pos += 16 + length
-    return bytes(buf)
+    workload = generate(orders=messages, seed=seed, stop_share=stops, iceberg_share=icebergs, stp_accounts=accounts)
+    return workload.encode().inbound_records(credentials)
 
 
 def measure_latency(records, credentials, messages):
@@ -322,7 +298,7 @@ def main(argv=None):
                          f"{engine.live_orders} resting; expected {expected}")
     histogram, timed_outbound = measure_latency(records, credentials, args.messages)
     blocks = measure_python_blocks(records, credentials)
-    mix_engine, _, mix_passes, _, _ = measure_throughput(order_types_records(records, args.seed), credentials,
+    mix_engine, _, mix_passes, _, _ = measure_throughput(order_types_records(args.messages, args.seed, credentials), credentials,
                                                          max(1, args.passes))
     mix_mps = args.messages / min(mix_passes)
     print(f"resting {args.rss_orders:,} orders in a child process ...", flush=True)

@@ -211,6 +211,8 @@ cdef struct Session:
     uint8_t state           # SESSION_IDLE / NEGOTIATED / ESTABLISHED
     uint8_t cancel_on_disconnect
     uint8_t admin           # may send InstrumentStateRequest / EndOfDayRequest
+    uint32_t* accounts      # the accounts its orders may name, sorted (credentials `accounts=`); NULL: any
+    uint32_t account_count
     uint32_t keepalive_ms
     uint64_t next_out_seq   # seqNum of the next application message to the client
     uint64_t next_in_seq    # implicit sequence number of the client's next application message
@@ -232,6 +234,8 @@ cdef struct SessionConfig:
     int64_t burst
     uint8_t cancel_on_disconnect
     uint8_t admin
+    const uint32_t* accounts    # sorted; copied by engine_init; NULL / 0: any account
+    uint32_t account_count
 
 # Checks a Negotiate or Establish frame's signature with the session's secret: 1 valid, 0 not.
 ctypedef int (*verify_fn)(void* ctx, uint32_t slot, const uint8_t* frame, uint32_t length) noexcept nogil

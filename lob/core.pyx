@@ -5,7 +5,7 @@
 # across all of them per message, and within one module the C compiler inlines those calls (as separate
 # extension modules they would go through function-pointer tables).
 from libc.stdint cimport INT64_MIN, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport calloc, free, realloc
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memmove, memset, strlen
 from posix.mman cimport (MADV_HUGEPAGE, MAP_ANONYMOUS, MAP_FAILED, MAP_PRIVATE, PROT_READ, PROT_WRITE, madvise, mmap,
                          mremap, munmap)
@@ -86,6 +86,13 @@ cdef int engine_init(EngineCore* core, const uint32_t* ids, const int64_t* ticks
         core.sessions[k + 1].tokens = sessions[k].burst * NS_PER_S
         core.sessions[k + 1].cancel_on_disconnect = sessions[k].cancel_on_disconnect
         core.sessions[k + 1].admin = sessions[k].admin
+        if sessions[k].account_count != 0:
+            core.sessions[k + 1].accounts = <uint32_t*>malloc(sessions[k].account_count * sizeof(uint32_t))
+            if core.sessions[k + 1].accounts == NULL:
+                engine_close(core)
+                return CORE_ERR_NOMEM
+            memcpy(core.sessions[k + 1].accounts, sessions[k].accounts, sessions[k].account_count * sizeof(uint32_t))
+            core.sessions[k + 1].account_count = sessions[k].account_count
         core.sessions[k + 1].next_out_seq = 1
         core.sessions[k + 1].next_in_seq = 1
         core.sessions[k + 1].ring.first_seq = 1
@@ -149,6 +156,7 @@ cdef void engine_close(EngineCore* core) noexcept nogil:
     if core.sessions != NULL:
         for i in range(core.session_count + 1):
             ring_free(&core.sessions[i].ring)
+            free(core.sessions[i].accounts)
     free(core.sessions)
     free(core.transport_keys)
     free(core.transport_values)

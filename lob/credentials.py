@@ -13,6 +13,8 @@ Options (all optional):
                              publication goes away
     admin=B                  yes/no (default no): may send venue administration requests (instrument
                              state, end of day); others get NotAuthorized
+    accounts=A,B,...         the accounts the session's orders may name; an order naming another is
+                             rejected AccountNotPermitted (default, absent: any account)
 
 A signature is HMAC-SHA256 under the session's secret over the canonical request: the request's fields
 as decimal or text, joined by newlines (`negotiate_request` / `establish_request`). Secrets are compared
@@ -40,6 +42,7 @@ class SessionCredentials:
     burst: int = 0
     cancel_on_disconnect: bool = True
     admin: bool = False
+    accounts: tuple = ()    # the accounts its orders may name, sorted; empty: any
 
     def __post_init__(self):
         if not 0 < self.session_id < 1 << 32:
@@ -52,6 +55,10 @@ class SessionCredentials:
             raise CredentialsError(f"session {self.session_id}: rate and burst must not be negative")
         if self.rate and not self.burst:
             object.__setattr__(self, "burst", max(self.rate, 1))
+        accounts = tuple(sorted(set(self.accounts)))
+        if any(not 0 <= a < 1 << 32 for a in accounts):
+            raise CredentialsError(f"session {self.session_id}: accounts must be in 0..2**32-1")
+        object.__setattr__(self, "accounts", accounts)
 
     def sign_negotiate(self, request_timestamp, nonce, response_channel, response_stream_id):
         return sign(self.secret, negotiate_request(self.session_id, self.firm, request_timestamp, nonce,
@@ -108,6 +115,12 @@ def parse(text, source="credentials"):
             for name, value in options.items():
                 if name in ("rate", "burst"):
                     kwargs[name] = int(value)
+                elif name == "accounts":
+                    try:
+                        kwargs[name] = tuple(int(a) for a in value.split(","))
+                    except ValueError:
+                        raise CredentialsError(f"{where}: accounts must be comma-separated account numbers, "
+                                               f"not {value!r}") from None
                 elif name in ("cancel_on_disconnect", "admin"):
                     if value.lower() not in _BOOLEANS:
                         raise CredentialsError(f"{where}: {name} must be yes or no")
@@ -137,6 +150,8 @@ def dumps(sessions):
             options.append("cancel_on_disconnect=no")
         if c.admin:
             options.append("admin=yes")
+        if c.accounts:
+            options.append("accounts=" + ",".join(map(str, c.accounts)))
         lines.append(" ".join([str(c.session_id), c.firm, c.secret.hex(), *options]))
     return "\n".join(lines) + "\n"
 

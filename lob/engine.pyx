@@ -31,6 +31,8 @@ cdef extern from "Python.h":
 from lob.sbe cimport messages as sbe
 from lob.sbe import messages
 
+from array import array
+
 from lob.accounts import AccountRules
 from lob.instruments import ALGORITHMS, STATES, specs_of
 
@@ -270,6 +272,8 @@ cdef class Engine:
         cdef int64_t* tick_sizes = <int64_t*>calloc(count, sizeof(int64_t))
         cdef uint32_t session_count = len(credentials)
         cdef SessionConfig* configs = <SessionConfig*>calloc(session_count + 1, sizeof(SessionConfig))
+        cdef uint32_t[::1] account_view
+        account_lists = []      # alive until engine_init has copied them
         self.core = <EngineCore*>calloc(1, sizeof(EngineCore))
         try:
             if ids == NULL or tick_sizes == NULL or configs == NULL or self.core == NULL:
@@ -283,6 +287,12 @@ cdef class Engine:
                 configs[i].burst = c.burst
                 configs[i].cancel_on_disconnect = c.cancel_on_disconnect
                 configs[i].admin = getattr(c, "admin", False)
+                accounts = getattr(c, "accounts", None)
+                if accounts:
+                    account_lists.append(array("I", sorted(set(accounts))))
+                    account_view = account_lists[-1]
+                    configs[i].accounts = &account_view[0]
+                    configs[i].account_count = len(account_lists[-1])
             if engine_init(self.core, ids, tick_sizes, count, max_orders, bool(market_data), configs, session_count,
                            ring_bytes) != CORE_OK:
                 free(self.core)

@@ -1,6 +1,7 @@
 # Part of lob/core.pyx (included): Day and GoodTillDate orders. Day orders expire at the end-of-day
 # request; GoodTillDate orders when an EngineTick's record clock reaches their expiry (a heap by expiry
-# then order id, so the Expired reports of one tick come in that order).
+# then order id, so the Expired reports of one tick come in that order). Both sweeps cover untriggered
+# stop orders too (a GoodTillDate stop's heap entry is made on arrival, and stays right once it rests).
 
 cdef int expiry_init(EngineCore* core) noexcept nogil:
     cdef ExpiryHeap* h = &core.expiry
@@ -93,7 +94,9 @@ cdef void rep_expired(EngineCore* core, const Order* o, uint8_t reason) noexcept
 
 cdef void order_expire(EngineCore* core, uint32_t slot, uint8_t reason) noexcept nogil:
     cdef Order* o = &core.pool.items[slot]
-    if o.level != 0:
+    if o.waiting:
+        stops_remove(core, slot)
+    elif o.level != 0:
         book_cancel(core, slot)
     ids_remove(&core.ids, o.session, o.cl_ord_id, slot)
     o.leaves_qty = 0
@@ -115,11 +118,13 @@ cdef void expiry_on_tick(EngineCore* core) noexcept nogil:
             order_expire(core, top.slot, Reason_ExpireTime)
 
 
-# Every Day order of one instrument, in book order (bids best to worst, then asks); returns how many.
+# Every Day order of one instrument: each side in book order (bids best to worst, then asks), then
+# that side's untriggered stops, the next to trigger first; returns how many.
 cdef uint32_t end_of_day_instrument(EngineCore* core, uint32_t index) noexcept nogil:
     cdef Instrument* instrument = &core.instruments[index]
-    cdef uint32_t count = 0, side_index, level_slot, slot, next_slot
+    cdef uint32_t count = 0, side_index, level_slot, slot, next_slot, i
     cdef int64_t price
+    cdef StopBook* stops
     for side_index in range(2):
         level_slot = side_best(&instrument.sides[side_index])
         while level_slot != 0:
@@ -133,4 +138,14 @@ cdef uint32_t end_of_day_instrument(EngineCore* core, uint32_t index) noexcept n
                     count += 1
                 slot = next_slot
             level_slot = side_worse(&instrument.sides[side_index], price)
+        stops = &instrument.stops[side_index]
+        i = stops.count
+        while i > 0:
+            i -= 1
+            slot = stops.slots[i]
+            if core.pool.items[slot].time_in_force == TimeInForce_Day:
+                stops_erase(stops, i)
+                core.pool.items[slot].waiting = 0
+                order_expire(core, slot, Reason_EndOfDay)
+                count += 1
     return count

@@ -9,10 +9,26 @@ cdef inline bint valid_time_in_force(uint8_t tif) noexcept nogil:
             or tif == TimeInForce_GoodTillDate)
 
 
+# The session's credentials name the accounts it may trade (`accounts=`), or none: any account.
+cdef inline bint session_may_trade(const Session* s, uint32_t account) noexcept nogil:
+    if s.account_count == 0:
+        return True
+    cdef uint32_t lo = 0, hi = s.account_count, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if s.accounts[mid] < account:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < s.account_count and s.accounts[lo] == account
+
+
 cdef uint8_t new_order_check(EngineCore* core, Order* o, int index) noexcept nogil:
     cdef Instrument* instrument
     cdef BookSide* opposite
     cdef uint8_t reason
+    if not session_may_trade(&core.sessions[o.session], o.account):
+        return Reason_AccountNotPermitted
     if index < 0:
         return Reason_UnknownInstrument
     instrument = &core.instruments[index]
@@ -43,9 +59,6 @@ cdef uint8_t new_order_check(EngineCore* core, Order* o, int index) noexcept nog
         return Reason_InvalidStopPrice
     if stop and o.stop_price % instrument.tick != 0:
         return Reason_PriceOffTick
-    # a waiting stop is in no book the end-of-day and expiry sweeps walk: it lives until canceled
-    if stop and (o.time_in_force == TimeInForce_Day or o.time_in_force == TimeInForce_GoodTillDate):
-        return Reason_InvalidTimeInForce
     reason = risk_check_new(core, o, index)
     if reason != Reason_None:
         return reason
@@ -108,6 +121,9 @@ cdef void on_new_order(EngineCore* core, const uint8_t* b, uint32_t session) noe
     rep_new(core, o)
     if o.ord_type == OrdType_Stop or o.ord_type == OrdType_StopLimit:
         ids_insert(&core.ids, o.session, o.cl_ord_id, slot)
+        # one heap entry covers the order waiting and, once triggered, resting (a stale one is dropped)
+        if o.expire_time != 0:
+            expiry_add(core, slot)
         stop_place(core, slot)
         return
 

@@ -7,13 +7,16 @@ File `snapshot-<journal seq, 20 digits>.snap`, written to a temporary name, sync
     application messages kept for retransmission), one SnapshotOrder per resting order (instrument by
     instrument, bids then asks, each side's levels from the worst price to the best, oldest first within
     a level: restoring them in file order rebuilds price-time priority), then (version 3) one SnapshotAccount
-    per (account, instrument) of the risk table
+    per (account, instrument) of the risk table. Version 4's SnapshotInstrument carries the instrument's
+    settings too (lot, band, limits, matching algorithm, STP default); versions 2 and 3 only id, tick,
+    state and last trade price.
     "LOBSEND\\0" | u32 crc32c of every byte before the trailer | u32 0
 The journal sequence in the name (and in SnapshotHeader.journalSeq) is the last journal record whose
 effects the snapshot holds: recovery replays the journal from the next one.
 """
 import dataclasses
 import os
+import struct
 
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
@@ -28,8 +31,9 @@ from lob.sbe.messages cimport *
 
 MAGIC = b"LOBSNAP\x00"
 TRAILER_MAGIC = b"LOBSEND\x00"
-VERSION = 3
-READABLE_VERSIONS = (2, 3)     # version 2 has no SnapshotAccount frames: positions start at zero
+VERSION = 4
+READABLE_VERSIONS = (2, 3, 4)  # 2 has no SnapshotAccount frames (positions start at zero); 2 and 3 no settings
+OLD_INSTRUMENT = struct.Struct("<IqBq")    # versions 2 and 3: instrumentId, tick, state, lastTradePrice
 PREFIX = "snapshot-"
 SUFFIX = ".snap"
 
@@ -237,6 +241,15 @@ def encode_snapshot(Engine engine, uint64_t journal_seq):
         SnapshotInstrument_set_tick(b, core.instruments[i].tick)
         PriceNull_set_mantissa(b + SnapshotInstrument_lastTradePrice_OFFSET, core.instruments[i].last_price)
         SnapshotInstrument_set_state(b, core.instruments[i].state)
+        SnapshotInstrument_set_lot(b, core.instruments[i].lot)
+        SnapshotInstrument_set_bandBp(b, core.instruments[i].band_bp)
+        SnapshotInstrument_set_bandTicks(b, core.instruments[i].band_ticks)
+        PriceNull_set_mantissa(b + SnapshotInstrument_referencePrice_OFFSET, core.instruments[i].reference_price)
+        SnapshotInstrument_set_maxOrderQty(b, core.instruments[i].max_order_qty)
+        SnapshotInstrument_set_maxNotional(b, core.instruments[i].max_notional)
+        SnapshotInstrument_set_algorithm(b, core.instruments[i].algorithm)
+        SnapshotInstrument_set_minAllocation(b, core.instruments[i].min_allocation)
+        SnapshotInstrument_set_stpDefault(b, core.instruments[i].stp_default)
         p = b + SnapshotInstrument_BLOCK_LENGTH
     memcpy(p, <const char*>sessions, len(sessions))
     p += len(sessions)
@@ -351,9 +364,10 @@ def load_snapshot(path, max_orders=1 << 20, market_data=True, sessions=(), ring_
     """Build an Engine from a snapshot file, for the sessions of the credentials given (every session the
     snapshot holds must be among them). Returns (engine, journal sequence it covers).
 
-    The snapshot says which instruments exist, their ticks, states and last prices; their other reference
-    data comes from `instruments` ({id: InstrumentSpec}, as configured), account limits from `risk`
-    (accounts=, max_accounts=: lob.engine.Engine's)."""
+    The snapshot says which instruments exist, their ticks, states, last prices and (version 4) every
+    setting matching depends on, which win over `instruments` ({id: InstrumentSpec}, as configured): the
+    engine goes on as the one that wrote it. From `instruments` come the symbols, and for older snapshots
+    the other settings. Account limits come from `risk` (accounts=, max_accounts=: lob.engine.Engine's)."""
     from lob.instruments import specs_of
     from lob.sbe import messages
     with open(path, "rb") as f:
@@ -364,16 +378,17 @@ def load_snapshot(path, max_orders=1 << 20, market_data=True, sessions=(), ring_
     if header["_name"] != "SnapshotHeader":
         raise SnapshotError(f"{path}: first frame is {header['_name']}, not SnapshotHeader")
     reference = specs_of(instruments) if instruments is not None else {}
+    version = int.from_bytes(data[8:12], "little")
     instruments, last_prices, states = {}, [], []
     offset = FILE_HEADER + 4 + HEADER_LENGTH + SnapshotHeader_BLOCK_LENGTH
     for _ in range(header["instrumentCount"]):
-        instrument = messages.decode(next(frames))
-        spec = reference.get(instrument["instrumentId"])
-        instruments[instrument["instrumentId"]] = (dataclasses.replace(spec, tick=instrument["tick"]) if spec
-                                                   else instrument["tick"])
-        last_prices.append((instrument["lastTradePrice"] or {}).get("mantissa"))
-        states.append(messages.ENUMS["InstrumentState"].get(instrument["state"], 0))
-        offset += 4 + HEADER_LENGTH + SnapshotInstrument_BLOCK_LENGTH
+        frame = next(frames)
+        instrument_id, spec, last_price, state = (instrument_settings(frame, reference) if version >= 4
+                                                  else old_instrument(frame, reference))
+        instruments[instrument_id] = spec
+        last_prices.append(last_price)
+        states.append(state)
+        offset += 4 + len(frame)
     orders = header["orderCount"]
     if orders > max_orders:
         raise SnapshotError(f"{path}: {orders} resting orders do not fit an engine of {max_orders}")
@@ -405,6 +420,34 @@ def load_snapshot(path, max_orders=1 << 20, market_data=True, sessions=(), ring_
     core.last_transact_time = header["lastTransactTime"]
     core.traded_qty = header["tradedQty"]
     return engine, header["journalSeq"]
+
+
+def instrument_settings(frame, reference):
+    """(id, InstrumentSpec, last trade price or None, state) of a version 4 SnapshotInstrument; the symbol
+    from `reference` ({id: InstrumentSpec})."""
+    from lob.instruments import ALGORITHMS, InstrumentSpec
+    from lob.sbe import messages
+
+    d = messages.decode(frame)
+    configured = reference.get(d["instrumentId"])
+    algorithms = {v: k for k, v in ALGORITHMS.items()}
+    spec = InstrumentSpec(
+        d["instrumentId"], symbol=configured.symbol if configured else "", tick=d["tick"], lot=d["lot"],
+        band_bp=d["bandBp"], band_ticks=d["bandTicks"],
+        reference_price=(d["referencePrice"] or {}).get("mantissa"), max_order_qty=d["maxOrderQty"],
+        max_notional=d["maxNotional"], algorithm=algorithms[messages.ENUMS["MatchingAlgorithm"][d["algorithm"]]],
+        min_allocation=d["minAllocation"], stp=d["stpDefault"], state=d["state"].lower())
+    state = messages.ENUMS["InstrumentState"][d["state"]]
+    return d["instrumentId"], spec, (d["lastTradePrice"] or {}).get("mantissa"), state
+
+
+def old_instrument(frame, reference):
+    """The same from a version 2 or 3 SnapshotInstrument (id, tick, state, last trade price); the other
+    settings from `reference`, or the defaults."""
+    instrument_id, tick, state, last_price = OLD_INSTRUMENT.unpack_from(frame, HEADER_LENGTH)
+    configured = reference.get(instrument_id)
+    spec = dataclasses.replace(configured, tick=tick) if configured else tick
+    return instrument_id, spec, None if last_price == INT64_NULL else last_price, state
 
 
 def latest_snapshot(directory, log=None, **engine_kwargs):

@@ -6,7 +6,9 @@ simplified dicts of engine_helpers.simplify (prices as mantissas). No cleverness
 An iceberg shows `shown` (its slice) and queues by `arrival`; a new slice gets a new arrival. A FOK is
 fillable when a dry run of its matching, on a copy of the book, fills all of it. Untriggered stops wait in
 their own list; after each aggressor, the stops reached by the prices it traded at trigger, buys then
-sells, and the prices those trade at decide the next round.
+sells, and the prices those trade at decide the next round. An EngineTick (session 0) expires every
+GoodTillDate order, resting or waiting, whose expiry the clock has reached, by expiry then order id; the
+end of day every Day order, each side's book and then its stops.
 """
 import copy
 import struct
@@ -24,6 +26,7 @@ BLOCK_LENGTHS = {
     81: 8 + 4,                                         # EndOfDayRequest
 }
 MAX_QTY = 10 ** 12
+ENGINE_TICK = 70
 TIME_IN_FORCE = ("Day", "GoodTillCancel", "ImmediateOrCancel", "FillOrKill", "GoodTillDate")
 STATE_REJECTS = {"halted": "InstrumentHalted", "closed": "InstrumentClosed"}
 ICEBERG_MAX_SLICES = 1000
@@ -203,6 +206,10 @@ class ReferenceEngine:
         return self.exec_out, self.md_out
 
     def on_frame(self, frame, session):
+        if session == 0:    # an engine record
+            if HEADER.unpack_from(frame)[1] == ENGINE_TICK:
+                self.on_tick()
+            return
         self.in_seq = self.next_in_seq.get(session, 1)
         self.next_in_seq[session] = self.in_seq + 1
         length = len(frame)
@@ -251,8 +258,6 @@ class ReferenceEngine:
             return "InvalidStopPrice"
         if stop and r["stopPrice"] % self.ticks[r["instrumentId"]] != 0:
             return "PriceOffTick"
-        if stop and r["timeInForce"] in ("Day", "GoodTillDate"):
-            return "InvalidTimeInForce"
         reason = self.risk_reason(r, o)
         if reason:
             return reason
@@ -643,10 +648,23 @@ class ReferenceEngine:
             reason = "None"
             for i in (self.ticks if instrument_id == 0 else [instrument_id]):
                 for side in ("Buy", "Sell"):
-                    for o in self.book(i, side):
+                    for o in self.book(i, side) + self.stop_queue(i, side):
                         if o.tif == "Day":
-                            self.unrest(o)
-                            o.leaves = 0
-                            self.report(o, "Expired", "Expired", reason="EndOfDay")
+                            self.expire(o, "EndOfDay")
                             count += 1
         self.admin_report(session, r, 81, count, reason)
+
+    # -- expiry -----------------------------------------------------------------------------------
+
+    def expire(self, o, reason):
+        if o in self.stops:
+            self.stops.remove(o)
+        else:
+            self.unrest(o)
+        o.leaves = 0
+        self.report(o, "Expired", "Expired", reason=reason)
+
+    def on_tick(self):
+        due = [o for o in self.resting + self.stops if o.expire_time and o.expire_time * 10 ** 9 <= self.now]
+        for o in sorted(due, key=lambda o: (o.expire_time, o.order_id)):
+            self.expire(o, "ExpireTime")

@@ -76,7 +76,10 @@ def test_outbound_and_snapshot_templates_are_not_accepted_inbound():
     assert_rejected(report, "UnknownTemplate", 69)
     assert_rejected(messages.encode("NegotiationResponse", sessionId=1, requestTimestamp=2), "UnknownTemplate", 50)
     assert_rejected(messages.encode("SnapshotInstrument", instrumentId=1, tick=1, state="Trading",
-                                    lastTradePrice={"mantissa": None}), "UnknownTemplate", 31)
+                                    lastTradePrice={"mantissa": None}, lot=1, bandBp=0, bandTicks=0,
+                                    referencePrice={"mantissa": None}, maxOrderQty=0, maxNotional=0,
+                                    algorithm="PriceTime", minAllocation=1, stpDefault="None"),
+                    "UnknownTemplate", 31)
 
 
 def test_block_length_shorter_than_the_message_needs():

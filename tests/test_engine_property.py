@@ -4,20 +4,30 @@ data message and the resting orders must agree after every message.
 Hypothesis draws the flow as a list of seeds, each for a burst of up to ten messages. A seed picks its
 messages with a plain `random.Random` (Hypothesis' own value choices lean towards repeating one value,
 which keeps books one-sided); a message may name a live order of the model's book, so cancels and
-replaces mostly hit something. Shrinking drops bursts."""
+replaces mostly hit something. Shrinking drops bursts.
+
+The clock moves 1 ns per message, and EngineTick records move it up to two seconds, never past
+MAX_CLOCK_NS (well inside the sessions' keep-alive interval, so no heartbeat or timeout comes into play);
+GoodTillDate orders expire 0..3 seconds after the current second."""
 import random
 import struct
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine_helpers import (ADMIN_SESSION, cancel, decode_stream, end_of_day, harness_sessions, mass_cancel, nos,
-                            replace, session_engine, set_state)
+from engine_helpers import (ADMIN_SESSION, KEEP_ALIVE_MS, cancel, decode_stream, end_of_day, harness_sessions,
+                            mass_cancel, nos, replace, session_engine, set_state)
 from lob.accounts import AccountLimits, AccountRules
 from lob.engine import Engine
 from lob.framing import pack_inbound
 from lob.instruments import InstrumentSpec
+from lob.sbe import messages
 from reference_model import ReferenceEngine
+
+SECOND = 1_000_000_000
+MAX_CLOCK_NS = 40 * SECOND
+assert MAX_CLOCK_NS < KEEP_ALIVE_MS * 1_000_000
+ENGINE_TICK = messages.encode("EngineTick", reserved=0)
 
 INSTRUMENTS = {1: 1, 7: 5, 9: 1}
 PRO_RATA = {9: 2}     # instrument 9 matches pro-rata, minimum allocation 2
@@ -52,14 +62,14 @@ def some_quantity(r):
     return r.randint(1, 25) if r.random() < 0.97 else r.choice([0, -5, 10 ** 12, 10 ** 12 + 1])
 
 
-def new_order(r):
+def new_order(r, now=0):
     instrument = pick(r, {1: 40, 7: 35, 9: 20, 99: 5})
     ord_type = pick(r, {"Limit": 70, "Market": 12, "Stop": 7, "StopLimit": 7, 9: 2})
     fields = dict(instrumentId=instrument, ordType=ord_type, account=r.randint(0, 2),
                   timeInForce=pick(r, {"GoodTillCancel": 50, "Day": 10, "ImmediateOrCancel": 17,
-                                       "FillOrKill": 17, "GoodTillDate": 3, 2: 3}))
+                                       "FillOrKill": 17, "GoodTillDate": 8, 2: 3}))
     if fields["timeInForce"] == "GoodTillDate" or r.random() < 0.02:
-        fields["expireTime"] = pick(r, {0: 1, 1: 4})
+        fields["expireTime"] = now // SECOND + pick(r, {0: 1, 1: 3, 2: 2, 3: 1})
     if ord_type in ("Stop", "StopLimit"):
         if r.random() < 0.97:
             fields["stopPrice"] = {"mantissa": some_price(r, instrument)}
@@ -127,16 +137,20 @@ def bad_frame(r):
 
 
 def burst(seed, model):
-    """Messages chosen by the seed: yields (session, frame); the model must process each before the next."""
+    """Messages chosen by the seed: yields (session, frame, ns the clock moves first); the model must
+    process each before the next."""
     r = random.Random(seed)
     for _ in range(r.randint(1, 10)):
-        yield some_message(r, model)
+        if r.random() < 0.06:   # an EngineTick record: the clock moves on
+            yield 0, ENGINE_TICK, pick(r, {r.randint(1, 2 * SECOND): 6, SECOND: 2, 1: 1})
+        else:
+            yield *some_message(r, model), 1
 
 
 def some_message(r, model):
     """(session, frame), given the model's current book."""
     kind = pick(r, {"new": 50, "cancel_live": 12, "replace_live": 12, "cancel": 4, "replace": 4, "mass": 3,
-                    "bad": 6, "state": 3, "eod": 1})
+                    "bad": 6, "state": 3, "eod": 2})
     if kind in ("state", "eod"):
         session = ADMIN_SESSION if r.random() < 0.85 else r.choice(SESSIONS)
         if kind == "eod":
@@ -156,7 +170,7 @@ def some_message(r, model):
                                     pick(r, {"Both": 4, "Buy": 2, "Sell": 2, 3: 1}))
     if kind == "bad":
         return session, bad_frame(r)
-    return session, new_order(r)
+    return session, new_order(r, getattr(model, "now", 0))
 
 
 def check_state(engine, model):
@@ -180,11 +194,12 @@ def check_state(engine, model):
 
 
 def messages_of(flow, model):
-    """(step, session, frame) of a whole flow; the model must process each before the next."""
-    step = 0
+    """(step, session, frame, timestamp) of a whole flow; the model must process each before the next."""
+    step, clock = 0, 1_000
     for seed in flow:
-        for session, frame in burst(seed, model):
-            yield step, session, frame
+        for session, frame, advance in burst(seed, model):
+            clock += max(1, min(advance, MAX_CLOCK_NS - clock))
+            yield step, session, frame, clock
             step += 1
 
 
@@ -195,8 +210,7 @@ seeds = st.lists(st.integers(0, 2 ** 64 - 1), min_size=1, max_size=40)
 @given(seeds)
 def test_engine_matches_reference_model(flow):
     engine, model = engines()
-    for step, session, frame in messages_of(flow, model):
-        timestamp = 1_000 + step
+    for step, session, frame, timestamp in messages_of(flow, model):
         got = decode_stream(engine.process(pack_inbound(frame, session, timestamp)))
         got_md = decode_stream(engine.take_market_data(), outbound=True)
         want, want_md = model.process(frame, session, timestamp)
@@ -211,9 +225,9 @@ def test_one_batch_equals_message_by_message(flow):
     """Processing a whole flow in one buffer gives the same streams as one message at a time."""
     model = engines()[1]
     records = []
-    for step, session, frame in messages_of(flow, model):
-        model.process(frame, session, 1_000 + step)
-        records.append(pack_inbound(frame, session, 1_000 + step))
+    for step, session, frame, timestamp in messages_of(flow, model):
+        model.process(frame, session, timestamp)
+        records.append(pack_inbound(frame, session, timestamp))
     one, many = engines()[0], engines()[0]
     assert one.process(b"".join(records)) == b"".join(many.process(r) for r in records)
     assert one.take_market_data() == many.take_market_data()

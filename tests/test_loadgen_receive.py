@@ -39,6 +39,15 @@ def message_reject(seq, ref_cl, reason="Throttled", ref_seq=0):
                            refTemplateId=1, refLength=61, reason=reason)
 
 
+def replaced(seq, cl, orig):
+    return messages.encode("ExecutionReportReplaced", seqNum=seq, transactTime=T, clOrdId=cl, origClOrdId=orig,
+                           orderId=cl + 100, price={"mantissa": 1}, orderQty=1, leavesQty=1)
+
+
+def triggered(seq, cl):
+    return messages.encode("ExecutionReportTriggered", seqNum=seq, transactTime=T, clOrdId=cl, orderId=cl + 100)
+
+
 def heartbeat(next_seq):
     return messages.encode("Sequence", nextSeqNo=next_seq)
 
@@ -112,8 +121,7 @@ def test_a_template_of_the_wrong_kind_or_a_foreign_client_order_id_is_unknown():
     loop.feed(0, cancel_reject(3, base + new_i, 0))   # OrderCancelReject does not answer a new order
     loop.feed(0, new(4, base + 100))                  # past the workload
     loop.feed(0, new(5, base - 1))
-    loop.feed(0, messages.encode("ExecutionReportReplaced", seqNum=6, transactTime=T, clOrdId=base, origClOrdId=base,
-                                 orderId=1, price={"mantissa": 1}, orderQty=1, leavesQty=1))
+    loop.feed(0, replaced(6, base + new_i, base + cancel_i))     # the workload never replaces
     loop.feed(0, b"\x01\x02")                          # shorter than a message header
     loop.feed(0, new(7, base + new_i)[:20])           # cut short: not read, not an answer
     c = loop.counts()
@@ -169,3 +177,29 @@ def test_mass_cancel_reports_session_frames_and_terminate():
     assert (c["mass_cancel_reports"], c["unknown_reports"]) == (2, 1)
     assert (c["session_frames"], c["terminations"]) == (1, 1)
     assert c["last_terminate_reason"] == 53   # KeepAliveTimeout
+
+
+def test_triggered_stops_and_self_trade_prevention_are_counted_never_taken_for_answers():
+    w = generate(orders=300, seed=5, stop_share=0.2, iceberg_share=0.2, stp_accounts=3)
+    base = w.spec.first_cl_ord_id
+    stop_i = next(i for i in range(len(w)) if w.kind[i] == NEW and w.stop_price[i])
+    new_i = next(i for i in range(len(w)) if w.kind[i] == NEW and i != stop_i)
+    cancel_i = first_of(w, CANCEL)
+    frames = [
+        new(1, base + stop_i),                                      # the stop's answer
+        triggered(2, base + stop_i),                                # later: its stop was reached
+        new(3, base + new_i),
+        canceled(4, base + new_i, reason="SelfTradePrevented"),     # STP canceled our order
+        replaced(5, base + stop_i, base + stop_i),                  # DecrementAndCancel restated one
+        canceled(6, base + cancel_i, orig=w.orig_cl_ord_id[cancel_i], reason="UserRequest"),   # answers
+        triggered(7, base + cancel_i),                              # a cancel request is no stop
+        triggered(8, base + len(w)),                                # not ours
+    ]
+    loop = detached(w, [1])
+    for frame in frames:
+        loop.feed(0, frame)
+    c = loop.counts()
+    assert (c["answered"], c["acked"], c["duplicated"], c["exec_seq_gaps"]) == (3, 3, 0, 0)
+    assert (c["triggered"], c["stp_cancels"], c["stp_restated"], c["unsolicited_cancels"]) == (1, 1, 1, 0)
+    assert c["unknown_reports"] == 2
+    assert loop.next_seqs() == [9]

@@ -168,3 +168,112 @@ def test_head_is_a_prefix():
     part = encoded.head(500)
     assert len(part) == 500 and part.workload.expected is None
     assert [part.frame(i) for i in range(500)] == [encoded.frame(i) for i in range(500)]
+
+
+# --- order types: stops, icebergs, self-trade prevention ------------------------------------------
+
+def mixed(**overrides):
+    return generate(**{**dict(orders=20_000, seed=3, stop_share=0.1, iceberg_share=0.1, stp_accounts=8), **overrides})
+
+
+def test_order_types_are_mixed_into_the_same_standard_messages():
+    from lob.tools.workload import ICEBERG_DISPLAY_DIVISOR, STOP_LIMIT_TICKS, STOP_TICKS
+
+    plain, w = generate(orders=20_000, seed=3), mixed()
+    assert plain.stop_price is None and plain.expected.fills is not None
+    for column in ("kind", "session", "instrument", "orig_cl_ord_id", "side", "qty"):
+        assert getattr(w, column) == getattr(plain, column), column
+    e = w.expected
+    assert (e.new_orders, e.cancels, e.passive, e.aggressive) == (
+        plain.expected.new_orders, plain.expected.cancels, plain.expected.passive, plain.expected.aggressive)
+    assert (e.fills, e.traded_quantity, e.resting_at_end) == (None, None, None)
+    assert 0.08 < e.stops / e.new_orders < 0.12 and 0.08 < e.icebergs / e.new_orders < 0.12
+    stops = icebergs = 0
+    for i in range(len(w)):
+        if w.kind[i] != NEW:
+            assert (w.stop_price[i], w.display_qty[i], w.account[i]) == (0, 0, 0)
+            continue
+        direction = 1 if w.side[i] == BUY else -1
+        if w.stop_price[i]:
+            stops += 1
+            assert w.stop_price[i] == plain.price[i] + direction * STOP_TICKS
+            assert w.price[i] == w.stop_price[i] + direction * STOP_LIMIT_TICKS
+            assert w.display_qty[i] == 0
+        else:
+            assert w.price[i] == plain.price[i]
+            if w.display_qty[i]:
+                icebergs += 1
+                assert w.display_qty[i] == max(1, w.qty[i] // ICEBERG_DISPLAY_DIVISOR)
+    assert (stops, icebergs) == (e.stops, e.icebergs)
+    assert {w.account[i] for i in range(len(w)) if w.kind[i] == NEW} == set(range(8))
+    assert mixed().digest() == w.digest() != plain.digest()
+
+
+def test_order_type_frames_decode_to_stop_limits_icebergs_and_stp():
+    from lob.sbe import messages
+
+    w = mixed(orders=2_000, stp_mode="DecrementAndCancel")
+    encoded = w.encode()
+    seen = set()
+    for i in range(len(w)):
+        d = messages.decode(encoded.frame(i))
+        if w.kind[i] != NEW:
+            assert d["_name"] == "OrderCancelRequest"
+            continue
+        assert (d["clOrdId"], d["price"]["mantissa"], d["quantity"], d["account"]) == (
+            w.cl_ord_id(i), w.price[i], w.qty[i], w.account[i])
+        assert (d["timeInForce"], d["selfTradePrevention"]) == ("GoodTillCancel", "DecrementAndCancel")
+        stop = d["stopPrice"]["mantissa"] if d["stopPrice"] else 0
+        assert (d["ordType"], stop) == (("StopLimit", w.stop_price[i]) if w.stop_price[i] else ("Limit", 0))
+        assert (d["displayQty"] or 0) == w.display_qty[i]
+        seen.add((d["ordType"], d["displayQty"] is not None))
+    assert seen == {("Limit", False), ("Limit", True), ("StopLimit", False)}
+
+
+def test_order_type_validation():
+    with pytest.raises(ValueError):
+        WorkloadSpec(stop_share=1.5)
+    with pytest.raises(ValueError):
+        WorkloadSpec(stop_share=0.6, iceberg_share=0.6)
+    with pytest.raises(ValueError):
+        WorkloadSpec(stp_accounts=-1)
+    with pytest.raises(ValueError):
+        WorkloadSpec(stp_accounts=2, stp_mode="CancelNewest")
+    assert not WorkloadSpec().order_types and WorkloadSpec(iceberg_share=0.1).order_types
+
+
+def engine_answers(w, credentials):
+    """What an Engine answers to a workload in process: a Counter of (message name, reason or liquidity),
+    and (trade id -> accounts of its two sides)."""
+    from collections import Counter
+
+    from lob.engine import Engine
+    from lob.framing import iter_execution
+    from lob.sbe import messages
+
+    spec = w.spec
+    engine = Engine(instruments={i: 1 for i in range(spec.first_instrument, spec.first_instrument + spec.instruments)},
+                    sessions=credentials)
+    account_of = {w.cl_ord_id(i): w.account[i] for i in range(len(w)) if w.kind[i] == NEW}
+    counts, trades = Counter(), {}
+    for _, _, frame in iter_execution(engine.process(w.encode().inbound_records(credentials))):
+        d = messages.decode(frame)
+        counts[d["_name"], d.get("reason", d.get("liquidity"))] += 1
+        if d["_name"] == "ExecutionReportTrade":
+            trades.setdefault(d["tradeId"], []).append(account_of[d["clOrdId"]])
+    return counts, trades
+
+
+def test_the_engine_answers_every_order_type_message_once_and_never_trades_an_account_with_itself():
+    from lob.tools.workload import test_credentials
+
+    w = mixed(orders=20_000, seed=8)
+    counts, trades = engine_answers(w, test_credentials(1))
+    e = w.expected
+    assert counts["ExecutionReportNew", None] == e.new_orders
+    assert counts["ExecutionReportRejected", None] == 0
+    assert counts["ExecutionReportCanceled", "UserRequest"] + counts["OrderCancelReject", "UnknownOrder"] == e.cancels
+    assert 0 < counts["ExecutionReportTriggered", None] <= e.stops
+    assert counts["ExecutionReportCanceled", "SelfTradePrevented"] > 0
+    assert len(trades) == counts["ExecutionReportTrade", "Removed"] > 0
+    assert all(len(sides) == 2 and sides[0] != sides[1] for sides in trades.values())

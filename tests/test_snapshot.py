@@ -80,7 +80,7 @@ def test_snapshot_file_layout(original, tmp_path):
     assert os.listdir(tmp_path) == ["snapshot-00000000000000000812.snap"]   # the temporary file is gone
     data = open(path, "rb").read()
     assert data == encode_snapshot(original, 812)
-    assert data[:16] == b"LOBSNAP\x00" + struct.pack("<II", 3, 0)
+    assert data[:16] == b"LOBSNAP\x00" + struct.pack("<II", 4, 0)
     assert data[-16:] == b"LOBSEND\x00" + struct.pack("<II", crc32c_of(data[:-16]), 0)
 
     frames = [messages.decode(bytes(f)) for f in read_frames(data)]

@@ -153,6 +153,9 @@ def add_arguments(parser):
     parser.add_argument("--hdr-out", metavar="PATH", help="write the HdrHistogram percentile distribution (µs)")
     parser.add_argument("--json", metavar="PATH", help="write the load generator's report as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from lob.tools.loadgen import add_order_type_arguments
+
+    add_order_type_arguments(parser)
 
 
 def run(args):
@@ -168,7 +171,12 @@ def run(args):
     orders = max(1, int(args.rate * args.seconds))
     if args.closed_loop:
         orders = max(orders, 100_000)
-    spec = WorkloadSpec(orders=orders, seed=args.seed, instruments=args.instruments, sessions=args.sessions)
+    try:
+        spec = WorkloadSpec(orders=orders, seed=args.seed, instruments=args.instruments, sessions=args.sessions,
+                            **loadgen.order_type_options(args))
+    except ValueError as exc:
+        print(f"lob demo: {exc}", file=sys.stderr)
+        return 2
     print(f"lob demo: preparing {orders:,} order-entry messages (seed {args.seed}) ...", flush=True)
     encoded = generate(spec).encode()
 

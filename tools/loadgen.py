@@ -12,7 +12,9 @@ unanswered messages allows and times each message from its actual send.
 
 Every message expects exactly one first answer: ExecutionReportNew or ExecutionReportRejected for a new
 order, ExecutionReportCanceled or OrderCancelReject for a cancel, or a MessageReject naming it. A message
-without one is lost; a second one is a duplicate. The whole workload is encoded before the clock starts;
+without one is lost; a second one is a duplicate. `--stop-share`, `--iceberg-share` and `--stp-accounts`
+mix stop-limits, icebergs and self-trade prevention into the workload (lob.tools.workload); triggered
+stops, self-trade prevention cancels and restatements are counted and reported, never taken for answers. The whole workload is encoded before the clock starts;
 sending, receiving and timing run in C with the GIL released (`lob.tools.loadgen_loop`), and the report
 and HdrHistogram are built from its counts and per-message times after the run.
 """
@@ -48,6 +50,12 @@ class Report:
     trades: int = 0  # fills where one of our orders was the aggressor
     trade_reports: int = 0
     unsolicited_cancels: int = 0
+    triggered: int = 0  # ExecutionReportTriggered: our stop orders that triggered
+    stp_cancels: int = 0  # our orders canceled by self-trade prevention
+    stp_restated: int = 0  # our orders restated by self-trade prevention (DecrementAndCancel)
+    stops: int = 0  # stop-limit orders in the workload
+    icebergs: int = 0  # iceberg orders in the workload
+    stp_accounts: int = 0
     message_rejects: int = 0
     unknown_reports: int = 0
     exec_seq_gaps: int = 0
@@ -91,6 +99,10 @@ class Report:
             f"  lost        {self.lost:>12,}",
             f"  duplicated  {self.duplicated:>12,}",
         ]
+        if self.stops or self.icebergs or self.stp_accounts:
+            lines.append(f"  order types {self.stops:,} stop-limits ({self.triggered:,} triggered), "
+                         f"{self.icebergs:,} icebergs, {self.stp_accounts:,} STP accounts "
+                         f"({self.stp_cancels:,} STP cancels, {self.stp_restated:,} restated)")
         if self.reports_received:
             sbe, framed = self.bytes_per_message
             lines.append(f"  reports     {self.reports_received:>12,}   (execution streams, "
@@ -223,8 +235,12 @@ class LoadGenerator:
         report = Report(mode="open" if rate else "closed", offered_rate=float(rate or 0), window=window or 0,
                         sessions=spec.sessions, instruments=spec.instruments, seed=spec.seed,
                         session_ids=self.session_ids,
-                        expected_trades=workload.expected.fills if workload.expected else 0,
-                        expected_trades_exact=workload.expected is not None and spec.sessions == 1)
+                        expected_trades=(workload.expected.fills or 0) if workload.expected else 0,
+                        expected_trades_exact=(workload.expected is not None and workload.expected.fills is not None
+                                               and spec.sessions == 1),
+                        stops=workload.expected.stops if workload.expected else 0,
+                        icebergs=workload.expected.icebergs if workload.expected else 0,
+                        stp_accounts=spec.stp_accounts)
         loop = self.loop()
         bar = _progress(n, progress)
         shown = [0]
@@ -245,6 +261,7 @@ class LoadGenerator:
         report.sent = sent
         report.lost = sent - counts["answered"]
         for name in ("acked", "rejected", "duplicated", "trades", "trade_reports", "unsolicited_cancels",
+                     "triggered", "stp_cancels", "stp_restated",
                      "message_rejects", "unknown_reports", "exec_seq_gaps", "heartbeats", "session_frames",
                      "terminations", "back_pressure", "reports_received", "report_bytes", "report_framed_bytes"):
             setattr(report, name, counts[name])
@@ -356,6 +373,7 @@ def add_arguments(parser):
                         help="log on as these sessions of the credentials file instead (comma-separated ids)")
     parser.add_argument("--seed", type=int, default=1, help="workload seed (default 1)")
     parser.add_argument("--tick", type=int, default=1, help="price tick of every instrument (default 1)")
+    add_order_type_arguments(parser)
     parser.add_argument("--drain-timeout", type=float, default=10.0,
                         help="seconds to wait for outstanding responses after the last send (default 10)")
     parser.add_argument("--keep-orders", action="store_true",
@@ -381,6 +399,30 @@ def add_arguments(parser):
     connection.add_arguments(parser)
 
 
+def add_order_type_arguments(parser):
+    """The order-type mix of the workload (lob.tools.workload.WorkloadSpec); `make run`'s demo shares them."""
+    from lob.tools.workload import STP_MODES
+
+    group = parser.add_argument_group("order types")
+    group.add_argument("--stop-share", type=float, default=0.0, metavar="F",
+                       help="share of the new orders sent as stop-limits, 0..1 (stop 25 ticks beyond the drawn "
+                            "price, limit 2 beyond the stop) (default 0)")
+    group.add_argument("--iceberg-share", type=float, default=0.0, metavar="F",
+                       help="share of the new orders sent as icebergs showing a fifth of their quantity, 0..1 "
+                            "(default 0)")
+    group.add_argument("--stp-accounts", type=int, default=0, metavar="N",
+                       help="spread the new orders over accounts 0..N-1, each with self-trade prevention "
+                            "--stp-mode (default 0: account 0, no self-trade prevention)")
+    group.add_argument("--stp-mode", default="CancelResting", choices=STP_MODES,
+                       help="self-trade prevention mode of the orders with --stp-accounts (default CancelResting)")
+
+
+def order_type_options(args):
+    """WorkloadSpec keywords from add_order_type_arguments' flags."""
+    return dict(stop_share=args.stop_share, iceberg_share=args.iceberg_share, stp_accounts=args.stp_accounts,
+                stp_mode=args.stp_mode)
+
+
 def run(args):
     from lob.client import connection
 
@@ -401,7 +443,7 @@ def run(args):
             raise ValueError(f"--sessions {args.sessions}: the credentials file has {len(credentials)} sessions")
         config = connection.config_from_args(args)
         spec = WorkloadSpec(orders=args.orders, seed=args.seed, instruments=args.instrument_count,
-                            sessions=args.sessions, tick=args.tick)
+                            sessions=args.sessions, tick=args.tick, **order_type_options(args))
     except (ValueError, OSError, CredentialsError) as exc:
         print(f"lob loadgen: {exc}", file=sys.stderr)
         return 2

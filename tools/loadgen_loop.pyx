@@ -13,8 +13,11 @@ preallocated int64 array. Every loop idles (the configured strategy, `yield` by 
 cycle found nothing to send and nothing to read.
 
 Answers (one per message; a second is a duplicate): ExecutionReportNew or ExecutionReportRejected for a
-new order, ExecutionReportCanceled or OrderCancelReject for a cancel, MessageReject (throttled, ...) for
-either. Trades, unsolicited cancels, expiries, heartbeats (Sequence) and session frames are counted only.
+new order (a stop order too: its ExecutionReportTriggered comes later), ExecutionReportCanceled or
+OrderCancelReject for a cancel, MessageReject (throttled, ...) for either. Trades (an iceberg's slices
+are fills like any other), triggered stops, self-trade prevention cancels (reason SelfTradePrevented) and
+restatements (DecrementAndCancel's ExecutionReportReplaced of an order of ours), other unsolicited
+cancels, expiries, heartbeats (Sequence) and session frames are counted only.
 
 The Python side (lob.tools.loadgen) turns the counts and arrays into the report and the HdrHistogram
 after the run; nothing per message crosses into Python.
@@ -29,13 +32,16 @@ from lob.sbe.messages cimport (
     HEADER_LENGTH, LiquidityIndicator_Removed, messageHeader_templateId_OFFSET,
     EstablishmentAck_TEMPLATE_ID, EstablishmentReject_TEMPLATE_ID,
     ExecutionReportCanceled_BLOCK_LENGTH, ExecutionReportCanceled_TEMPLATE_ID, ExecutionReportCanceled_clOrdId_OFFSET,
-    ExecutionReportCanceled_seqNum_OFFSET,
+    ExecutionReportCanceled_reason_OFFSET, ExecutionReportCanceled_seqNum_OFFSET,
     ExecutionReportExpired_BLOCK_LENGTH, ExecutionReportExpired_TEMPLATE_ID, ExecutionReportExpired_seqNum_OFFSET,
     ExecutionReportNew_BLOCK_LENGTH, ExecutionReportNew_TEMPLATE_ID, ExecutionReportNew_clOrdId_OFFSET,
     ExecutionReportNew_seqNum_OFFSET,
     ExecutionReportRejected_BLOCK_LENGTH, ExecutionReportRejected_TEMPLATE_ID, ExecutionReportRejected_clOrdId_OFFSET,
     ExecutionReportRejected_seqNum_OFFSET,
     ExecutionReportReplaced_BLOCK_LENGTH, ExecutionReportReplaced_TEMPLATE_ID, ExecutionReportReplaced_seqNum_OFFSET,
+    ExecutionReportReplaced_clOrdId_OFFSET, ExecutionReportReplaced_origClOrdId_OFFSET,
+    ExecutionReportTriggered_BLOCK_LENGTH, ExecutionReportTriggered_TEMPLATE_ID, ExecutionReportTriggered_clOrdId_OFFSET,
+    ExecutionReportTriggered_seqNum_OFFSET, Reason_SelfTradePrevented,
     ExecutionReportTrade_BLOCK_LENGTH, ExecutionReportTrade_TEMPLATE_ID, ExecutionReportTrade_liquidity_OFFSET,
     ExecutionReportTrade_seqNum_OFFSET,
     MessageReject_BLOCK_LENGTH, MessageReject_TEMPLATE_ID, MessageReject_refClOrdId_OFFSET,
@@ -89,6 +95,9 @@ ctypedef struct counts_t:
     uint64_t trade_reports
     uint64_t fills                  # trade reports with liquidity Removed: one per fill we took
     uint64_t unsolicited_cancels    # cancels and expiries of our orders that no request of ours asked for
+    uint64_t triggered              # stop orders of ours whose stop price was reached
+    uint64_t stp_cancels            # orders of ours canceled by self-trade prevention
+    uint64_t stp_restated           # orders of ours restated (quantity down) by self-trade prevention
     uint64_t message_rejects
     uint64_t heartbeats             # Sequence from the engine
     uint64_t session_frames         # other session-layer frames during the run (NotApplied, ...)
@@ -228,6 +237,8 @@ cdef void on_frame(session_t* k, const uint8_t* buffer, size_t length) noexcept 
             s.c.unknown += 1
         elif s.kinds[i] == KIND_CANCEL:
             answer(s, i, True)
+        elif body[ExecutionReportCanceled_reason_OFFSET] == Reason_SelfTradePrevented:
+            s.c.stp_cancels += 1
         else:
             s.c.unsolicited_cancels += 1
     elif template_id == ExecutionReportRejected_TEMPLATE_ID and block >= ExecutionReportRejected_BLOCK_LENGTH:
@@ -252,9 +263,22 @@ cdef void on_frame(session_t* k, const uint8_t* buffer, size_t length) noexcept 
     elif template_id == ExecutionReportExpired_TEMPLATE_ID and block >= ExecutionReportExpired_BLOCK_LENGTH:
         check_sequence(k, u64(body + ExecutionReportExpired_seqNum_OFFSET))
         s.c.unsolicited_cancels += 1
+    elif template_id == ExecutionReportTriggered_TEMPLATE_ID and block >= ExecutionReportTriggered_BLOCK_LENGTH:
+        check_sequence(k, u64(body + ExecutionReportTriggered_seqNum_OFFSET))
+        i = message_index(k, u64(body + ExecutionReportTriggered_clOrdId_OFFSET))
+        if i >= 0 and s.kinds[i] == KIND_NEW:
+            s.c.triggered += 1
+        else:
+            s.c.unknown += 1
     elif template_id == ExecutionReportReplaced_TEMPLATE_ID and block >= ExecutionReportReplaced_BLOCK_LENGTH:
         check_sequence(k, u64(body + ExecutionReportReplaced_seqNum_OFFSET))
-        s.c.unknown += 1            # the workload never replaces
+        # The workload never replaces: only self-trade prevention restates an order (clOrdId unchanged).
+        cl = u64(body + ExecutionReportReplaced_clOrdId_OFFSET)
+        i = message_index(k, cl)
+        if i >= 0 and s.kinds[i] == KIND_NEW and cl == u64(body + ExecutionReportReplaced_origClOrdId_OFFSET):
+            s.c.stp_restated += 1
+        else:
+            s.c.unknown += 1
     elif template_id == Sequence_TEMPLATE_ID and block >= Sequence_BLOCK_LENGTH:
         # A heartbeat carries the engine's next seqNum: a report lost at the end of a burst shows here.
         s.c.heartbeats += 1
@@ -649,6 +673,7 @@ cdef class LoadLoop:
         cdef counts_t* c = &self.s.c
         return {"answered": c.answered, "acked": c.acked, "rejected": c.rejected, "duplicated": c.duplicated,
                 "trade_reports": c.trade_reports, "trades": c.fills, "unsolicited_cancels": c.unsolicited_cancels,
+                "triggered": c.triggered, "stp_cancels": c.stp_cancels, "stp_restated": c.stp_restated,
                 "message_rejects": c.message_rejects, "heartbeats": c.heartbeats,
                 "session_frames": c.session_frames, "terminations": c.terminations,
                 "last_terminate_reason": c.last_terminate_reason, "unknown_reports": c.unknown,

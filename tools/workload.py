@@ -6,6 +6,17 @@ it, so a passive add never trades), ~30% cancels of a random live order, ~10% ag
 0..4 ticks through the opposite touch (so they reach 1..5 price levels); quantities 1..100; all GTC
 limit orders.
 
+Order types on top (all off by default, and then the workload is exactly the standard one): a share of
+the new orders become stop-limits (`stop_share`: the stop 25 ticks on the far side of the order's
+price, the limit 2 ticks beyond it, so they trigger when the mid walks that far), a share of the others
+icebergs (`iceberg_share`: display a fifth of the quantity), and with `stp_accounts` N every new order
+names one of accounts 0..N-1 and self-trade prevention `stp_mode` (CancelResting by default). Those
+choices come from a second random stream, so the standard messages are the same with or without them.
+The reference book below treats every order as the plain limit order it was drawn as (so the choices
+change nothing else), which the engine does not: such a workload's `expected` keeps its message counts but
+not fills, traded quantity or resting orders (None), and a cancel may name an order that already ended
+(the engine answers OrderCancelReject: still one answer per message).
+
 While drawing, it runs the orders through a small price-time-priority reference book, so a cancel
 always names an order that is still live and the workload knows what a correct engine must answer
 (acks, fills, traded quantity, orders left resting). Those expectations are exact when each session's
@@ -37,6 +48,11 @@ IN_PROCESS_RESPONSE_STREAM = 1002
 BUY = 1
 SELL = 2
 
+STP_MODES = ("CancelAggressor", "CancelResting", "CancelBoth", "DecrementAndCancel")
+STOP_TICKS = 25         # a stop-limit's stop lies this many ticks beyond its drawn price (away from the market)
+STOP_LIMIT_TICKS = 2    # and its limit this many beyond the stop
+ICEBERG_DISPLAY_DIVISOR = 5
+
 
 @dataclass(frozen=True)
 class WorkloadSpec:
@@ -55,6 +71,10 @@ class WorkloadSpec:
     max_qty: int = 100
     passive_ticks: int = 20
     cross_ticks: int = 5
+    stop_share: float = 0.0     # of the new orders: stop-limits
+    iceberg_share: float = 0.0  # of the new orders: icebergs
+    stp_accounts: int = 0       # > 0: orders spread over accounts 0..N-1 with self-trade prevention stp_mode
+    stp_mode: str = "CancelResting"
 
     def __post_init__(self):
         if self.orders < 0 or self.instruments < 1 or self.sessions < 1:
@@ -67,11 +87,24 @@ class WorkloadSpec:
         # The mid is held above a floor that keeps every price positive; start well above it.
         if self.start_mid <= self.tick * (self.passive_ticks + self.cross_ticks + 1) * 4:
             raise ValueError("start_mid is too close to zero for the tick and the price offsets")
+        if not (0 <= self.stop_share <= 1 and 0 <= self.iceberg_share <= 1
+                and self.stop_share + self.iceberg_share <= 1):
+            raise ValueError("stop_share and iceberg_share must lie in 0..1 and add up to at most 1")
+        if self.stp_accounts < 0 or self.stp_accounts > 0xFFFFFFFF:
+            raise ValueError("stp_accounts must be 0 (off) or a positive number of accounts")
+        if self.stp_mode not in STP_MODES:
+            raise ValueError(f"stp_mode must be one of {', '.join(STP_MODES)}")
+
+    @property
+    def order_types(self):
+        """True when the workload mixes stops, icebergs or self-trade prevention in."""
+        return bool(self.stop_share or self.iceberg_share or self.stp_accounts)
 
 
 @dataclass(frozen=True)
 class Expected:
-    """What a correct engine answers when it sees the messages in the generated order."""
+    """What a correct engine answers when it sees the messages in the generated order. With order types
+    mixed in, fills, traded_quantity and resting_at_end are None (the reference book does not model them)."""
     new_orders: int
     cancels: int
     passive: int
@@ -79,10 +112,12 @@ class Expected:
     fills: int
     traded_quantity: int
     resting_at_end: int
+    stops: int = 0
+    icebergs: int = 0
 
     @property
     def trade_reports(self):
-        return 2 * self.fills
+        return None if self.fills is None else 2 * self.fills
 
     @property
     def first_responses(self):
@@ -94,9 +129,12 @@ class Workload:
 
     `kind` NEW or CANCEL; `session` index 0..sessions-1; `instrument` id; `orig_cl_ord_id` the order a
     cancel names (0 for NEW); `side` BUY/SELL; `price` mantissa (0 for CANCEL); `qty` (0 for CANCEL).
+    With order types (`spec.order_types`) three more: `stop_price` (a stop-limit's stop, else 0),
+    `display_qty` (an iceberg's display, else 0) and `account`; otherwise they are None.
     """
 
-    def __init__(self, spec, kind, session, instrument, orig_cl_ord_id, side, price, qty, expected):
+    def __init__(self, spec, kind, session, instrument, orig_cl_ord_id, side, price, qty, expected,
+                 stop_price=None, display_qty=None, account=None):
         self.spec = spec
         self.kind = kind
         self.session = session
@@ -106,6 +144,14 @@ class Workload:
         self.price = price
         self.qty = qty
         self.expected = expected
+        self.stop_price = stop_price
+        self.display_qty = display_qty
+        self.account = account
+
+    def _columns(self):
+        base = (self.kind, self.session, self.instrument, self.orig_cl_ord_id, self.side, self.price, self.qty)
+        extra = (self.stop_price, self.display_qty, self.account)
+        return base + extra if self.stop_price is not None else base
 
     def __len__(self):
         return len(self.kind)
@@ -114,8 +160,10 @@ class Workload:
         """The first `count` messages as a workload of their own (a prefix is always consistent: cancels
         only name earlier orders). Its `expected` is None: the reference book ran over the whole one."""
         count = min(count, len(self))
+        extra = [c[:count] if c is not None else None for c in (self.stop_price, self.display_qty, self.account)]
         return Workload(self.spec, self.kind[:count], self.session[:count], self.instrument[:count],
-                        self.orig_cl_ord_id[:count], self.side[:count], self.price[:count], self.qty[:count], None)
+                        self.orig_cl_ord_id[:count], self.side[:count], self.price[:count], self.qty[:count], None,
+                        *extra)
 
     def cl_ord_id(self, index):
         return self.spec.first_cl_ord_id + index
@@ -131,12 +179,13 @@ class Workload:
             "side": "Buy" if self.side[index] == BUY else "Sell",
             "price": self.price[index],
             "quantity": self.qty[index],
+            **({"stopPrice": self.stop_price[index], "displayQty": self.display_qty[index],
+                "account": self.account[index]} if self.stop_price is not None else {}),
         }
 
     def digest(self):
         h = hashlib.sha256(repr(sorted(asdict(self.spec).items())).encode())
-        for column in (self.kind, self.session, self.instrument, self.orig_cl_ord_id, self.side,
-                       self.price, self.qty):
+        for column in self._columns():
             h.update(bytes(column))
         return h.hexdigest()
 
@@ -169,11 +218,20 @@ class EncodedWorkload:
         account = workload.spec.account
         instrument, orig = workload.instrument, workload.orig_cl_ord_id
         side, price, qty = workload.side, workload.price, workload.qty
+        typed = workload.stop_price is not None
+        if typed:
+            stop, display, accounts = workload.stop_price, workload.display_qty, workload.account
+            stp = (encoder.messages.ENUMS["SelfTradePrevention"][workload.spec.stp_mode]
+                   if workload.spec.stp_accounts else 0)
+            pack_typed = encoder.pack_typed_order
         for i in range(n):
-            if kind[i] == NEW:
-                pack_new(buf, offsets[i], first + i, instrument[i], side[i], price[i], qty[i], account)
-            else:
+            if kind[i] != NEW:
                 pack_cancel(buf, offsets[i], first + i, orig[i], instrument[i], side[i])
+            elif typed:
+                pack_typed(buf, offsets[i], first + i, instrument[i], side[i], price[i], qty[i], accounts[i],
+                           stop[i], display[i], stp)
+            else:
+                pack_new(buf, offsets[i], first + i, instrument[i], side[i], price[i], qty[i], account)
         self.buffer = bytes(buf)
         self.offsets = offsets
         self.lengths = lengths
@@ -306,6 +364,18 @@ def generate(spec=None, **overrides):
     side = bytearray(n)
     price = array("q", bytes(8 * n))
     qty = array("q", bytes(8 * n))
+    typed = spec.order_types
+    if typed:
+        stop_price = array("q", bytes(8 * n))
+        display_qty = array("q", bytes(8 * n))
+        account = array("I", bytes(4 * n))
+        # a stream of its own: the standard messages stay the same
+        rand_types = random.Random(spec.seed * 1_000_003 + 17).random
+        stop_cut, iceberg_cut = spec.stop_share, spec.stop_share + spec.iceberg_share
+        stp_accounts = spec.stp_accounts
+    else:
+        stop_price = display_qty = account = None
+    stops = icebergs = 0
 
     total = spec.passive_ratio + spec.cancel_ratio + spec.aggressive_ratio
     p_passive = spec.passive_ratio / total
@@ -384,6 +454,17 @@ def generate(spec=None, **overrides):
         price[i] = px
         qty[i] = q
         news += 1
+        if typed:
+            account[i] = int(rand_types() * stp_accounts) if stp_accounts else spec.account
+            t = rand_types()
+            if t < stop_cut:
+                direction = 1 if s == BUY else -1
+                stop_price[i] = px + direction * STOP_TICKS * tick
+                price[i] = stop_price[i] + direction * STOP_LIMIT_TICKS * tick
+                stops += 1
+            elif t < iceberg_cut:
+                display_qty[i] = max(1, q // ICEBERG_DISPLAY_DIVISOR)
+                icebergs += 1
 
         # Match against the opposite side, then rest what is left.
         other = SELL if s == BUY else BUY
@@ -417,6 +498,11 @@ def generate(spec=None, **overrides):
             live_pos[cl_ord_id] = len(live_ids)
             live_ids.append(cl_ord_id)
 
-    expected = Expected(new_orders=news, cancels=cancels, passive=passive, aggressive=aggressive,
-                        fills=fills, traded_quantity=traded, resting_at_end=len(live_ids))
-    return Workload(spec, kind, session, instrument, orig, side, price, qty, expected)
+    if typed:
+        expected = Expected(new_orders=news, cancels=cancels, passive=passive, aggressive=aggressive, fills=None,
+                            traded_quantity=None, resting_at_end=None, stops=stops, icebergs=icebergs)
+    else:
+        expected = Expected(new_orders=news, cancels=cancels, passive=passive, aggressive=aggressive,
+                            fills=fills, traded_quantity=traded, resting_at_end=len(live_ids))
+    return Workload(spec, kind, session, instrument, orig, side, price, qty, expected,
+                    stop_price, display_qty, account)

@@ -11,6 +11,7 @@ import struct
 HEADER = struct.Struct("<HHHH")  # messageHeader: blockLength, templateId, schemaId, version
 TEMPLATE_ID = struct.Struct("<H")
 TEMPLATE_ID_OFFSET = 2
+INT64_NULL = -(1 << 63)    # SBE's null of an optional int64 (PriceNull, QtyNull)
 
 # Required fields of each message at neutral values; probing changes one field at a time.
 BASE_FIELDS = {
@@ -117,6 +118,12 @@ class OrderEntryEncoder:
         self.cancel_length = ocr.length
         self._nos = self._packer(nos, ("clOrdId", "instrumentId", "side", "price", "quantity", "account"))
         self._ocr = self._packer(ocr, ("clOrdId", "origClOrdId", "instrumentId", "side"))
+        typed = probe_layout(messages, "NewOrderSingle", dict(
+            clOrdId="Q", account="I", instrumentId="I", side="B", ordType="B", selfTradePrevention="B",
+            price="q", quantity="q", stopPrice="q", displayQty="q"))
+        self._typed = self._packer(typed, ("clOrdId", "instrumentId", "side", "price", "quantity", "account",
+                                           "ordType", "stopPrice", "displayQty", "selfTradePrevention"))
+        self._limit, self._stop_limit = messages.ENUMS["OrdType"]["Limit"], messages.ENUMS["OrdType"]["StopLimit"]
 
     @staticmethod
     def _packer(layout, fields):
@@ -144,6 +151,14 @@ class OrderEntryEncoder:
 
     def pack_new_order(self, buf, offset, cl_ord_id, instrument, side, price, qty, account=0):
         self._pack(self._nos, buf, offset, (cl_ord_id, instrument, side, price, qty, account))
+
+    def pack_typed_order(self, buf, offset, cl_ord_id, instrument, side, price, qty, account, stop_price,
+                         display_qty, stp_mode):
+        """A GTC limit (stop_price 0) or stop-limit order, an iceberg when display_qty > 0, with a
+        SelfTradePrevention value (0: none)."""
+        self._pack(self._typed, buf, offset, (
+            cl_ord_id, instrument, side, price, qty, account, self._stop_limit if stop_price else self._limit,
+            stop_price if stop_price else INT64_NULL, display_qty if display_qty else INT64_NULL, stp_mode))
 
     def pack_cancel(self, buf, offset, cl_ord_id, orig_cl_ord_id, instrument, side):
         self._pack(self._ocr, buf, offset, (cl_ord_id, orig_cl_ord_id, instrument, side))
