@@ -442,7 +442,7 @@ def test_after_an_engine_restart_the_client_recovers_exactly_the_engines_stream(
     unbound and their open orders canceled while they are away (cancel-on-disconnect). Each client
     establishes again, gets what it missed by retransmission and ends with exactly the stream the engine
     sequenced for its session."""
-    a, b = own_venue.connect(213, keep_alive_ms=500), own_venue.connect(214, keep_alive_ms=500)
+    a, b = own_venue.connect(213, keep_alive_ms=1000), own_venue.connect(214, keep_alive_ms=1000)
     orders = [a.place(5, "Buy", 5, PX - i) for i in range(3)]
     a.wait_for(lambda: all(o.status == "New" for o in orders), WAIT)
     sell = b.place(5, "Sell", 12, PX - 2)         # fills a's three orders: 5, 5, 2
