@@ -65,7 +65,7 @@ class LocalStack:
 
         try:
             self.driver = MediaDriver(idle=self.driver_idle, **self.driver_options)
-            port_base = free_port_base(3)
+            port_base = free_port_base(6)
             self.config = EngineConfig(aeron_dir=self.driver.dir, instruments=self.instruments).with_ports(port_base)
             instruments = ",".join(f"{i}:{t}" for i, t in self.instruments.items())
             command = [sys.executable, "-m", "lob.cli", "engine", "--aeron-dir", self.driver.dir,
