@@ -362,3 +362,35 @@ def test_dropping_incrementals_on_purpose_still_ends_identical(drop_every):
     for inst in (1, 7):
         assert feed.books[inst].state == LIVE, feed.books[inst].why
         assert book_levels(feed.books[inst]) == venue.levels(inst)
+
+
+def test_live_books_are_checked_against_the_engines_snapshots_at_their_seq():
+    venue = Venue()
+    feed = MarketDataFeed(None, RECOVERY, instruments=[1, 7])
+    feed_of(a_book(venue, 10), feed)
+    for frame in venue.snapshot(1, per_part=2):        # at the feed's seq: compared at once
+        feed.on_snapshot_frame(frame)
+    assert (feed.verified, feed.mismatches, feed.books[1].verified) == (1, 0, 1)
+    behind = a_book(venue, 3, seed=7)
+    ahead = venue.snapshot(1)                          # the recovery channel ahead of the incrementals
+    feed.on_snapshot_frame(ahead[0])
+    assert feed.verified == 1 and feed.books[1].check is not None
+    feed_of(behind, feed)
+    feed.poll()
+    assert (feed.verified, feed.books[1].check) == (2, None)
+    feed.books[1].bids[1] = (1, 1)                     # a book gone wrong (as a bug would make it)
+    for frame in venue.snapshot(1):
+        feed.on_snapshot_frame(frame)
+    book = feed.books[1]
+    assert (feed.mismatches, book.mismatches, book.state) == (1, 1, RECOVERING)
+    assert book.why == f"differs from the engine's snapshot at seq {venue.seq}: waiting for a snapshot"
+    for frame in venue.snapshot(1):
+        feed.on_snapshot_frame(frame)
+    assert book.state == LIVE and book_levels(book) == venue.levels()
+    feed_of(venue.order("Buy", 90, 1, instrument=7), feed)
+    for frame in venue.snapshot(7):                    # instrument 7's book moved on since: not comparable
+        pass
+    stale = venue.snapshot(1)
+    feed_of(venue.order("Buy", 91, 1), feed)
+    feed.on_snapshot_frame(stale[0])
+    assert feed.books[1].verify(feed.seq) is None and feed.verified == 2

@@ -85,6 +85,9 @@ class MarketDataFeed:
         self.on_message = on_message
         self._complete_from = None
         self._snapshotted = set()
+        self._checks = []           # live books holding an engine snapshot to compare with
+        self.verified = 0           # live books found identical to an engine snapshot at its seq
+        self.mismatches = 0         # ... and different (they recovered)
         self._next_request = 0.0
         self._md_sub = self._recovery_sub = self._request_pub = None
         self._recoverable = channels.get("recovery") is not None
@@ -136,7 +139,17 @@ class MarketDataFeed:
             work += self._recovery_sub.poll(self._on_snapshot, fragment_limit)
         if self._request_pub is not None:
             work += self._request_snapshots(time.monotonic())
+        if self._checks and self.seq is not None:
+            self._verify(self.seq)
         return work
+
+    def _verify(self, stream_seq):
+        for book in self._checks:
+            result = book.verify(stream_seq)
+            if result is not None:
+                self.verified += result
+                self.mismatches += not result
+        self._checks = [book for book in self._checks if book.check is not None]
 
     def _on_incremental(self, buffer, header):
         self.on_incremental_frame(bytes(buffer))
@@ -173,6 +186,8 @@ class MarketDataFeed:
     def _sequence(self, seq):
         """Account for `seq`; False when the message is one already seen."""
         last = self.seq
+        if self._checks and last is not None and seq > last:
+            self._verify(last)      # before this message: the books are at `last`
         if last is None or seq == 1 and last >= 1:
             if last is not None:
                 self.restarts += 1
@@ -220,6 +235,10 @@ class MarketDataFeed:
         self._snapshotted.add(instrument)
         if book is not None:
             book.on_snapshot(message)
+            if book.check is not None and book not in self._checks:
+                self._checks.append(book)
+                if self.seq is not None:
+                    self._verify(self.seq)
             if self.on_message is not None:
                 self.on_message(message, book)
         if len(self._snapshotted) >= self.engine_instruments:
