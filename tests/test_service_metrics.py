@@ -70,3 +70,10 @@ def test_status_line():
                     " | forged 2")
     assert "errors" not in line and "errors 1" in status_line(snapshot(core_errors=1), None, 0)
     assert "forged" not in status_line(snapshot(forged=0), None, 0)
+
+
+def test_status_line_with_market_data_recovery():
+    recovery = {"snapshots": 12, "messages": 30, "bytes": 9000, "requests": 4, "requests_unknown": 0,
+                "requests_malformed": 0, "back_pressure_events": 0, "not_connected": 0, "errors": 0}
+    line = status_line(snapshot(forged=0, recovery=recovery), None, 0)
+    assert line.endswith(" | no subscriber md 2 | md snapshots 12 (30 messages), requests 4")

@@ -260,12 +260,17 @@ class MarketDataFeed:
         self._next_request = now + self.request_interval
         if not waiting or len(waiting) > REQUEST_ALL_ABOVE:
             waiting = [0]   # a new feed that knows no instrument yet, or many: every instrument
-        sent = 0
-        for instrument in waiting:
-            if self._request_pub.offer(self._encode("SnapshotRequest", instrumentId=instrument)) is True:
-                sent += 1
-        self.requests_sent += sent
-        return sent
+        return sum(self.request_snapshots(instrument) for instrument in waiting)
+
+    def request_snapshots(self, instrument=0):
+        """Ask the engine for a snapshot of `instrument` (0: every one) now; 1 if the request went out.
+        The engine answers each instrument at most once per its request gap, whoever asks."""
+        if self._request_pub is None:
+            return 0
+        if self._request_pub.offer(self._encode("SnapshotRequest", instrumentId=instrument)) is True:
+            self.requests_sent += 1
+            return 1
+        return 0
 
     # -- reading -------------------------------------------------------------------------------------
     def book(self, instrument):
