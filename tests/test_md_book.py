@@ -394,3 +394,20 @@ def test_live_books_are_checked_against_the_engines_snapshots_at_their_seq():
     feed_of(venue.order("Buy", 91, 1), feed)
     feed.on_snapshot_frame(stale[0])
     assert feed.books[1].verify(feed.seq) is None and feed.verified == 2
+
+
+def test_snapshots_show_an_icebergs_slice_only_and_nobody_behind_an_order():
+    venue = Venue()
+    venue.send(nos(2, "Sell", 101, 10, displayQty=3), nos(3, "Sell", 101, 2), nos(4, "Buy", 99, 50, displayQty=5))
+    feed = MarketDataFeed(None, RECOVERY, instruments=[1])
+    (frame,) = venue.snapshot()
+    message = messages.decode(frame)
+    assert [(l["side"], l["price"]["mantissa"], l["quantity"], l["orderCount"]) for l in message["levels"]] == [
+        ("Buy", 99, 5, 1), ("Sell", 101, 5, 2)]
+    assert set(message) - {"levels"} == {"_name", "_template_id", "_schema_id", "_version", "seqNum", "transactTime",
+                                         "instrumentId", "lastTradeId", "instrumentCount", "partIndex", "partCount",
+                                         "levelCount", "checksum"}    # no order, session, account or firm
+    feed.on_snapshot_frame(frame)
+    feed_of(venue.send(nos(5, "Buy", 101, 4)), feed)   # takes the 3 slice and 1 of the next order
+    assert feed.books[1].state == LIVE and book_levels(feed.books[1]) == venue.levels() == (
+        [(99, 5, 1)], [(101, 4, 2)])
