@@ -67,8 +67,10 @@ def stack():
         assert not s.leftovers()
 
 
-def run_load(stack, orders, seed):
-    spec = WorkloadSpec(orders=orders, seed=seed, instruments=2, first_instrument=1, first_cl_ord_id=seed * 10_000_000)
+def run_load(stack, orders, seed, instruments=2, first_instrument=1):
+    """`orders` order-entry messages as the session whose orders stay on the book after it logs off."""
+    spec = WorkloadSpec(orders=orders, seed=seed, instruments=instruments, first_instrument=first_instrument,
+                        first_cl_ord_id=seed * 10_000_000)
     keep = [c for c in stack.sessions() if c.session_id == KEEP_SESSION]
     with connection.connect(stack.config) as conn:
         report, _ = loadgen.run_workload(conn.aeron, stack.config, generate(spec).encode(), keep, rate=40_000,
@@ -138,3 +140,25 @@ def test_late_and_lossy_subscribers_end_with_the_engines_books(stack):
         for feed in (late, lossy):
             book = feed.books[instrument]
             assert [book.levels(side) for side in ("Buy", "Sell")] == expected, (instrument, book)
+
+
+def test_on_request_only_a_late_subscriber_recovers_by_asking():
+    with LocalStack(instruments={5: 1}, engine_args=["--recovery-interval", "0"]) as s:
+        run_load(s, 2_000, seed=3, instruments=1, first_instrument=5)
+        with connection.connect(s.config) as conn:
+            feed = MarketDataFeed(conn.aeron, s.config.client_channels(), instruments=[5, 6])
+            try:
+                deadline = time.monotonic() + WAIT
+                while not (feed.books[5].state == LIVE and feed.books[6].why):
+                    assert time.monotonic() < deadline, (feed.books, feed.requests_sent)
+                    if not feed.poll():
+                        time.sleep(0.001)
+                book, unknown = feed.books[5], feed.books[6]
+                assert (book.recoveries, feed.snapshot_messages >= 1, feed.requests_sent >= 1) == (1, True, True)
+                assert book.seq is not None and (book.bids or book.asks)
+                assert (unknown.state, unknown.why) == ("stale", "instrument 6 is not among the engine's 1 instruments")
+            finally:
+                feed.close()
+        assert s.stop_engine() == 0
+        stopped = [line for line in s.lines if line.startswith("lob engine stopped:")]
+        assert stopped and " | md snapshots " in stopped[0] and "requests 0" not in stopped[0], stopped
