@@ -155,7 +155,7 @@ class EngineService:
             if cfg.metrics_port is not None:
                 from lob.metrics import EngineMetrics
                 self.metrics = EngineMetrics(LATENCY_BOUNDS_NS, other_template=TEMPLATE_OTHER)
-                self.metrics.update(self.loop.snapshot())
+                self.metrics.update(self.snapshot())
                 self.metrics_port = self.metrics.serve(cfg.metrics_port, cfg.metrics_host)
         except BaseException:
             self.close()
