@@ -177,3 +177,44 @@ def test_orders_that_do_not_add_up_or_unknown_ids_are_refused():
                             orderId=424242, side="Buy", price={"mantissa": 99})
     late.on_incremental_frame(bogus)
     assert book.state == RECOVERING and book.why.startswith("OrderDelete of order 424242 does not match the book")
+
+
+def test_a_random_session_with_icebergs_the_stream_always_matches_the_order_snapshot():
+    import random
+
+    rng = random.Random(12)
+    h = venue()
+    slices = []
+    feed = MarketDataFeed(None, RECOVERY, instruments=[1], on_message=lambda m, b: slices.append(m["orderId"])
+                          if m["_name"] == "OrderAdd" and m["orderId"] & SLICE else None)
+    resting = []        # (clOrdId, side, session) of orders that may still rest
+    for i in range(2, 1500):
+        roll = rng.random()
+        side, session = rng.choice(("Buy", "Sell")), 1 + i % 3
+        if roll < 0.55 or not resting:
+            extra = {"displayQty": rng.randrange(1, 4)} if rng.random() < 0.3 else {}
+            frame = nos(i, side, 100 + rng.randrange(-5, 6), rng.randrange(1, 12), **extra)
+            resting.append((i, side, session))
+        elif roll < 0.75:
+            orig, side, session = resting.pop(rng.randrange(len(resting)))
+            frame = cancel(i, orig, side=side)
+        elif roll < 0.9:
+            orig, side, session = resting.pop(rng.randrange(len(resting)))
+            frame = replace(i, orig, 100 + rng.randrange(-5, 6), rng.randrange(1, 12), side=side)
+            resting.append((i, side, session))
+        else:           # sweeps a few levels
+            frame = nos(i, side, 106 if side == "Buy" else 94, rng.randrange(5, 40))
+            resting.append((i, side, session))
+        h.send(frame, session=session)
+        for out in split_outbound(h.engine.take_market_data()):
+            feed.on_incremental_frame(out)
+        if i % 100 == 0:
+            book = feed.books[1]
+            assert book.state == LIVE, book.why
+            listed = [(o["orderId"], o["side"], o["price"]["mantissa"], o["quantity"])
+                      for p in h.engine.order_snapshot_parts(1, 7) for o in messages.decode(p)["orders"]]
+            from_stream = [(oid, s, p, q) for s in ("Buy", "Sell") for p, _, _ in book.levels(s)
+                           for oid, q in book.queue(s, p)]
+            assert from_stream == listed
+            assert [book.levels(s) for s in ("Buy", "Sell")] == [h.engine.levels(1, s) for s in ("Buy", "Sell")]
+    assert feed.trade_count > 100 and len(slices) > 50 and len(set(slices)) == len(slices)
