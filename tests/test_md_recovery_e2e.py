@@ -162,3 +162,70 @@ def test_on_request_only_a_late_subscriber_recovers_by_asking():
         assert s.stop_engine() == 0
         stopped = [line for line in s.lines if line.startswith("lob engine stopped:")]
         assert stopped and " | md snapshots " in stopped[0] and "requests 0" not in stopped[0], stopped
+
+
+def test_order_level_books_recover_over_udp():
+    """An in-process engine whose instrument 4 has order-level market data: a subscriber from the start
+    and one that joins later (recovering from BookSnapshot + OrderSnapshot parts of 3) hold the same
+    orders in the same queues."""
+    import io
+
+    from lob.client.session import Client
+    from lob.config import EngineConfig
+    from lob.credentials import for_tests
+    from lob.instruments import InstrumentSpec
+    from lob.service import EngineService
+    from lob.transport.driver import free_port_base
+
+    cfg = EngineConfig(instruments={4: InstrumentSpec(4, order_level=True)}, status_interval=0,
+                       recovery_interval=0.2, recovery_levels_per_message=3).with_ports(free_port_base(6))
+    creds = for_tests([31, 32])
+    stop = threading.Event()
+    service = EngineService(cfg, out=io.StringIO(), sessions=creds)
+    feeds, clients = [], []
+    try:
+        service.start()
+        server = threading.Thread(target=lambda: service.serve(stop), daemon=True)
+        server.start()
+        maker, taker = (Client(c, config=cfg, aeron_dir=service.driver.dir, market_data=False, keep_alive_ms=60_000)
+                        for c in creds)     # sessions silent while the feeds are polled are not ended
+        clients += [maker, taker]
+        early = MarketDataFeed(maker.aeron, cfg.client_channels(), instruments=[4])
+        feeds.append(early)
+        wait_until(lambda: early.poll() >= 0 and early.connected)
+        for i in range(12):
+            maker.place(4, "Sell", 10, 1_000_000 + 100 * (i % 4), display_qty=3 if i % 3 == 0 else None)
+            maker.place(4, "Buy", 5, 990_000 - 100 * (i % 3))
+        maker.place(4, "Buy", 30, 995_000, display_qty=4)     # alone at the best bid
+        maker.wait_for(lambda: len(maker.orders) == 25 and all(o.status == "New" for o in maker.orders.values()),
+                       WAIT)
+        taker.place(4, "Buy", 25, 1_000_100)
+        taker.place(4, "Sell", 6, 995_000)          # the iceberg's slice of 4, then 2 of its second slice
+        taker.wait_for(lambda: not taker.open_orders(4) and all(o.status != "PendingNew" for o in taker.orders.values()),
+                       WAIT)
+        late = MarketDataFeed(taker.aeron, cfg.client_channels(), instruments=[4])
+        feeds.append(late)
+
+        def same():
+            for feed in feeds:
+                feed.poll()
+            a, b = early.books[4], late.books[4]
+            return (a.state == b.state == LIVE and a.seq == b.seq == early.seq and late.snapshot_messages
+                    and a.orders == b.orders and a.bids == b.bids and a.asks == b.asks)
+        wait_until(same)
+        a, b = early.books[4], late.books[4]
+        assert early.first_seq == 1 and early.gaps == 0 and b.recoveries == 1 and a.order_level and b.order_level
+        for side, levels in (("Buy", a.bids), ("Sell", a.asks)):
+            for price in levels:
+                assert b.queue(side, price) == a.queue(side, price)
+                assert sum(q for _, q in a.queue(side, price)) == levels[price][0]
+        (slice_id, shown), = a.queue("Buy", 995_000)          # a later slice: a fresh id, 2 of 4 left
+        assert slice_id >> 63 and shown == 2 and a.bids[995_000] == (2, 1) and len(a.orders) > 10
+        assert late.snapshot_messages >= 2
+    finally:
+        for feed in feeds:
+            feed.close()
+        for client in clients:
+            client.close()
+        stop.set()
+        service.close()
