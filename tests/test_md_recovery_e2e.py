@@ -1,15 +1,15 @@
 """Market-data recovery over real Aeron UDP on 127.0.0.1: `lob engine` (journaled) under the load
 generator; a subscriber that starts after 100,000 market-data messages and one that drops incrementals on
 purpose both end with the engine's books. The engine's books are the journal replayed offline (replay is
-deterministic), compared at the same market-data sequence number."""
-import os
+deterministic), compared at the same market-data sequence number. Also: recovery on request only, and
+order-level books recovered from BookSnapshot + OrderSnapshot over UDP."""
+import shutil
 import tempfile
 import threading
 import time
 
 import pytest
 
-from engine_helpers import model_levels  # noqa: F401  (the same [(price, qty, count)] shape as Engine.levels)
 from lob import credentials
 from lob.client import connection
 from lob.client.book import LIVE
@@ -64,6 +64,7 @@ def stack():
         yield s
     finally:
         s.close()
+        shutil.rmtree(journal, ignore_errors=True)
         assert not s.leftovers()
 
 
