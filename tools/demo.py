@@ -153,6 +153,19 @@ def add_arguments(parser):
     parser.add_argument("--hdr-out", metavar="PATH", help="write the HdrHistogram percentile distribution (µs)")
     parser.add_argument("--json", metavar="PATH", help="write the load generator's report as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--watch", action="store_true",
+                        help="show the book while the load runs (lob watch on the engine's market data)")
+
+
+def watching(aeron, config, enabled):
+    """lob watch in this process while the load runs, with --watch."""
+    import contextlib
+
+    if not enabled:
+        return contextlib.nullcontext()
+    from lob.tools import watch
+
+    return watch.in_background(aeron, config, title="lob demo: market data")
 
 
 def run(args):
@@ -186,10 +199,10 @@ def run(args):
             return 2
         print(f"lob demo: logging on as session(s) {', '.join(str(c.session_id) for c in credentials[:args.sessions])}"
               f" (sample credentials {stack.credentials})", flush=True)
-        with connection.connect(stack.config) as conn:
+        with connection.connect(stack.config) as conn, watching(conn.aeron, stack.config, args.watch):
             report, histogram = loadgen.run_workload(
                 conn.aeron, stack.config, encoded, credentials, rate=None if args.closed_loop else args.rate,
-                window=256 if args.closed_loop else None, progress=not args.no_progress)
+                window=256 if args.closed_loop else None, progress=not (args.no_progress or args.watch))
         print(report.format(), flush=True)
         print(f"lob demo: {report.logged_off} of {report.sessions} session(s) logged off", flush=True)
         code = stack.stop_engine()
