@@ -6,6 +6,8 @@ Channels (Aeron URIs) and streams, all UDP on 127.0.0.1 by default:
     execution reports  engine publishes   each session's own response channel and stream (its Negotiate names them)
     market data        engine publishes   aeron:udp?control=127.0.0.1:40103|control-mode=dynamic  stream 1003
     drop copy          engine publishes   off unless --drop-copy CHANNEL                          stream 1004
+    md recovery        engine publishes   aeron:udp?control=127.0.0.1:40105|control-mode=dynamic  stream 1005
+    snapshot requests  engine subscribes  aeron:udp?endpoint=127.0.0.1:40106                      stream 1006
 
 Clients publish orders to the order-entry endpoint. A client's publication is its transport (its Aeron
 session id routes the engine's answers), never its identity: it logs on with Negotiate/Establish signed
@@ -15,6 +17,10 @@ publication for it. Nobody else receives its execution reports. Port base + 1, t
 stream of the earlier protocol, is no longer used; market data stays on base + 2, a
 multi-destination-cast publication any number of clients subscribe to with `subscriber_channel(...)`
 (default flow control: a slow market-data reader cannot hold the venue back).
+
+Market-data recovery (lob.md_recovery) publishes BookSnapshot messages of every instrument once per
+`recovery_interval` on base + 4 and soon after a SnapshotRequest on base + 5 (coalesced per instrument,
+at most once per `recovery_request_gap`); it is off with market data or `--no-recovery`.
 
 The drop copy is for the venue's operations: every routed execution frame, whoever it went to (also
 those retained for a disconnected session), as `u32 length | u32 session | u32 transport | frame`
@@ -46,6 +52,15 @@ A config file mirrors the flags:
     [channels.drop_copy]
     channel = "aeron:udp?endpoint=127.0.0.1:40110"   # omit the section: no drop copy
     stream = 1004
+    [channels.recovery]
+    enabled = true                   # book snapshots for subscribers that join late or lose messages
+    [channels.recovery_requests]
+    stream = 1006
+
+    [recovery]
+    interval = 1.0                   # seconds between loops over every instrument's book, 0: on request only
+    request_gap = 0.1                # on request, an instrument is published at most once per this (seconds)
+    levels_per_message = 0           # 0: as many as one network frame holds
 
     [engine]
     credentials = "examples/credentials.txt"   # required: the sessions and their secrets
@@ -97,6 +112,8 @@ from dataclasses import dataclass, field
 
 ORDER_ENTRY_STREAM = 1001
 MARKET_DATA_STREAM = 1003
+RECOVERY_STREAM = 1005
+RECOVERY_REQUEST_STREAM = 1006
 DROP_COPY_STREAM = 1004
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT_BASE = 40101
@@ -144,6 +161,12 @@ def default_channels(host=DEFAULT_HOST, port_base=DEFAULT_PORT_BASE):
             Channel(fanout_channel(host, port_base + 2), MARKET_DATA_STREAM))
 
 
+def recovery_channels(host=DEFAULT_HOST, port_base=DEFAULT_PORT_BASE):
+    """(market-data recovery, snapshot requests) on ports port_base + 4 and port_base + 5."""
+    return (Channel(fanout_channel(host, port_base + 4), RECOVERY_STREAM),
+            Channel(unicast_channel(host, port_base + 5), RECOVERY_REQUEST_STREAM))
+
+
 def parse_instruments(value):
     """{id: tick} from "1:1,2:5" (a bare id has tick 1), a {id: tick} mapping or a list of ids."""
     if isinstance(value, dict):
@@ -178,6 +201,12 @@ class EngineConfig:
     market_data: Channel = field(default_factory=lambda: default_channels()[1])
     market_data_enabled: bool = True
     drop_copy: Channel | None = None        # operations' copy of every routed execution frame
+    recovery: Channel = field(default_factory=lambda: recovery_channels()[0])
+    recovery_requests: Channel = field(default_factory=lambda: recovery_channels()[1])
+    recovery_enabled: bool = True           # (with market data) book snapshots on the recovery channel
+    recovery_interval: float = 1.0          # seconds between loops over every instrument, 0: on request only
+    recovery_request_gap: float = 0.1       # an instrument is published on request at most once per this
+    recovery_levels_per_message: int = 0    # 0: as many as one network frame holds
     credentials: str | None = None          # the sessions file (lob.credentials); required by `lob engine`
     instruments: dict = field(default_factory=lambda: {1: 1})     # id -> tick, or -> InstrumentSpec
     instruments_file: str | None = None     # reference data, replaces `instruments` (lob.instruments)
@@ -215,16 +244,29 @@ class EngineConfig:
     def with_ports(self, port_base, host=DEFAULT_HOST):
         """A copy whose order-entry and market-data channels use ports port_base and +2 on `host`."""
         order_entry, market_data = default_channels(host, port_base)
+        recovery, requests = recovery_channels(host, port_base)
         return dataclasses.replace(
             self, order_entry=Channel(order_entry.channel, self.order_entry.stream_id),
-            market_data=Channel(market_data.channel, self.market_data.stream_id))
+            market_data=Channel(market_data.channel, self.market_data.stream_id),
+            recovery=Channel(recovery.channel, self.recovery.stream_id),
+            recovery_requests=Channel(requests.channel, self.recovery_requests.stream_id))
+
+    @property
+    def recovery_on(self):
+        return self.market_data_enabled and self.recovery_enabled
 
     def client_channels(self, local_host=DEFAULT_HOST):
-        """What a client uses: {"order_entry": publish here, "market_data": subscribe here}. Execution
-        reports come on the response channel the client names in its Negotiate."""
-        return {"order_entry": self.order_entry,
-                "market_data": Channel(subscriber_channel(self.market_data.channel, local_host),
-                                       self.market_data.stream_id)}
+        """What a client uses: {"order_entry": publish here, "market_data": subscribe here, and, when the
+        engine runs market-data recovery, "recovery": subscribe here, "recovery_requests": publish
+        SnapshotRequests here}. Execution reports come on the response channel named in its Negotiate."""
+        channels = {"order_entry": self.order_entry,
+                    "market_data": Channel(subscriber_channel(self.market_data.channel, local_host),
+                                           self.market_data.stream_id)}
+        if self.recovery_on:
+            channels["recovery"] = Channel(subscriber_channel(self.recovery.channel, local_host),
+                                           self.recovery.stream_id)
+            channels["recovery_requests"] = self.recovery_requests
+        return channels
 
     def publication_limit(self, session_count):
         """How many private publications may exist at once."""
@@ -245,8 +287,12 @@ _FILE_KEYS = {
     "journal": {"dir": "journal_dir", "policy": "journal_policy", "segment_mb": "journal_segment_mb",
                 "batch_records": "journal_batch_records", "batch_us": "journal_batch_us"},
     "snapshot": {"dir": "snapshot_dir", "interval": "snapshot_interval"},
+    "recovery": {"interval": "recovery_interval", "request_gap": "recovery_request_gap",
+                 "levels_per_message": "recovery_levels_per_message"},
 }
-_CHANNELS = {"order_entry": "order_entry", "market_data": "market_data", "drop_copy": "drop_copy"}
+_CHANNELS = {"order_entry": "order_entry", "market_data": "market_data", "drop_copy": "drop_copy",
+             "recovery": "recovery", "recovery_requests": "recovery_requests"}
+_ENABLED = {"market_data": "market_data_enabled", "recovery": "recovery_enabled"}
 
 
 def apply_file(config, data, source="config"):
@@ -257,7 +303,7 @@ def apply_file(config, data, source="config"):
                 if name not in _CHANNELS:
                     raise ValueError(f"{source}: unknown channel [channels.{name}] "
                                      f"(use {', '.join(_CHANNELS)})")
-                unknown = set(spec) - {"channel", "stream"} - ({"enabled"} if name == "market_data" else set())
+                unknown = set(spec) - {"channel", "stream"} - ({"enabled"} if name in _ENABLED else set())
                 if unknown:
                     raise ValueError(f"{source}: unknown keys in [channels.{name}]: {', '.join(sorted(unknown))}")
                 current = getattr(config, _CHANNELS[name]) or Channel(None, DROP_COPY_STREAM)
@@ -266,7 +312,7 @@ def apply_file(config, data, source="config"):
                 setattr(config, _CHANNELS[name], Channel(str(spec.get("channel", current.channel)),
                                                          int(spec.get("stream", current.stream_id))))
                 if "enabled" in spec:
-                    config.market_data_enabled = bool(spec["enabled"])
+                    setattr(config, _ENABLED[name], bool(spec["enabled"]))
         elif section == "accounts":
             from lob.accounts import parse as parse_accounts
             config.accounts = parse_accounts(values, source)
@@ -308,13 +354,31 @@ def add_arguments(parser):
     channels.add_argument("--md-channel", default=s, metavar="URI")
     channels.add_argument("--md-stream", default=s, type=int, metavar="ID")
     channels.add_argument("--port-base", default=s, type=int, metavar="PORT",
-                          help="use ports PORT (order entry) and PORT+2 (market data) on 127.0.0.1")
+                          help="use ports PORT (order entry), PORT+2 (market data), PORT+4 and PORT+5 "
+                               "(market-data recovery and its requests) on 127.0.0.1")
     channels.add_argument("--drop-copy", dest="drop_copy_channel", default=s, metavar="URI",
                           help="publish every routed execution frame on this channel for operations (default: off)")
     channels.add_argument("--drop-copy-stream", default=s, type=int, metavar="ID",
                           help=f"stream of the drop copy (default {DROP_COPY_STREAM})")
     channels.add_argument("--no-market-data", dest="market_data_enabled", action="store_false", default=s,
                           help="do not generate or publish market data")
+    channels.add_argument("--recovery-channel", default=s, metavar="URI",
+                          help="market-data recovery: book snapshots (default: port base + 4)")
+    channels.add_argument("--recovery-stream", default=s, type=int, metavar="ID", help=f"default {RECOVERY_STREAM}")
+    channels.add_argument("--recovery-request-channel", default=s, metavar="URI",
+                          help="where subscribers send SnapshotRequests (default: port base + 5)")
+    channels.add_argument("--recovery-request-stream", default=s, type=int, metavar="ID",
+                          help=f"default {RECOVERY_REQUEST_STREAM}")
+    channels.add_argument("--no-recovery", dest="recovery_enabled", action="store_false", default=s,
+                          help="do not publish book snapshots for market-data recovery")
+    channels.add_argument("--recovery-interval", default=s, type=float, metavar="SECONDS",
+                          help="seconds between loops of snapshots over every instrument, 0: on request only "
+                               "(default 1)")
+    channels.add_argument("--recovery-request-gap", default=s, type=float, metavar="SECONDS",
+                          help="on request, an instrument's snapshot is published at most once per this (default 0.1)")
+    channels.add_argument("--recovery-levels-per-message", default=s, type=int, metavar="N",
+                          help="levels per BookSnapshot message, a larger book is sent in parts "
+                               "(default 0: as many as one network frame holds)")
     engine = parser.add_argument_group("engine")
     engine.add_argument("--credentials", default=s, metavar="FILE",
                         help="the trading sessions and their secrets (required; format in lob/credentials.py)")
@@ -395,10 +459,14 @@ def from_args(args):
                        ("metrics_host", "metrics_host"), ("journal_dir", "journal_dir"),
                        ("journal_policy", "journal_policy"), ("journal_segment_mb", "journal_segment_mb"),
                        ("journal_batch_records", "journal_batch_records"), ("journal_batch_us", "journal_batch_us"),
-                       ("snapshot_dir", "snapshot_dir"), ("snapshot_interval", "snapshot_interval")):
+                       ("snapshot_dir", "snapshot_dir"), ("snapshot_interval", "snapshot_interval"),
+                       ("recovery_enabled", "recovery_enabled"), ("recovery_interval", "recovery_interval"),
+                       ("recovery_request_gap", "recovery_request_gap"),
+                       ("recovery_levels_per_message", "recovery_levels_per_message")):
         if flag in given:
             setattr(config, attr, given[flag])
-    for prefix, attr in (("order_entry", "order_entry"), ("md", "market_data")):
+    for prefix, attr in (("order_entry", "order_entry"), ("md", "market_data"), ("recovery", "recovery"),
+                         ("recovery_request", "recovery_requests")):
         current = getattr(config, attr)
         setattr(config, attr, Channel(given.get(f"{prefix}_channel", current.channel),
                                       int(given.get(f"{prefix}_stream", current.stream_id))))
@@ -434,9 +502,15 @@ def validate(config):
         raise ValueError(f"max_orders {config.max_orders} must be in 1..2**31-1")
     if not 0 < int(config.fragment_limit) <= 1 << 16:
         raise ValueError(f"fragment_limit {config.fragment_limit} must be in 1..65536")
-    streams = [config.order_entry, config.market_data] + ([config.drop_copy] if config.drop_copy else [])
+    streams = ([config.order_entry, config.market_data] + ([config.drop_copy] if config.drop_copy else [])
+               + ([config.recovery, config.recovery_requests] if config.recovery_on else []))
     if len(set(streams)) != len(streams):
-        raise ValueError("order entry, market data and the drop copy need distinct channel/stream pairs")
+        raise ValueError("order entry, market data, the drop copy and market-data recovery need distinct "
+                         "channel/stream pairs")
+    if config.recovery_interval < 0 or config.recovery_request_gap < 0:
+        raise ValueError("the recovery interval and request gap must be >= 0")
+    if not 0 <= int(config.recovery_levels_per_message) <= 65535:
+        raise ValueError(f"recovery levels per message {config.recovery_levels_per_message} must be in 0..65535")
     if config.tick_ms < 0:
         raise ValueError("tick_ms must be >= 0 (0: no engine clock records, so no heartbeats or timeouts)")
     if not 1 <= int(config.retransmit_ring_kb) <= 1 << 20:

@@ -340,8 +340,15 @@ cdef bint outbuf_unlend(OutBuf* buf, OutBuf* saved) noexcept nogil
 # Introspection and snapshots (not on the hot path).
 cdef int instrument_index(const EngineCore* core, uint32_t instrument_id) noexcept nogil
 cdef uint32_t ids_find(const EngineCore* core, uint32_t session, uint64_t cl_ord_id) noexcept nogil
-cdef size_t book_snapshot_length(const EngineCore* core, uint32_t index) noexcept nogil
-cdef void book_snapshot_encode(const EngineCore* core, uint32_t index, uint8_t* out) noexcept nogil
+# Book snapshots in parts (market_data.pxi): start a cursor, then write parts 0..parts-1 in order.
+cdef struct SnapshotCursor:
+    uint32_t side           # BID / ASK being walked
+    uint32_t level          # next level slot to write, 0: done
+cdef uint32_t book_snapshot_levels(const EngineCore* core, uint32_t index) noexcept nogil
+cdef size_t book_snapshot_part_length(uint32_t levels) noexcept nogil
+cdef void book_snapshot_start(const EngineCore* core, uint32_t index, SnapshotCursor* cursor) noexcept nogil
+cdef size_t book_snapshot_part(const EngineCore* core, uint32_t index, SnapshotCursor* cursor, uint32_t part,
+                               uint32_t parts, uint32_t per_part, uint8_t* out) noexcept nogil
 # Walking a side's levels (price_index.pxi): level slots, 0 past the end.
 cdef uint32_t side_best(const BookSide* side) noexcept nogil
 cdef uint32_t side_worst(const BookSide* side) noexcept nogil

@@ -19,7 +19,8 @@ from posix.mman cimport MADV_HUGEPAGE, madvise
 
 from lob.core cimport (MATCH_PRO_RATA, AccountEntry, AccountLimits, CORE_OK, DEFAULT_MAX_ACCOUNTS, INBOUND_RECORD_HEADER_LENGTH,
                        INT64_NULL, BookSide, EngineCore, Instrument, risk_init,
-                       Level, OutBuf, Order, Session, SessionConfig, book_snapshot_encode, book_snapshot_length,
+                       Level, OutBuf, Order, Session, SessionConfig, SnapshotCursor, book_snapshot_levels,
+                       book_snapshot_part, book_snapshot_part_length, book_snapshot_start,
                        engine_close, engine_init, engine_on_records, engine_prefault, ids_find, instrument_index,
                        load_u32le, outbuf_lend, outbuf_unlend, ring_frame, session_slot, side_best, side_worse)
 
@@ -462,15 +463,36 @@ cdef class Engine:
         return None if instrument.last_price == INT64_NULL else instrument.last_price
 
     def book_snapshot(self, instrument_id):
-        """An encoded BookSnapshot frame of every level of the instrument (no framing prefix)."""
+        """An encoded BookSnapshot frame of every level of the instrument (no framing prefix), one part."""
         cdef Instrument* instrument = find_instrument(self.core, instrument_id)
-        if instrument.sides[0].count + instrument.sides[1].count > _MAX_GROUP:
-            raise ValueError("the book has more levels than one BookSnapshot group can hold")
         cdef uint32_t index = instrument - self.core.instruments
-        cdef size_t length = book_snapshot_length(self.core, index)
-        out = PyBytes_FromStringAndSize(NULL, length)
-        book_snapshot_encode(self.core, index, <uint8_t*>PyBytes_AS_STRING(out))
-        return out
+        if book_snapshot_levels(self.core, index) > _MAX_GROUP:
+            raise ValueError("the book has more levels than one BookSnapshot group can hold")
+        return self.book_snapshot_parts(instrument_id, _MAX_GROUP)[0]
+
+    def book_snapshot_parts(self, instrument_id, uint32_t per_part):
+        """The instrument's book as the BookSnapshot messages the recovery channel carries: parts of at
+        most `per_part` levels, each with its checksum."""
+        import zlib
+        if not 0 < per_part <= _MAX_GROUP:
+            raise ValueError(f"levels per part {per_part} must be in 1..{_MAX_GROUP}")
+        cdef Instrument* instrument = find_instrument(self.core, instrument_id)
+        cdef uint32_t index = instrument - self.core.instruments
+        cdef uint32_t total = book_snapshot_levels(self.core, index)
+        cdef uint32_t parts = max(1, (total + per_part - 1) // per_part)
+        cdef SnapshotCursor cursor
+        cdef uint32_t part
+        cdef size_t length
+        book_snapshot_start(self.core, index, &cursor)
+        frames = []
+        for part in range(parts):
+            out = bytearray(book_snapshot_part_length(min(per_part, total - part * per_part)))
+            length = book_snapshot_part(self.core, index, &cursor, part, parts, per_part, <uint8_t*><char*>out)
+            assert length == len(out)
+            offset = sbe.HEADER_LENGTH + sbe.BookSnapshot_checksum_OFFSET
+            out[offset:offset + 4] = zlib.crc32(out).to_bytes(4, "little")
+            frames.append(bytes(out))
+        return frames
 
     @property
     def instruments(self):

@@ -144,37 +144,63 @@ cdef inline void md_trade(EngineCore* core, uint32_t instrument_id, uint64_t tra
 
 
 # ---------------------------------------------------------------------------------------------------
-# Snapshot
+# Book snapshots for market-data recovery (lob/md_recovery.pyx), taken between messages, never inside
+# matching. A book is written as `parts` BookSnapshot messages of at most `per_part` levels each, bids
+# best first then asks best first; the cursor carries the walk from one part to the next.
 
-cdef size_t book_snapshot_length(const EngineCore* core, uint32_t index) noexcept nogil:
+cdef uint32_t book_snapshot_levels(const EngineCore* core, uint32_t index) noexcept nogil:
     cdef const Instrument* instrument = &core.instruments[index]
+    return instrument.sides[BID].count + instrument.sides[ASK].count
+
+
+cdef size_t book_snapshot_part_length(uint32_t levels) noexcept nogil:
     return (HEADER_LENGTH + BookSnapshot_BLOCK_LENGTH + BookSnapshot_levels_HEADER_LENGTH
-            + (<size_t>instrument.sides[BID].count + instrument.sides[ASK].count) * BookSnapshot_levels_BLOCK_LENGTH)
+            + <size_t>levels * BookSnapshot_levels_BLOCK_LENGTH)
 
 
-# `out` holds book_snapshot_length() bytes; the caller checks the level count fits the group (65535).
-cdef void book_snapshot_encode(const EngineCore* core, uint32_t index, uint8_t* out) noexcept nogil:
+cdef void book_snapshot_start(const EngineCore* core, uint32_t index, SnapshotCursor* cursor) noexcept nogil:
+    cursor.side = BID
+    cursor.level = side_best(&core.instruments[index].sides[BID])
+    if cursor.level == 0:
+        cursor.side = ASK
+        cursor.level = side_best(&core.instruments[index].sides[ASK])
+
+
+# Writes part `part` (of `parts`) into `out` (book_snapshot_part_length(levels in it) bytes, at most
+# per_part levels) with a zero checksum; returns its length.
+cdef size_t book_snapshot_part(const EngineCore* core, uint32_t index, SnapshotCursor* cursor, uint32_t part,
+                               uint32_t parts, uint32_t per_part, uint8_t* out) noexcept nogil:
     cdef const Instrument* instrument = &core.instruments[index]
+    cdef uint32_t total = book_snapshot_levels(core, index)
+    cdef uint32_t done = part * per_part
+    cdef uint32_t n = total - done if total - done < per_part else per_part
+    if done > total:
+        n = 0
     cdef uint8_t* b = header_write(out, BookSnapshot_BLOCK_LENGTH, BookSnapshot_TEMPLATE_ID)
     BookSnapshot_set_seqNum(b, core.next_md_seq - 1)
     BookSnapshot_set_transactTime(b, core.last_transact_time)
     BookSnapshot_set_instrumentId(b, instrument.id)
     BookSnapshot_set_lastTradeId(b, core.next_trade_id - 1)
+    BookSnapshot_set_instrumentCount(b, core.instrument_count)
+    BookSnapshot_set_partIndex(b, part)
+    BookSnapshot_set_partCount(b, parts)
+    BookSnapshot_set_levelCount(b, total)
+    BookSnapshot_set_checksum(b, 0)
     cdef uint8_t* g = b + BookSnapshot_BLOCK_LENGTH
     groupSizeEncoding_set_blockLength(g, BookSnapshot_levels_BLOCK_LENGTH)
-    groupSizeEncoding_set_numInGroup(g, <uint16_t>(instrument.sides[BID].count + instrument.sides[ASK].count))
+    groupSizeEncoding_set_numInGroup(g, <uint16_t>n)
     g += BookSnapshot_levels_HEADER_LENGTH
-    cdef uint32_t side_index, level_slot
-    cdef const BookSide* side
     cdef const Level* level
-    for side_index in range(2):
-        side = &instrument.sides[side_index]
-        level_slot = side_best(side)
-        while level_slot != 0:
-            level = &core.level_pool.items[level_slot]
-            BookSnapshot_levels_set_side(g, Side_Buy + side_index)
-            Price_set_mantissa(g + BookSnapshot_levels_price_OFFSET, level.price)
-            BookSnapshot_levels_set_quantity(g, level.qty)
-            BookSnapshot_levels_set_orderCount(g, level.count)
-            g += BookSnapshot_levels_BLOCK_LENGTH
-            level_slot = side_worse(side, level.price)
+    cdef uint32_t i
+    for i in range(n):
+        level = &core.level_pool.items[cursor.level]
+        BookSnapshot_levels_set_side(g, Side_Buy + cursor.side)
+        Price_set_mantissa(g + BookSnapshot_levels_price_OFFSET, level.price)
+        BookSnapshot_levels_set_quantity(g, level.qty)
+        BookSnapshot_levels_set_orderCount(g, level.count)
+        g += BookSnapshot_levels_BLOCK_LENGTH
+        cursor.level = side_worse(&instrument.sides[cursor.side], level.price)
+        if cursor.level == 0 and cursor.side == BID:
+            cursor.side = ASK
+            cursor.level = side_best(&instrument.sides[ASK])
+    return book_snapshot_part_length(n)

@@ -95,6 +95,7 @@ class EngineService:
         self.snapshots_written = 0
         self.prefaulted = None      # (bytes, seconds) when the pools were faulted in at start
         self.order_entry = self.market_data = self.drop_copy = self.streams = self.images = None
+        self.recovery = None        # lob.md_recovery.MarketDataRecovery when the engine runs it
         self.thread = None
         self.loop_error = None
         self.metrics_port = None
@@ -145,9 +146,12 @@ class EngineService:
             if cfg.prefault:
                 started = time.monotonic()
                 self.prefaulted = (self.engine.prefault(), time.monotonic() - started)
+            if cfg.recovery_on:
+                self.recovery = self._start_recovery()
             self.loop = ServiceLoop(self.engine, self.order_entry, self.streams, self.market_data, self.drop_copy,
                                     self.images, idle=cfg.idle, fragment_limit=cfg.fragment_limit,
-                                    journal=self.journal, on_snapshot=self._write_snapshot, tick_ms=cfg.tick_ms)
+                                    journal=self.journal, on_snapshot=self._write_snapshot, tick_ms=cfg.tick_ms,
+                                    recovery=self.recovery)
             if cfg.metrics_port is not None:
                 from lob.metrics import EngineMetrics
                 self.metrics = EngineMetrics(LATENCY_BOUNDS_NS, other_template=TEMPLATE_OTHER)
@@ -176,6 +180,15 @@ class EngineService:
         if self.journal.torn_offset >= 0:
             self._print(f"journal: dropped a torn record at offset {self.journal.torn_offset} of the newest segment")
         self._print(f"{self.recovered.describe()} in {time.monotonic() - started:.3f} s")
+
+    def _start_recovery(self):
+        from lob.md_recovery import MarketDataRecovery
+        cfg = self.cfg
+        publication = self.client.add_exclusive_publication(cfg.recovery.channel, cfg.recovery.stream_id)
+        requests = self.client.add_subscription(cfg.recovery_requests.channel, cfg.recovery_requests.stream_id)
+        return MarketDataRecovery(self.engine, publication, requests, interval=cfg.recovery_interval,
+                                  request_gap=cfg.recovery_request_gap,
+                                  levels_per_message=cfg.recovery_levels_per_message)
 
     def _session_args(self):
         return {"sessions": self.sessions, "ring_bytes": self.cfg.retransmit_ring_kb << 10,
@@ -216,6 +229,11 @@ class EngineService:
             f"  market data  " + (f"{cfg.market_data}, session {self.market_data.session_id}; "
                                   f"clients subscribe with {clients['market_data'].channel}"
                                   if self.market_data is not None else "off"),
+            f"  md recovery  " + (f"{cfg.recovery}: snapshots every {cfg.recovery_interval:g} s and on request "
+                                  f"({cfg.recovery_requests}, each instrument at most every "
+                                  f"{cfg.recovery_request_gap:g} s), {self.recovery.levels_per_message} levels a "
+                                  f"message; clients subscribe with {clients['recovery'].channel}"
+                                  if self.recovery is not None else "off"),
             f"  drop copy    " + (f"{cfg.drop_copy}, session {self.drop_copy.session_id}"
                                   if self.drop_copy is not None else "off"),
             f"  instruments  {instruments}",

@@ -47,6 +47,7 @@ from posix.time cimport CLOCK_MONOTONIC, CLOCK_REALTIME, clock_gettime, timespec
 from lob.core cimport CORE_OK, SESSION_ESTABLISHED, EngineCore, OutBuf, engine_on_frame, load_u32le
 from lob.engine cimport Engine
 from lob.journal cimport Journal, JournalWriter, journal_append, journal_commit
+from lob.md_recovery cimport MarketDataRecovery, md_recovery_poll, md_recovery_t
 from lob.private_streams cimport (
     PrivateStreams, private_streams_next_slow, private_streams_on_negotiate, private_streams_pending,
     private_streams_poll, private_streams_send, private_streams_t, private_streams_transport_lost,
@@ -124,6 +125,7 @@ ctypedef struct service_loop_t:
     aeron_exclusive_publication_t* market_data   # NULL: market data off
     aeron_exclusive_publication_t* drop_copy     # NULL: no drop copy
     image_ring_t* images                         # NULL: transports are never reported lost
+    md_recovery_t* recovery                      # NULL: no market-data recovery channel
     Journal* journal     # NULL: no journal
     idle_strategy_t idle
     size_t fragment_limit
@@ -379,6 +381,8 @@ cdef int run_loop(service_loop_t* s, uint64_t drain_ns, object on_snapshot) noex
             records = slow_consumer_records(s, now)   # publishing those records may disconnect another
         if records < 0:
             return -1
+        if s.recovery != NULL:   # between batches, everything staged published: books match the md seq
+            work += md_recovery_poll(s.recovery, now, &s.idle, &s.publishing)
         if lob_load_flag(&s.snapshot_requested):
             lob_store_flag(&s.snapshot_requested, 0)
             with gil:
@@ -431,6 +435,7 @@ cdef class ServiceLoop:
     cdef readonly ExclusivePublication market_data
     cdef readonly ExclusivePublication drop_copy
     cdef readonly ImageEvents images
+    cdef readonly MarketDataRecovery recovery
     cdef readonly IdleStrategy idle_strategy
     cdef readonly JournalWriter journal
     cdef object on_snapshot
@@ -439,11 +444,12 @@ cdef class ServiceLoop:
     def __init__(self, Engine engine not None, Subscription order_entry not None, PrivateStreams streams not None,
                  ExclusivePublication market_data=None, ExclusivePublication drop_copy=None,
                  ImageEvents images=None, idle="yield", size_t fragment_limit=16, JournalWriter journal=None,
-                 on_snapshot=None, double tick_ms=50.0):
+                 on_snapshot=None, double tick_ms=50.0, MarketDataRecovery recovery=None):
         """`journal`: every inbound message is appended to it before it is processed.
         `images`: the order-entry subscription's image events (TransportLost records come from them).
         `tick_ms`: interval of EngineTick records, 0: none.
-        `on_snapshot`: called on the loop thread, between messages, after request_snapshot()."""
+        `on_snapshot`: called on the loop thread, between messages, after request_snapshot().
+        `recovery`: the market-data recovery publisher (lob.md_recovery), stepped between batches."""
         memset(&self.state, 0, sizeof(service_loop_t))
         self.engine, self.order_entry, self.streams = engine, order_entry, streams
         self.market_data, self.drop_copy, self.images = market_data, drop_copy, images
@@ -456,6 +462,8 @@ cdef class ServiceLoop:
         self.state.market_data = market_data.publication if market_data is not None else NULL
         self.state.drop_copy = drop_copy.publication if drop_copy is not None else NULL
         self.state.images = &images.ring if images is not None else NULL
+        self.recovery = recovery
+        self.state.recovery = &recovery.state if recovery is not None else NULL
         self.state.idle = self.idle_strategy.state
         self.state.fragment_limit = fragment_limit
         self.state.tick_ns = <uint64_t>(tick_ms * 1e6) if tick_ms > 0 else 0

@@ -83,7 +83,7 @@ class EngineProcess:
         from lob.config import EngineConfig
         from lob.credentials import for_tests
         from lob.transport.driver import unique_dir
-        self.port_base = port_base or free_port_base(3)
+        self.port_base = port_base or free_port_base(6)
         self.config = EngineConfig(instruments=instruments).with_ports(self.port_base)
         self.embedded_dir = None if attach_dir else unique_dir("lob-test-engine")
         self.credentials = {c.session_id: c for c in for_tests(sessions)}

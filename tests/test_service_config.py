@@ -27,7 +27,14 @@ def test_defaults():
 
 def test_client_channels_publish_orders_and_subscribe_to_market_data():
     channels = parse().client_channels()
-    assert sorted(channels) == ["market_data", "order_entry"]
+    assert sorted(channels) == ["market_data", "order_entry", "recovery", "recovery_requests"]
+    assert channels["recovery"] == config.Channel(
+        "aeron:udp?endpoint=127.0.0.1:0|control=127.0.0.1:40105|control-mode=dynamic", 1005)
+    assert channels["recovery_requests"] == config.Channel("aeron:udp?endpoint=127.0.0.1:40106", 1006)
+    assert sorted(parse("--no-recovery").client_channels()) == ["market_data", "order_entry"]
+    assert sorted(parse("--no-market-data").client_channels()) == ["market_data", "order_entry"]
+    assert parse("--port-base", "30000").client_channels()["recovery_requests"].channel == \
+        "aeron:udp?endpoint=127.0.0.1:30005"
     assert channels["order_entry"].channel == "aeron:udp?endpoint=127.0.0.1:40101"
     assert channels["market_data"] == config.Channel(
         "aeron:udp?endpoint=127.0.0.1:0|control=127.0.0.1:40103|control-mode=dynamic", 1003)

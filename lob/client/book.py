@@ -1,17 +1,56 @@
-"""A market-data view of one instrument's book, built from BookSnapshot and BookUpdate messages."""
+"""A market-data view of one instrument's book that recovers by itself.
+
+Levels come from BookUpdate messages on the incremental stream and from BookSnapshot messages on the
+engine's recovery channel. Every incremental carries the stream's sequence number (one sequence over
+all instruments); every snapshot carries the sequence number it is consistent with: it holds the
+effect of every incremental up to and including that number and of none after it.
+
+States:
+  live        the book is the engine's book as of `seq` (and of every later message the feed has seen).
+  recovering  a snapshot is awaited: incrementals are buffered; when a usable snapshot is complete the
+              book takes it, applies the buffered incrementals after its sequence number and goes live.
+  stale       the book cannot recover now (no recovery channel, or the engine has no such instrument):
+              `why` says which. Its levels are those of `seq`, never a mix.
+
+A snapshot is used only when it is whole (every part, each with a good checksum), self-consistent
+(levels sorted, not crossed, quantities and counts positive, as many levels as it announces) and recent
+enough: every incremental after its sequence number is held. Anything else is refused with the reason
+in `why`, and the book waits for the next one.
+
+The feed (lob.client.market_data.MarketDataFeed) owns the sequence: it tells each book where it joined
+the stream (`on_join`), which ranges were lost (`on_gap`) and that the engine started afresh
+(`on_restart`); the book only has to know which of those concern it.
+"""
 from .orders import mantissa
+
+LIVE, RECOVERING, STALE = "live", "recovering", "stale"
+MAX_PENDING = 100_000           # incrementals buffered while recovering; beyond, older ones are dropped
+SIDES = ("Buy", "Sell")
 
 
 class Book:
     """Displayed price levels: `bids` / `asks` map price mantissa -> (quantity, order count)."""
 
-    def __init__(self, instrument):
+    def __init__(self, instrument, recoverable=True):
         self.instrument = instrument
         self.bids = {}
         self.asks = {}
         self.last_trade = None  # (trade id, price, quantity, aggressor side)
+        self.status = None      # the instrument's trading state from InstrumentStatus, once seen
         self.updates = 0
+        self.seq = None         # last incremental applied (or the snapshot's, after a recovery)
+        self.state = RECOVERING
+        self.why = "waiting for a snapshot"
+        self.recoveries = 0     # times the book went live from a snapshot (or from the stream's start)
+        self.gaps = 0           # lost ranges of the stream that sent it back to recovering
+        self.snapshots_refused = 0
+        self.recoverable = recoverable   # False: no recovery channel, a gap makes the book stale
+        self._base = None       # sequence number of the snapshot the live book was built from
+        self._complete_from = None   # the feed has every incremental from here on (None: unknown yet)
+        self._pending = []      # (seq, message) while recovering
+        self._parts = []        # the parts of the snapshot being assembled
 
+    # -- plain updates (no sequence checks): the building blocks -------------------------------------
     def _side(self, side):
         return self.bids if side == "Buy" else self.asks
 
@@ -36,6 +75,166 @@ class Book:
         self.last_trade = (message["tradeId"], mantissa(message["price"]), message["quantity"],
                            message["aggressorSide"])
 
+    def apply_status(self, message):
+        self.status = message["state"]
+
+    def _apply(self, message):
+        name = message["_name"]
+        if name == "BookUpdate":
+            self.apply_update(message)
+        elif name == "Trade":
+            self.apply_trade(message)
+        elif name == "InstrumentStatus":
+            self.apply_status(message)
+        self.seq = message["seqNum"]
+
+    # -- the feed's events ---------------------------------------------------------------------------
+    def on_incremental(self, message):
+        """A BookUpdate, Trade or InstrumentStatus of this instrument, in stream order. True if applied."""
+        seq = message["seqNum"]
+        if self.seq is not None and seq <= self.seq:
+            return False    # already in the book (it came with the snapshot)
+        if self.state == LIVE:
+            self._apply(message)
+            return True
+        if len(self._pending) >= MAX_PENDING:
+            self._pending.clear()
+            self._complete_from = seq
+            self.why = (f"recovery buffer full ({MAX_PENDING} messages) before a usable snapshot came; "
+                        f"waiting for one at seq >= {seq - 1}")
+        self._pending.append((seq, message))
+        return False
+
+    def on_join(self, first_seq):
+        """The feed's first incremental is `first_seq`; it has every one from there on."""
+        if first_seq == 1:
+            self.on_restart()
+            return
+        self._complete_from = first_seq
+        if self.state == LIVE and self._base is not None and self._base >= first_seq - 1:
+            return
+        self._recover(f"joined the stream at seq {first_seq}: waiting for a snapshot at seq >= {first_seq - 1}")
+
+    def on_gap(self, first, last):
+        """Incrementals first..last were lost."""
+        if self.state == LIVE and self._base is not None and last <= self._base:
+            return          # all of them are in the snapshot the book was built from
+        self.gaps += 1
+        self._complete_from = last + 1
+        self._pending = [(s, m) for s, m in self._pending if s > last]
+        during = " during recovery" if self.state != LIVE else ""
+        self._recover(f"lost messages {first}..{last}{during}: waiting for a snapshot at seq >= {last}")
+
+    def on_restart(self):
+        """The stream starts at seq 1: the engine started with empty books, and nothing was missed."""
+        self.bids.clear()
+        self.asks.clear()
+        self._parts = []
+        self._pending = []
+        self._go_live(0, 0, recovered=False)
+
+    def on_unknown(self, instruments):
+        """A whole snapshot loop went by without this instrument: the engine does not have it."""
+        if self.state != LIVE:
+            self.state = STALE
+            self.why = f"instrument {self.instrument} is not among the engine's {instruments} instruments"
+
+    def on_snapshot(self, message):
+        """A BookSnapshot part (decoded, checksum verified by the feed)."""
+        if self.state == LIVE:
+            return False
+        part, parts = message["partIndex"], message["partCount"]
+        if not 0 <= part < parts:
+            return self.refuse_snapshot(f"part {part} of {parts}")
+        if part == 0:
+            self._parts = [message]
+        elif (self._parts and len(self._parts) == part and self._parts[0]["seqNum"] == message["seqNum"]
+              and self._parts[0]["partCount"] == parts):
+            self._parts.append(message)
+        else:
+            self._parts = []
+            return self.refuse_snapshot(f"part {part} of {parts} at seq {message['seqNum']} came without "
+                                        f"the parts before it")
+        if len(self._parts) < parts:
+            return False
+        parts, self._parts = self._parts, []
+        return self._take(parts)
+
+    def refuse_snapshot(self, reason):
+        """A snapshot (or part) that cannot be used: say why, wait for the next."""
+        self.snapshots_refused += 1
+        self._parts = []
+        if self.state != LIVE:
+            self.why = f"snapshot refused ({reason}); waiting for the next"
+        return False
+
+    # -- recovery ------------------------------------------------------------------------------------
+    def _recover(self, why):
+        self._parts = []
+        if not self.recoverable:
+            self.state = STALE
+            self.why = why.split(":")[0] + ": no recovery channel to rebuild the book from"
+            return
+        self.state = RECOVERING
+        self.why = why
+
+    def _take(self, parts):
+        first = parts[0]
+        seq = first["seqNum"]
+        if self._complete_from is not None and seq < self._complete_from - 1:
+            return self.refuse_snapshot(f"seq {seq} is older than the incrementals held, which start at "
+                                        f"{self._complete_from}")
+        levels = [level for p in parts for level in p["levels"]]
+        problem = self._check(levels, first["levelCount"], parts)
+        if problem:
+            return self.refuse_snapshot(f"seq {seq}: {problem}")
+        self.bids, self.asks = {}, {}
+        for level in levels:
+            self._side(level["side"])[mantissa(level["price"])] = (level["quantity"], level["orderCount"])
+        self.updates += 1
+        self._go_live(seq, seq)
+        return True
+
+    def _check(self, levels, announced, parts):
+        if any(p["levelCount"] != announced or p["instrumentId"] != self.instrument for p in parts):
+            return "its parts disagree"
+        if len(levels) != announced:
+            return f"{len(levels)} levels, {announced} announced"
+        previous = {"Buy": None, "Sell": None}
+        seen_sell = False
+        for level in levels:
+            side, price = level["side"], mantissa(level["price"])
+            if side not in SIDES or level["quantity"] <= 0 or level["orderCount"] <= 0:
+                return f"bad level {side} {price} {level['quantity']}x{level['orderCount']}"
+            if side == "Buy" and seen_sell:
+                return "bids after asks"
+            seen_sell |= side == "Sell"
+            last = previous[side]
+            if last is not None and (price >= last if side == "Buy" else price <= last):
+                return f"{side} levels out of order at {price}"
+            previous[side] = price
+        bids = [level for level in levels if level["side"] == "Buy"]
+        asks = [level for level in levels if level["side"] == "Sell"]
+        if bids and asks and mantissa(bids[0]["price"]) >= mantissa(asks[0]["price"]):
+            return "crossed book"
+        return None
+
+    def _go_live(self, base, seq, recovered=True):
+        self._base = base
+        self.seq = seq
+        pending, self._pending = self._pending, []
+        for s, message in pending:
+            if s > seq:
+                self._apply(message)
+        self.state = LIVE
+        self.why = None
+        self.recoveries += recovered
+
+    # -- reading -------------------------------------------------------------------------------------
+    @property
+    def live(self):
+        return self.state == LIVE
+
     @property
     def best_bid(self):
         return max(self.bids) if self.bids else None
@@ -56,5 +255,10 @@ class Book:
         prices = sorted(book, reverse=(side == "Buy"))[:levels]
         return [(p, *book[p]) for p in prices]
 
+    def levels(self, side):
+        """Every level of one side, best first: [(price, quantity, order count)] (as Engine.levels)."""
+        return self.depth(side, len(self._side(side)))
+
     def __repr__(self):
-        return f"Book({self.instrument}, bid={self.best_bid}, ask={self.best_ask}, levels={len(self.bids)}/{len(self.asks)})"
+        return (f"Book({self.instrument}, {self.state}, seq={self.seq}, bid={self.best_bid}, ask={self.best_ask}, "
+                f"levels={len(self.bids)}/{len(self.asks)})")

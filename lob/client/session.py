@@ -3,7 +3,8 @@ execution messages and (optionally) market data.
 
 One `Client` owns one exclusive publication on the engine's order-entry stream (its transport), one
 subscription to the private response channel it names at Negotiate (only this session's messages arrive
-there) and, optionally, one to the shared market-data stream. The session protocol (logon, sequence
+there) and, optionally, a market-data feed (lob.client.market_data: the shared stream and its recovery
+channel, books that recover by themselves). The session protocol (logon, sequence
 numbers, heartbeats, retransmission, re-establishment) is `lob.client.protocol`; order state is
 `lob.client.orders`.
 
@@ -29,7 +30,7 @@ import time
 import pyaeron
 
 from . import protocol, wire
-from .book import Book
+from .market_data import MarketDataFeed
 from .orders import EXECUTION_MESSAGES, Order, OrderTracker
 from .protocol import ClientError, LogonRejected, LogonTimeout, NotEstablished  # noqa: F401  (public names)
 
@@ -73,12 +74,10 @@ class Client:
         self._encode = self.messages.encode
         self._decode = self.messages.decode
         self.tracker = OrderTracker()
-        self.books = {}
+        self.feed = None        # lob.client.market_data.MarketDataFeed: the recovering books
         self.reports = [] if record else None
         self.report_frames = [] if record else None
         self.undecodable = 0
-        self.md_seq_gaps = 0
-        self._last_md_seq = None
         self._next_id = first_cl_ord_id
         self.timeout = connect_timeout
         for name in self.CALLBACKS:
@@ -99,7 +98,7 @@ class Client:
 
         self._driver = None
         self._own_aeron = aeron is None
-        self._pub = self._private_sub = self._md_sub = None
+        self._pub = self._private_sub = None
         aeron_dir = aeron_dir or getattr(config, "aeron_dir", None)
         try:
             if aeron is None:
@@ -111,12 +110,12 @@ class Client:
                 aeron = pyaeron.Aeron(dir=aeron_dir) if aeron_dir else pyaeron.Aeron()
             self.aeron = aeron
             channels = config.client_channels()
-            md, order_entry = channels["market_data"], channels["order_entry"]
+            order_entry = channels["order_entry"]
             self._private_sub = aeron.add_subscription(self.response_channel, response_stream_id)
             if market_data and getattr(config, "market_data_enabled", True):
-                self._md_sub = aeron.add_subscription(md.channel, md.stream_id)
+                self.feed = MarketDataFeed(aeron, channels, on_message=self._on_md)
             self._pub = aeron.add_exclusive_publication(order_entry.channel, order_entry.stream_id)
-            self._await(lambda: self._pub.is_connected and (self._md_sub is None or self._md_sub.is_connected),
+            self._await(lambda: self._pub.is_connected and (self.feed is None or self.feed.connected),
                         "the engine (order entry and market data streams)")
             self.logon()
         except BaseException:
@@ -178,10 +177,12 @@ class Client:
         """Terminate the session (waiting up to `timeout` for the engine's answer), then release everything."""
         if terminate and self._pub is not None and self.protocol.terminate(time.monotonic()):
             self.run(lambda: self.protocol.state == protocol.CLOSED, timeout)
-        for resource in (self._pub, self._private_sub, self._md_sub):
+        if self.feed is not None:
+            self.feed.close()
+        for resource in (self._pub, self._private_sub):
             if resource is not None and not resource.is_closed:
                 resource.close()
-        self._pub = self._private_sub = self._md_sub = None
+        self._pub = self._private_sub = None
         aeron = getattr(self, "aeron", None)
         if aeron is not None and self._own_aeron and not aeron.is_closed:
             aeron.close()
@@ -219,10 +220,21 @@ class Client:
     def position(self, instrument):
         return self.tracker.position(instrument)
 
+    @property
+    def books(self):
+        """{instrument: Book} of the market data (recovering books: lob.client.book); {} without it."""
+        return self.feed.books if self.feed is not None else {}
+
+    @property
+    def md_seq_gaps(self):
+        """Lost ranges of the market-data stream (each sent the books back to recovering)."""
+        return self.feed.gaps if self.feed is not None else 0
+
     def book(self, instrument):
-        book = self.books.get(instrument)
-        if book is None:
-            book = self.books[instrument] = Book(instrument)
+        """The instrument's market-data Book (it recovers by itself; see `state`)."""
+        if self.feed is None:
+            raise ClientError("this client does not receive market data (market_data=False)")
+        book = self.feed.book(instrument)
         return book
 
     def next_cl_ord_id(self):
@@ -343,8 +355,8 @@ class Client:
         work = 0
         if self._private_sub is not None:
             work = self._private_sub.poll(self._on_private, fragment_limit)
-        if self._md_sub is not None:
-            work += self._md_sub.poll(self._on_md, fragment_limit)
+        if self.feed is not None:
+            work += self.feed.poll(fragment_limit)
         now = time.monotonic()
         self.protocol.tick(now)
         if now >= self._next_health_check:
@@ -416,28 +428,14 @@ class Client:
         elif self.on_execution_report:
             self.on_execution_report(message, result)
 
-    def _on_md(self, buffer, header):
-        message = self._decode(bytes(buffer))
-        seq = message.get("seqNum")
-        if seq is not None:
-            last = self._last_md_seq
-            if last is not None and seq != last + 1:
-                self.md_seq_gaps += 1
-            self._last_md_seq = seq
+    def _on_md(self, message, book):
         name = message["_name"]
-        instrument = message.get("instrumentId")
-        if instrument is None:
-            return
-        book = self.book(instrument)
         if name == "BookUpdate":
-            book.apply_update(message)
             if self.on_book_update:
                 self.on_book_update(message, book)
         elif name == "Trade":
-            book.apply_trade(message)
             if self.on_trade:
                 self.on_trade(message, book)
         elif name == "BookSnapshot":
-            book.apply_snapshot(message)
             if self.on_snapshot:
                 self.on_snapshot(message, book)
