@@ -57,7 +57,9 @@ def known_feed():
                    why="lost messages 5..9: waiting for a snapshot at seq >= 9", seq=4, gaps=1)
     trades = [(1, 16, 10010, 2, "Buy", T0 + 123_000_000), (2, 3, 500, 1, "Buy", T0 + 500_000_000),
               (1, 17, 10000, 5, "Sell", T0 + 1_000_000_000)]
-    return FakeFeed([one, two], trades, messages=100, trade_count=2, seq=1240, gaps=1)
+    feed = FakeFeed([one, two], trades, messages=100, trade_count=2, seq=1240, gaps=1)
+    feed.snapshot_messages = 12
+    return feed
 
 
 def test_renders_ladders_states_rates_and_trades():
@@ -67,7 +69,7 @@ def test_renders_ladders_states_rates_and_trades():
     feed.messages, feed.trade_count = 300, 4
     view.sample(11.0)
     assert text(view.render()) == """\
-lob watch   messages 300 (200/s)   trades 4 (2/s)   feed seq 1,240   gaps 1
+lob watch   messages 300 (200/s)   trades 4 (2/s)   feed seq 1,240   gaps 1   snapshots 12
 ╭─ Instrument 1  live  seq 1,234  recoveries 1  gaps 0 ─╮ ╭─ Instrument 2  recovering  seq 4  recoveries 0  gaps 1 ─╮
 │ orders    bid qty        price    ask qty   orders    │ │ orders    bid qty        price    ask qty   orders      │
 │ ──────────────────────────────────────────────────    │ │ ──────────────────────────────────────────────────      │
@@ -90,7 +92,7 @@ time (UTC)     instrument   trade    price   qty   aggressor
 def test_chosen_instruments_only_and_one_without_data():
     view = WatchView(known_feed(), [1, 3], levels=1, trades=1)
     assert text(view.render()) == """\
-lob watch   messages 100 (0/s)   trades 2 (0/s)   feed seq 1,240   gaps 1
+lob watch   messages 100 (0/s)   trades 2 (0/s)   feed seq 1,240   gaps 1   snapshots 12
 ╭─ Instrument 1  live  seq 1,234  recoveries 1  gaps 0 ─╮ ╭─ Instrument 3 ─────╮
 │ orders    bid qty        price    ask qty   orders    │ │ no market data yet │
 │ ──────────────────────────────────────────────────    │ ╰────────────────────╯
@@ -181,3 +183,73 @@ def test_watch_loop_stops_when_told_and_reports_connection():
           on_connected=lambda: events.append(feed.polls))
     assert events == [3]
     assert feed.polls == 6            # five in the loop, one to drain
+
+
+class StubSubscription:
+    is_connected = True
+
+    def poll(self, handler, fragment_limit):
+        return 0
+
+    def offer(self, frame):
+        return True
+
+    def close(self):
+        pass
+
+
+class StubAeron:
+    """Stands in for pyaeron.Aeron: frames are handed to the feed directly."""
+
+    def add_subscription(self, channel, stream_id):
+        return StubSubscription()
+
+    add_publication = add_subscription
+
+
+def test_the_real_feed_and_book_render_the_engine_market_data_and_a_gap():
+    from engine_helpers import nos, session_engine
+
+    from lob.client.market_data import MarketDataFeed
+    from lob.config import EngineConfig
+    from lob.framing import pack_inbound, split_outbound
+
+    engine = session_engine({1: 1})
+    orders = [nos(1, "Buy", 990, 10), nos(2, "Sell", 1010, 8), nos(3, "Buy", 1000, 2), nos(4, "Sell", 1000, 3)]
+    engine.process(b"".join(pack_inbound(f, 1, T0 + i) for i, f in enumerate(orders)))
+    frames = split_outbound(engine.take_market_data())
+    assert len(frames) == 5         # one BookUpdate per order, a Trade before the last one's
+    feed = MarketDataFeed(StubAeron(), EngineConfig().client_channels())
+    for frame in frames:
+        feed.on_incremental_frame(frame)
+    view = WatchView(feed, levels=2, trades=2)
+    screen = text(view.render()).splitlines()
+    assert screen[0] == "lob watch   messages 5 (0/s)   trades 1 (0/s)   feed seq 5   gaps 0   snapshots 0"
+    assert screen[1:10] == [
+        "╭─ Instrument 1  live  seq 5  recoveries 0  gaps 0 ──╮",
+        "│ orders    bid qty        price    ask qty   orders │",
+        "│ ────────────────────────────────────────────────── │",
+        "│                         0.1010          8        1 │",
+        "│                         0.1000          1        1 │",
+        "│                                                    │",
+        "│      1         10       0.0990                     │",
+        "│ spread 0.0010  last 0.1000 x 2 (sell aggressor) #1 │",
+        "╰────────────────────────────────────────────────────╯"]
+    assert screen[13:] == [f"{clock_time(T0 + 3)}            1       1   0.1000     2   sell"]
+
+    engine.process(pack_inbound(nos(5, "Buy", 995, 1), 1, T0 + 10) + pack_inbound(nos(6, "Buy", 996, 1), 1, T0 + 11))
+    lost, kept = split_outbound(engine.take_market_data())
+    feed.on_incremental_frame(kept)                      # seq 7 without 6
+    screen = text(view.render()).splitlines()
+    assert screen[0] == "lob watch   messages 6 (0/s)   trades 1 (0/s)   feed seq 7   gaps 1   snapshots 0"
+    assert screen[1:11] == [                             # the book as of seq 5, dimmed, and why
+        "╭─ Instrument 1  recovering  seq 5  recoveries 0  gaps 1 ─╮",
+        "│ orders    bid qty        price    ask qty   orders      │",
+        "│ ──────────────────────────────────────────────────      │",
+        "│                         0.1010          8        1      │",
+        "│                         0.1000          1        1      │",
+        "│                                                         │",
+        "│      1         10       0.0990                          │",
+        "│ spread 0.0010  last 0.1000 x 2 (sell aggressor) #1      │",
+        "│ lost messages 6..6: waiting for a snapshot at seq >= 6  │",
+        "╰─────────────────────────────────────────────────────────╯"]

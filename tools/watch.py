@@ -25,7 +25,7 @@ def add_arguments(parser):
     connection.add_arguments(parser)
     parser.add_argument("--embedded", action="store_true",
                         help="embed a media driver of its own even when one runs in Aeron's default directory")
-    parser.add_argument("--instrument", "-i", dest="instruments", type=int, action="append", metavar="ID",
+    parser.add_argument("--instrument", "-i", dest="show", type=int, action="append", metavar="ID",
                         help="an instrument to show; repeat for more (default: every instrument in the market data)")
     parser.add_argument("--levels", type=int, default=DEFAULT_LEVELS,
                         help=f"price levels per side (default {DEFAULT_LEVELS})")
@@ -57,7 +57,7 @@ def run(args):
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with connection.connect(config, embed=args.embedded) as conn:
-        with open_feed(conn.aeron, config, args.instruments) as feed:
+        with open_feed(conn.aeron, config, args.show) as feed:
             channel = config.client_channels()["market_data"]
             print(f"lob watch: market data {channel} ({conn.describe()}); Ctrl-C to stop", file=sys.stderr, flush=True)
             view = new_view(feed, args)
@@ -78,7 +78,7 @@ def open_feed(aeron, config, instruments):
 def new_view(feed, args):
     from lob.tools.watch_view import WatchView
 
-    return WatchView(feed, args.instruments, levels=args.levels, trades=args.trades)
+    return WatchView(feed, args.show, levels=args.levels, trades=args.trades)
 
 
 def console(width=None, file=None):

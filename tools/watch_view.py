@@ -3,7 +3,8 @@ feed's rates and each book's sequence state.
 
 `WatchView` reads any object shaped like lob.client.market_data.MarketDataFeed: `books` ({instrument:
 Book}), `trades` (a deque of (instrument, trade id, price mantissa, quantity, aggressor side,
-transactTime ns), newest last), `messages` and `trade_count`; optionally `seq` and `gaps` (the stream's).
+transactTime ns), newest last), `messages` and `trade_count`; optionally `seq` and `gaps` (the stream's)
+and `snapshot_messages` (those of the recovery channel).
 Each Book gives `depth(side, levels)` -> [(price, quantity, orders)], `last_trade` (trade id, price,
 quantity, aggressor side) and, when it recovers by itself, `state` ("live" | "recovering" | "stale"),
 `why`, `seq`, `recoveries` and `gaps`. Nothing here touches Aeron, so a test renders a known book into
@@ -97,6 +98,9 @@ class WatchView:
         gaps = getattr(feed, "gaps", None)
         if gaps is not None:
             text.append(f"   gaps {gaps:,}", style="bold red" if gaps else None)
+        snapshots = getattr(feed, "snapshot_messages", None)
+        if snapshots is not None:
+            text.append(f"   snapshots {snapshots:,}")
         return text
 
     def book_state(self, book):
