@@ -51,7 +51,9 @@ def test_parses_a_percentile_distribution():
     assert dist.total_count == 10
     assert dist.summary == {"Mean": 55.0, "StdDeviation": 28.723, "Max": 100.0, "TotalCount": 10.0,
                             "Buckets": 26.0, "SubBuckets": 2048.0}
-    assert (dist.value_at(0.5), dist.value_at(0.95), dist.max) == (50.0, 100.0, 100.0)
+    assert (dist.value_at(0.5), dist.value_at(0.99), dist.max) == (50.0, 100.0, 100.0)   # rows of the file
+    assert dist.value_at(0.75) == 75.0                          # between rows: interpolated
+    assert dist.value_at(0.95) == pytest.approx(90 + 10 * 0.05 / 0.09)
 
 
 def test_parses_the_csv_form():

@@ -35,10 +35,16 @@ class Distribution:
         return self.summary.get("Max", self.values[-1] if self.values else None)
 
     def value_at(self, percentile):
-        """The recorded value at the first row at or above `percentile` (0..1), as the file states it."""
+        """The value at `percentile` (0..1): a row's value where the file has that percentile, else
+        interpolated linearly between the rows around it (the file holds only its rows)."""
+        previous = None
         for value, p in zip(self.values, self.percentiles):
             if p >= percentile:
-                return value
+                if previous is None or p == percentile or p == previous[1]:
+                    return value
+                v0, p0 = previous
+                return v0 + (value - v0) * (percentile - p0) / (p - p0)
+            previous = (value, p)
         return self.values[-1]
 
 
@@ -148,10 +154,11 @@ def latency_figure(distributions, *, title=None, width_px=1000, height_px=600, d
         axes.set_yscale("log")
     else:
         axes.set_ylim(bottom=0)
+        axes.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:,.0f}"))
     axes.set_xlabel("percentile")
     axes.set_ylabel("latency (µs)")
     axes.set_title(title or "Latency by percentile")
     axes.grid(True, which="major", linestyle=":", linewidth=0.8)
-    axes.legend(loc="upper left", fontsize="small")
+    axes.legend(loc="best", fontsize="small")
     figure.tight_layout()
     return figure
