@@ -2,8 +2,11 @@
 book's state, the rates, the last trades; and the watch loop's output when it is not a terminal."""
 import collections
 import io
+import subprocess
+import sys
 import threading
 
+from aeron_helpers import WAIT
 from rich.console import Console
 
 from lob.tools.watch import console as watch_console
@@ -253,3 +256,14 @@ def test_the_real_feed_and_book_render_the_engine_market_data_and_a_gap():
         "│ spread 0.0010  last 0.1000 x 2 (sell aggressor) #1      │",
         "│ lost messages 6..6: waiting for a snapshot at seq >= 6  │",
         "╰─────────────────────────────────────────────────────────╯"]
+
+
+def test_watch_command_names_a_missing_or_malformed_config(tmp_path):
+    (tmp_path / "bad.toml").write_text("[driver\n")
+    for config, message in (("missing.toml", "lob watch: missing.toml: No such file or directory\n"),
+                            ("bad.toml", "lob watch: bad.toml: not valid TOML: ")):
+        done = subprocess.run([sys.executable, "-m", "lob.cli", "watch", "--config", config], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=WAIT)
+        assert done.returncode == 2
+        assert done.stderr.startswith(message), done.stderr
+        assert done.stdout == ""

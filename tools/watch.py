@@ -48,9 +48,9 @@ def run(args):
               file=sys.stderr)
         return 2
     try:
-        config = connection.config_from_args(args)
+        config = config_from_args(args)
         idle = IdleStrategy(args.idle)
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         print(f"lob watch: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
@@ -67,6 +67,20 @@ def run(args):
             except KeyboardInterrupt:
                 pass
     return 0
+
+
+def config_from_args(args):
+    """The engine's channels from the flags and --config; ValueError naming the file that is wrong."""
+    import tomllib
+
+    from lob.client import connection
+
+    try:
+        return connection.config_from_args(args)
+    except OSError as exc:
+        raise ValueError(f"{exc.filename or args.config}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{args.config}: not valid TOML: {exc}") from None
 
 
 def open_feed(aeron, config, instruments):
