@@ -33,7 +33,7 @@ ctypedef struct md_recovery_t:
     uint32_t per_part               # levels per BookSnapshot message
     uint32_t wanted_count
     uint8_t* wanted                 # per instrument index: asked for and not yet published
-    uint64_t* last_sent_ns          # per instrument index
+    uint64_t* last_sent_ns          # per instrument index (0: never)
     uint8_t* buffer                 # one message
     md_recovery_counters_t counters
 

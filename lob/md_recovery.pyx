@@ -151,7 +151,7 @@ cdef int md_recovery_poll(md_recovery_t* r, uint64_t now, idle_strategy_t* idle,
         return work
     if r.wanted_count:
         for i in range(count):
-            if r.wanted[i] and now >= r.last_sent_ns[i] + r.request_gap_ns:
+            if r.wanted[i] and (r.last_sent_ns[i] == 0 or now >= r.last_sent_ns[i] + r.request_gap_ns):
                 r.wanted[i] = 0
                 r.wanted_count -= 1
                 publish_book(r, i, now, idle, running)

@@ -27,6 +27,9 @@ time, so nothing Prometheus-related runs per message.
     lob_engine_records_total{kind}              tick, start, transport_lost records the loop wrote
     lob_inbound_bytes_total, lob_engine_errors_total
     lob_service_time_seconds                    receive to last offer, per inbound message (histogram)
+    lob_md_recovery_snapshots_total             books published on the market-data recovery channel
+    lob_md_recovery_messages_total              BookSnapshot messages (parts) taken by its publication
+    lob_md_recovery_requests_total{result}      SnapshotRequests: read, unknown_instrument, malformed
 """
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -134,6 +137,20 @@ class EngineMetrics:
         family = HistogramMetricFamily("lob_service_time_seconds",
                                        "Receive to last outbound offer, per inbound message")
         family.add_metric([], buckets, sum_value=s["service_ns_sum"] / 1e9)
+        yield family
+        yield from self._recovery(s.get("recovery"))
+
+    def _recovery(self, r):
+        if r is None:
+            return
+        yield CounterMetricFamily("lob_md_recovery_snapshots", "Books published on the recovery channel",
+                                  value=r["snapshots"])
+        yield CounterMetricFamily("lob_md_recovery_messages", "BookSnapshot messages taken by the publication",
+                                  value=r["messages"])
+        family = CounterMetricFamily("lob_md_recovery_requests", "SnapshotRequests", labels=["result"])
+        for result, key in (("read", "requests"), ("unknown_instrument", "requests_unknown"),
+                            ("malformed", "requests_malformed")):
+            family.add_metric([result], r[key])
         yield family
 
     def serve(self, port, host="127.0.0.1"):

@@ -155,7 +155,7 @@ class EngineService:
             if cfg.metrics_port is not None:
                 from lob.metrics import EngineMetrics
                 self.metrics = EngineMetrics(LATENCY_BOUNDS_NS, other_template=TEMPLATE_OTHER)
-                self.metrics.update(self.loop.snapshot())
+                self.metrics.update(self.snapshot())
                 self.metrics_port = self.metrics.serve(cfg.metrics_port, cfg.metrics_host)
         except BaseException:
             self.close()
@@ -189,6 +189,13 @@ class EngineService:
         return MarketDataRecovery(self.engine, publication, requests, interval=cfg.recovery_interval,
                                   request_gap=cfg.recovery_request_gap,
                                   levels_per_message=cfg.recovery_levels_per_message)
+
+    def snapshot(self):
+        """The loop's counters, with the market-data recovery publisher's under "recovery"."""
+        snapshot = self.loop.snapshot()
+        if self.recovery is not None:
+            snapshot["recovery"] = self.recovery.counters()
+        return snapshot
 
     def _session_args(self):
         return {"sessions": self.sessions, "ring_bytes": self.cfg.retransmit_ring_kb << 10,
@@ -259,7 +266,7 @@ class EngineService:
         """Print status lines until `stop` is set or the loop fails; then shut down. Returns an exit code."""
         interval = self.cfg.status_interval
         tick = min(interval, 1.0) if interval > 0 else 1.0
-        last = self.loop.snapshot()
+        last = self.snapshot()
         last_time = next_status = next_snapshot = time.monotonic()
         next_status += interval
         next_snapshot += self.cfg.snapshot_interval
@@ -269,7 +276,7 @@ class EngineService:
             if self.cfg.snapshot_interval > 0 and time.monotonic() >= next_snapshot:
                 self.request_snapshot()
                 next_snapshot = time.monotonic() + self.cfg.snapshot_interval
-            snapshot = self.loop.snapshot()
+            snapshot = self.snapshot()
             if self.metrics is not None:
                 self.metrics.update(snapshot)
             now = time.monotonic()
@@ -300,7 +307,7 @@ class EngineService:
             self.journal.close()
             if self.loop_error is None:
                 self._write_snapshot()
-        final = self.loop.snapshot()
+        final = self.snapshot()
         if self.metrics is not None:
             self.metrics.update(final)
         self._print("lob engine stopped: " + status_line(final, None, 0.0))
@@ -361,6 +368,10 @@ def status_line(snapshot, previous, seconds):
              f" | slow consumers disconnected {private['slow_consumers_disconnected']}"
              f" | back-pressure exec {execution['back_pressure_events']} md {market_data['back_pressure_events']}"
              f" | no subscriber md {market_data['not_connected']}")
+    recovery = snapshot.get("recovery")
+    if recovery is not None:
+        text += (f" | md snapshots {recovery['snapshots']} ({recovery['messages']} messages),"
+                 f" requests {recovery['requests']}")
     if snapshot["forged"]:
         text += f" | forged {snapshot['forged']}"
     errors = (execution["errors"] + market_data["errors"] + streams["drop_copy"]["errors"]

@@ -70,3 +70,25 @@ def test_status_line():
                     " | forged 2")
     assert "errors" not in line and "errors 1" in status_line(snapshot(core_errors=1), None, 0)
     assert "forged" not in status_line(snapshot(forged=0), None, 0)
+
+
+RECOVERY = {"snapshots": 12, "messages": 30, "bytes": 9000, "requests": 4, "requests_unknown": 1,
+            "requests_malformed": 2, "back_pressure_events": 0, "not_connected": 0, "errors": 0}
+
+
+def test_status_line_with_market_data_recovery():
+    line = status_line(snapshot(forged=0, recovery=RECOVERY), None, 0)
+    assert line.endswith(" | no subscriber md 2 | md snapshots 12 (30 messages), requests 4")
+
+
+def test_market_data_recovery_metrics():
+    metrics = EngineMetrics(LATENCY_BOUNDS_NS, other_template=TEMPLATE_OTHER)
+    metrics.update(snapshot())
+    assert "lob_md_recovery" not in generate_latest(metrics.registry).decode()
+    metrics.update(snapshot(recovery=RECOVERY))
+    text = generate_latest(metrics.registry).decode()
+    for line in ("lob_md_recovery_snapshots_total 12.0", "lob_md_recovery_messages_total 30.0",
+                 'lob_md_recovery_requests_total{result="read"} 4.0',
+                 'lob_md_recovery_requests_total{result="unknown_instrument"} 1.0',
+                 'lob_md_recovery_requests_total{result="malformed"} 2.0'):
+        assert line in text, line

@@ -65,7 +65,7 @@ class LocalStack:
 
         try:
             self.driver = MediaDriver(idle=self.driver_idle, **self.driver_options)
-            port_base = free_port_base(3)
+            port_base = free_port_base(6)
             self.config = EngineConfig(aeron_dir=self.driver.dir, instruments=self.instruments).with_ports(port_base)
             instruments = ",".join(f"{i}:{t}" for i, t in self.instruments.items())
             command = [sys.executable, "-m", "lob.cli", "engine", "--aeron-dir", self.driver.dir,
@@ -173,6 +173,7 @@ def run(args):
 
     from lob.client import connection
     from lob.tools import loadgen
+    from lob.tools.demo_market_data import DemoMarketData
     from lob.tools.workload import WorkloadSpec, generate
 
     if args.seconds <= 0 or args.rate <= 0 or args.sessions < 1 or args.instruments < 1:
@@ -200,10 +201,16 @@ def run(args):
         print(f"lob demo: logging on as session(s) {', '.join(str(c.session_id) for c in credentials[:args.sessions])}"
               f" (sample credentials {stack.credentials})", flush=True)
         with connection.connect(stack.config) as conn, watching(conn.aeron, stack.config, args.watch):
-            report, histogram = loadgen.run_workload(
-                conn.aeron, stack.config, encoded, credentials, rate=None if args.closed_loop else args.rate,
-                window=256 if args.closed_loop else None, progress=not (args.no_progress or args.watch))
+            market_data = DemoMarketData(conn.aeron, stack.config, stack.instruments)
+            try:
+                report, histogram = loadgen.run_workload(
+                    conn.aeron, stack.config, encoded, credentials, rate=None if args.closed_loop else args.rate,
+                    window=256 if args.closed_loop else None, progress=not (args.no_progress or args.watch))
+                market_data.finish()
+            finally:
+                market_data.close()
         print(report.format(), flush=True)
+        print(f"lob demo: {market_data.summary()}", flush=True)
         print(f"lob demo: {report.logged_off} of {report.sessions} session(s) logged off", flush=True)
         code = stack.stop_engine()
     left = stack.leftovers()
@@ -217,5 +224,5 @@ def run(args):
             json.dump(report.to_json(), out, indent=2)
             out.write("\n")
     ok = (report.lost == 0 and report.duplicated == 0 and report.logged_off == report.sessions and code == 0
-          and not left)
+          and not left and market_data.identical())
     return 0 if ok else 1

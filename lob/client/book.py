@@ -44,6 +44,9 @@ class Book:
         self.recoveries = 0     # times the book went live from a snapshot (or from the stream's start)
         self.gaps = 0           # lost ranges of the stream that sent it back to recovering
         self.snapshots_refused = 0
+        self.verified = 0       # engine snapshots a live book was compared with and matched
+        self.mismatches = 0     # ... and did not (the book then recovered)
+        self.check = None       # (seq, bids, asks) of an engine snapshot to compare with at that seq
         self.recoverable = recoverable   # False: no recovery channel, a gap makes the book stale
         self._base = None       # sequence number of the snapshot the live book was built from
         self._complete_from = None   # the feed has every incremental from here on (None: unknown yet)
@@ -97,6 +100,14 @@ class Book:
         if self.state == LIVE:
             self._apply(message)
             return True
+        if message["_name"] != "BookUpdate":
+            # A trade or a status is the latest one whatever the levels' state: taken at once, not
+            # buffered (a snapshot does not carry it, and applying it later could only make it older).
+            if message["_name"] == "Trade":
+                self.apply_trade(message)
+            else:
+                self.apply_status(message)
+            return True
         if len(self._pending) >= MAX_PENDING:
             self._pending.clear()
             self._complete_from = seq
@@ -140,9 +151,8 @@ class Book:
             self.why = f"instrument {self.instrument} is not among the engine's {instruments} instruments"
 
     def on_snapshot(self, message):
-        """A BookSnapshot part (decoded, checksum verified by the feed)."""
-        if self.state == LIVE:
-            return False
+        """A BookSnapshot part (decoded, checksum verified by the feed). A live book keeps a whole one
+        as `check`, for the feed to compare it with once the stream is at its seq (`verify`)."""
         part, parts = message["partIndex"], message["partCount"]
         if not 0 <= part < parts:
             return self.refuse_snapshot(f"part {part} of {parts}")
@@ -158,7 +168,33 @@ class Book:
         if len(self._parts) < parts:
             return False
         parts, self._parts = self._parts, []
+        if self.state == LIVE:
+            levels = [level for p in parts for level in p["levels"]]
+            if self._check(levels, parts[0]["levelCount"], parts) is None:
+                bids, asks = self._levels_of(levels)
+                self.check = (parts[0]["seqNum"], bids, asks)
+            return False
         return self._take(parts)
+
+    def verify(self, stream_seq):
+        """Compare with `check` if the book is at its seq: the stream is at stream_seq (>= the check's)
+        and nothing of this instrument after the check's seq has been applied. Returns True (same),
+        False (different: the book recovers), None (no check, or it can no longer be made)."""
+        if self.check is not None and self.state != LIVE:
+            self.check = None
+        if self.check is None or stream_seq < self.check[0]:
+            return None
+        seq, bids, asks = self.check
+        self.check = None
+        if self.seq is not None and self.seq > seq:
+            return None
+        if (bids, asks) == (self.bids, self.asks):
+            self.verified += 1
+            return True
+        self.mismatches += 1
+        self._complete_from = seq + 1
+        self._recover(f"differs from the engine's snapshot at seq {seq}: waiting for a snapshot")
+        return False
 
     def refuse_snapshot(self, reason):
         """A snapshot (or part) that cannot be used: say why, wait for the next."""
@@ -167,6 +203,13 @@ class Book:
         if self.state != LIVE:
             self.why = f"snapshot refused ({reason}); waiting for the next"
         return False
+
+    def _levels_of(self, levels):
+        bids, asks = {}, {}
+        for level in levels:
+            (bids if level["side"] == "Buy" else asks)[mantissa(level["price"])] = (level["quantity"],
+                                                                                   level["orderCount"])
+        return bids, asks
 
     # -- recovery ------------------------------------------------------------------------------------
     def _recover(self, why):
@@ -188,9 +231,7 @@ class Book:
         problem = self._check(levels, first["levelCount"], parts)
         if problem:
             return self.refuse_snapshot(f"seq {seq}: {problem}")
-        self.bids, self.asks = {}, {}
-        for level in levels:
-            self._side(level["side"])[mantissa(level["price"])] = (level["quantity"], level["orderCount"])
+        self.bids, self.asks = self._levels_of(levels)
         self.updates += 1
         self._go_live(seq, seq)
         return True
@@ -220,6 +261,7 @@ class Book:
         return None
 
     def _go_live(self, base, seq, recovered=True):
+        self.check = None
         self._base = base
         self.seq = seq
         pending, self._pending = self._pending, []

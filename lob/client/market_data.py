@@ -42,6 +42,7 @@ INSTRUMENT_OFFSET = _probe("BookSnapshot", "instrumentId", _SNAPSHOT_BASE)
 CHECKSUM_OFFSET = _probe("BookSnapshot", "checksum", _SNAPSHOT_BASE)
 SNAPSHOT_MIN_LENGTH = len(wire.codec().encode("BookSnapshot", **_SNAPSHOT_BASE))
 U32 = struct.Struct("<I")
+GROUP_HEADER = struct.Struct("<HH")     # groupSizeEncoding: blockLength, numInGroup (ends the fixed part)
 
 
 def snapshot_checksum_ok(frame):
@@ -55,7 +56,8 @@ def snapshot_checksum_ok(frame):
 class MarketDataFeed:
     """Books of `instruments` (None: every instrument the streams carry) kept from the engine's market
     data; `poll()` it. `channels`: as EngineConfig.client_channels() returns ("market_data", and
-    "recovery" / "recovery_requests" when the engine runs market-data recovery)."""
+    "recovery" / "recovery_requests" when the engine runs market-data recovery). With `aeron` None the
+    feed subscribes to nothing: hand it frames with on_incremental_frame / on_snapshot_frame."""
 
     def __init__(self, aeron, channels, instruments=None, *, recent_trades=1000, request_interval=0.25,
                  on_message=None):
@@ -69,6 +71,7 @@ class MarketDataFeed:
         self.messages = 0           # on both streams
         self.trade_count = 0
         self.seq = None             # last incremental sequence number seen
+        self.first_seq = None       # the first one seen (where the feed joined the stream)
         self.gaps = 0               # ranges of the incremental stream lost
         self.restarts = 0           # the stream started again at 1 (a fresh engine)
         self.duplicates = 0         # incrementals at or below `seq` (ignored)
@@ -82,17 +85,22 @@ class MarketDataFeed:
         self.on_message = on_message
         self._complete_from = None
         self._snapshotted = set()
+        self._checks = []           # live books holding an engine snapshot to compare with
+        self.verified = 0           # live books found identical to an engine snapshot at its seq
+        self.mismatches = 0         # ... and different (they recovered)
         self._next_request = 0.0
         self._md_sub = self._recovery_sub = self._request_pub = None
+        self._recoverable = channels.get("recovery") is not None
         try:
-            md = channels["market_data"]
-            self._md_sub = aeron.add_subscription(md.channel, md.stream_id)
-            if channels.get("recovery") is not None:
-                recovery = channels["recovery"]
-                self._recovery_sub = aeron.add_subscription(recovery.channel, recovery.stream_id)
-            if channels.get("recovery_requests") is not None and self._recovery_sub is not None:
-                requests = channels["recovery_requests"]
-                self._request_pub = aeron.add_publication(requests.channel, requests.stream_id)
+            if aeron is not None:
+                md = channels["market_data"]
+                self._md_sub = aeron.add_subscription(md.channel, md.stream_id)
+                if self._recoverable:
+                    recovery = channels["recovery"]
+                    self._recovery_sub = aeron.add_subscription(recovery.channel, recovery.stream_id)
+                    if channels.get("recovery_requests") is not None:
+                        requests = channels["recovery_requests"]
+                        self._request_pub = aeron.add_publication(requests.channel, requests.stream_id)
         except BaseException:
             self.close()
             raise
@@ -102,7 +110,8 @@ class MarketDataFeed:
 
     @property
     def recoverable(self):
-        return self._recovery_sub is not None
+        """The engine runs market-data recovery: books recover from gaps (else they go stale)."""
+        return self._recoverable
 
     def _book(self, instrument):
         book = self.books.get(instrument)
@@ -130,7 +139,17 @@ class MarketDataFeed:
             work += self._recovery_sub.poll(self._on_snapshot, fragment_limit)
         if self._request_pub is not None:
             work += self._request_snapshots(time.monotonic())
+        if self._checks and self.seq is not None:
+            self._verify(self.seq)
         return work
+
+    def _verify(self, stream_seq):
+        for book in self._checks:
+            result = book.verify(stream_seq)
+            if result is not None:
+                self.verified += result
+                self.mismatches += not result
+        self._checks = [book for book in self._checks if book.check is not None]
 
     def _on_incremental(self, buffer, header):
         self.on_incremental_frame(bytes(buffer))
@@ -167,9 +186,13 @@ class MarketDataFeed:
     def _sequence(self, seq):
         """Account for `seq`; False when the message is one already seen."""
         last = self.seq
+        if self._checks and last is not None and seq > last:
+            self._verify(last)      # before this message: the books are at `last`
         if last is None or seq == 1 and last >= 1:
             if last is not None:
                 self.restarts += 1
+            else:
+                self.first_seq = seq
             self._complete_from = seq
             for book in self.books.values():
                 book.on_join(seq)
@@ -198,6 +221,10 @@ class MarketDataFeed:
             book = self.books.get(instrument) if self.instruments is not None else self._book(instrument)
         if len(frame) < SNAPSHOT_MIN_LENGTH:
             return self._refuse(book, f"truncated: {len(frame)} bytes")
+        block, count = GROUP_HEADER.unpack_from(frame, SNAPSHOT_MIN_LENGTH - GROUP_HEADER.size)
+        if len(frame) != SNAPSHOT_MIN_LENGTH + block * count:
+            return self._refuse(book, f"truncated: {len(frame)} bytes, its levels need "
+                                      f"{SNAPSHOT_MIN_LENGTH + block * count}")
         if not snapshot_checksum_ok(frame):
             return self._refuse(book, "checksum mismatch: corrupted")
         try:
@@ -208,6 +235,10 @@ class MarketDataFeed:
         self._snapshotted.add(instrument)
         if book is not None:
             book.on_snapshot(message)
+            if book.check is not None and book not in self._checks:
+                self._checks.append(book)
+                if self.seq is not None:
+                    self._verify(self.seq)
             if self.on_message is not None:
                 self.on_message(message, book)
         if len(self._snapshotted) >= self.engine_instruments:
@@ -229,12 +260,17 @@ class MarketDataFeed:
         self._next_request = now + self.request_interval
         if not waiting or len(waiting) > REQUEST_ALL_ABOVE:
             waiting = [0]   # a new feed that knows no instrument yet, or many: every instrument
-        sent = 0
-        for instrument in waiting:
-            if self._request_pub.offer(self._encode("SnapshotRequest", instrumentId=instrument)) is True:
-                sent += 1
-        self.requests_sent += sent
-        return sent
+        return sum(self.request_snapshots(instrument) for instrument in waiting)
+
+    def request_snapshots(self, instrument=0):
+        """Ask the engine for a snapshot of `instrument` (0: every one) now; 1 if the request went out.
+        The engine answers each instrument at most once per its request gap, whoever asks."""
+        if self._request_pub is None:
+            return 0
+        if self._request_pub.offer(self._encode("SnapshotRequest", instrumentId=instrument)) is True:
+            self.requests_sent += 1
+            return 1
+        return 0
 
     # -- reading -------------------------------------------------------------------------------------
     def book(self, instrument):
