@@ -5,6 +5,7 @@ session builds and trades a book; what it prints is checked line by line.
 One media driver in this process (shared threading); the engine and `lob watch` are subprocesses
 attached to it. Waits are bounded; nothing asserts on time.
 """
+import os
 import re
 import signal
 import subprocess
@@ -108,13 +109,14 @@ def test_watch_shows_the_engine_book(tmp_path):
 
 def test_demo_shows_the_book_while_the_load_runs():
     done = subprocess.run([sys.executable, "-m", "lob.cli", "demo", "--watch", "--seconds", "1", "--rate", "3000"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=dict(os.environ, COLUMNS="120"))
     assert done.returncode == 0, done.stdout + done.stderr
-    screens = [s for s in done.stdout.split("\n\n") if "lob demo: market data" in s]
+    screens = [s for s in done.stdout.split("\n\n") if s.startswith("lob watch   messages")]
     assert screens, done.stdout
     last = [line.rstrip() for line in screens[-1].splitlines()]
-    header = next(line for line in last if line.startswith("lob demo: market data"))
+    header = last[0]
     assert int(re.search(r"trades ([\d,]+) ", header).group(1).replace(",", "")) > 0
     assert any(line.startswith("╭─ Instrument 1  live  seq ") for line in last), last
     assert "last trades" in last and "none yet" not in screens[-1]
+    assert "books identical to the engine's: yes" in done.stdout    # the demo's own subscriber, beside the view
     assert "nothing left behind" in done.stdout

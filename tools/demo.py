@@ -165,7 +165,7 @@ def watching(aeron, config, enabled):
         return contextlib.nullcontext()
     from lob.tools import watch
 
-    return watch.in_background(aeron, config, title="lob demo: market data")
+    return watch.in_background(aeron, config)
 
 
 def run(args):
