@@ -10,7 +10,7 @@ from engine_helpers import cancel, logon_records, nos
 from journal_helpers import TEST_CREDENTIALS, write_journal
 
 from lob import credentials
-from lob.framing import iter_inbound
+from lob.framing import iter_inbound, pack_inbound
 from lob.tools.plot_book import book_figure, book_series, busiest, market_data_frames
 from lob.tools.plot_latency import (DistributionError, latency_figure, parse_distribution, percentile_label,
                                     read_distribution)
@@ -183,8 +183,7 @@ def session_records():
         cancel(6, 1, "Buy"),        # t=6: bid side empty
         nos(7, "Buy", 500, 1, instrumentId=2),   # t=7: instrument 2
     ]
-    records += [(1, T0 + (i + 1) * SECOND, frame) for i, frame in enumerate(orders)]
-    return [(transport, timestamp, frame) for transport, timestamp, frame in records]
+    return records + [(1, T0 + (i + 1) * SECOND, frame) for i, frame in enumerate(orders)]
 
 
 @pytest.fixture
@@ -258,8 +257,6 @@ def test_plot_book_from_a_snapshot_starts_from_its_book(tmp_path, journal):
 
     records = session_records()
     engine = fresh_engine()
-    from lob.framing import pack_inbound
-
     engine.process(b"".join(pack_inbound(f, t, ts) for t, ts, f in records[:-4]))   # up to t=3
     snapshot = write_snapshot(engine, tmp_path / "snapshots", journal_seq=len(records) - 4)
     result = lob("plot", "book", journal, "--credentials", tmp_path / "credentials.txt", "--instruments", "1:1,2:1",

@@ -128,6 +128,7 @@ def book_figure(series, *, title=None, width_px=1200, height_px=700, dpi=100, bu
     """A matplotlib Figure (no pyplot): best bid and ask as steps with the trades over them, and the
     traded volume per time bucket below, split by aggressor side."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     times = series.times + series.trade_times
     if not times:
@@ -144,8 +145,10 @@ def book_figure(series, *, title=None, width_px=1200, height_px=700, dpi=100, bu
         prices.plot(xs, ys + ys[-1:], drawstyle="steps-post", color=colour, linewidth=1.2, label=label)
     if series.trade_times:
         prices.scatter([seconds(t) for t in series.trade_times], [_price(p) for p in series.trade_prices],
-                       s=9, color="black", alpha=0.6, zorder=3, label=f"trades ({len(series.trade_times):,})")
+                       s=9 if len(series.trade_times) < 1000 else 2, color="black", alpha=0.6, zorder=3,
+                       label=f"trades ({len(series.trade_times):,})")
     prices.set_ylabel("price")
+    prices.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:,.{-PRICE_EXPONENT}f}"))   # no offset
     prices.set_title(title or f"Instrument {series.instrument}: {series.updates:,} book updates, "
                               f"{len(series.trade_times):,} trades, volume {series.volume:,}")
     prices.grid(True, linestyle=":", linewidth=0.8)
