@@ -35,6 +35,8 @@ cdef void book_add(EngineCore* core, uint32_t slot) noexcept nogil:
     o.shown = order_slice(o)
     level.qty += o.shown
     level.count += 1
+    if md_orders(core, o):
+        md_order(core, OrderAdd_TEMPLATE_ID, o, o.shown, 0)
 
 
 cdef void book_level_remove(EngineCore* core, Instrument* instrument, uint32_t side_index,
@@ -51,6 +53,8 @@ cdef void book_cancel(EngineCore* core, uint32_t slot) noexcept nogil:
     cdef Order* o = &core.pool.items[slot]
     cdef Level* level = &core.level_pool.items[o.level]
     md_touch(core, level, o.level, o.instrument, o.side)
+    if md_orders(core, o):
+        md_order(core, OrderDelete_TEMPLATE_ID, o, 0, 0)
     if o.prev:
         core.pool.items[o.prev].next = o.next
     else:
@@ -160,6 +164,8 @@ cdef void book_match(EngineCore* core, uint32_t taker_slot, int64_t limit_key) n
             rep_trade(core, taker, level.price, qty, trade_id, LiquidityIndicator_Removed)
             if core.market_data:
                 md_trade(core, instrument.id, trade_id, level.price, qty, taker.side)
+                if instrument.order_level:
+                    md_order(core, OrderExecute_TEMPLATE_ID, maker, qty, trade_id)
             if maker.leaves_qty != 0:
                 if maker.shown == 0:
                     iceberg_requeue(core, level, maker_slot)

@@ -94,6 +94,8 @@ cdef struct Order:
     uint32_t stp_group      # orders of one non-zero group never trade together (as orders of one account)
     int64_t shown           # resting quantity on the book: leaves_qty, or an iceberg's current slice
     uint8_t waiting         # an untriggered stop: in its side's StopBook, not on the book
+    uint32_t md_slice       # order-level market data: 0 while its first slice shows (public id = order_id),
+                            # else the public id's low bits for an iceberg's later slice (fits the padding)
 
 cdef struct OrderPool:
     Order* items
@@ -166,6 +168,7 @@ cdef struct Instrument:
     uint8_t state           # InstrumentState: new orders and replaces only while Trading
     uint8_t algorithm       # MATCH_PRICE_TIME / MATCH_PRO_RATA
     uint8_t stp_default     # SelfTradePrevention mode of orders that name none
+    uint8_t order_level     # publish order-level market data (OrderAdd/Modify/Delete/Execute) too
     StopBook stops[2]       # 0: buy stops, 1: sell stops
     int64_t trade_high      # highest and lowest trade price since the stops were last checked (0: none)
     int64_t trade_low
@@ -347,6 +350,16 @@ cdef struct SnapshotCursor:
 cdef uint32_t book_snapshot_levels(const EngineCore* core, uint32_t index) noexcept nogil
 cdef size_t book_snapshot_part_length(uint32_t levels) noexcept nogil
 cdef void book_snapshot_start(const EngineCore* core, uint32_t index, SnapshotCursor* cursor) noexcept nogil
+# Order-level snapshots: every displayed order in priority order, in parts, as above.
+cdef struct OrderCursor:
+    uint32_t side
+    uint32_t level
+    uint32_t order          # next order slot to write, 0: done
+cdef uint32_t order_snapshot_orders(const EngineCore* core, uint32_t index) noexcept nogil
+cdef size_t order_snapshot_part_length(uint32_t orders) noexcept nogil
+cdef void order_snapshot_start(const EngineCore* core, uint32_t index, OrderCursor* cursor) noexcept nogil
+cdef size_t order_snapshot_part(const EngineCore* core, uint32_t index, OrderCursor* cursor, uint32_t part,
+                                uint32_t parts, uint32_t per_part, uint8_t* out) noexcept nogil
 cdef size_t book_snapshot_part(const EngineCore* core, uint32_t index, SnapshotCursor* cursor, uint32_t part,
                                uint32_t parts, uint32_t per_part, uint8_t* out) noexcept nogil
 # Walking a side's levels (price_index.pxi): level slots, 0 past the end.

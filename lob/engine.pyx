@@ -19,7 +19,8 @@ from posix.mman cimport MADV_HUGEPAGE, madvise
 
 from lob.core cimport (MATCH_PRO_RATA, AccountEntry, AccountLimits, CORE_OK, DEFAULT_MAX_ACCOUNTS, INBOUND_RECORD_HEADER_LENGTH,
                        INT64_NULL, BookSide, EngineCore, Instrument, risk_init,
-                       Level, OutBuf, Order, Session, SessionConfig, SnapshotCursor, book_snapshot_levels,
+                       Level, OrderCursor, OutBuf, Order, Session, SessionConfig, SnapshotCursor, book_snapshot_levels,
+                       order_snapshot_orders, order_snapshot_part, order_snapshot_part_length, order_snapshot_start,
                        book_snapshot_part, book_snapshot_part_length, book_snapshot_start,
                        engine_close, engine_init, engine_on_records, engine_prefault, ids_find, instrument_index,
                        load_u32le, outbuf_lend, outbuf_unlend, ring_frame, session_slot, side_best, side_worse)
@@ -44,6 +45,18 @@ _ORD_TYPES = {v: k for k, v in messages.ENUMS["OrdType"].items()}
 _TIME_IN_FORCE = {v: k for k, v in messages.ENUMS["TimeInForce"].items()}
 _SIDE_INDEX = {"Buy": 0, "Sell": 1, sbe.Side_Buy: 0, sbe.Side_Sell: 1}
 _MAX_GROUP = 65535
+
+# lob/market_data.pxi writes the four order-level messages through OrderAdd's field offsets.
+if not ((sbe.OrderAdd_seqNum_OFFSET, sbe.OrderAdd_transactTime_OFFSET, sbe.OrderAdd_instrumentId_OFFSET,
+         sbe.OrderAdd_orderId_OFFSET, sbe.OrderAdd_side_OFFSET, sbe.OrderAdd_price_OFFSET)
+        == (sbe.OrderModify_seqNum_OFFSET, sbe.OrderModify_transactTime_OFFSET, sbe.OrderModify_instrumentId_OFFSET,
+            sbe.OrderModify_orderId_OFFSET, sbe.OrderModify_side_OFFSET, sbe.OrderModify_price_OFFSET)
+        == (sbe.OrderDelete_seqNum_OFFSET, sbe.OrderDelete_transactTime_OFFSET, sbe.OrderDelete_instrumentId_OFFSET,
+            sbe.OrderDelete_orderId_OFFSET, sbe.OrderDelete_side_OFFSET, sbe.OrderDelete_price_OFFSET)
+        == (sbe.OrderExecute_seqNum_OFFSET, sbe.OrderExecute_transactTime_OFFSET, sbe.OrderExecute_instrumentId_OFFSET,
+            sbe.OrderExecute_orderId_OFFSET, sbe.OrderExecute_side_OFFSET, sbe.OrderExecute_price_OFFSET)
+        and sbe.OrderAdd_quantity_OFFSET == sbe.OrderModify_quantity_OFFSET):
+    raise ImportError("schema: OrderModify, OrderDelete and OrderExecute must begin with OrderAdd's fields")
 
 cdef enum:
     HUGE_PAGE = 1 << 21
@@ -169,6 +182,7 @@ cdef configure_risk(EngineCore* core, dict specs, rules, uint32_t max_accounts):
         instrument.algorithm = ALGORITHMS[spec.algorithm]
         instrument.stp_default = messages.ENUMS["SelfTradePrevention"][spec.stp]
         instrument.state = STATES[spec.state]
+        instrument.order_level = spec.order_level
 
 
 cdef int verify_signature(void* ctx, uint32_t slot, const uint8_t* frame, uint32_t length) noexcept nogil:
@@ -469,6 +483,31 @@ cdef class Engine:
         if book_snapshot_levels(self.core, index) > _MAX_GROUP:
             raise ValueError("the book has more levels than one BookSnapshot group can hold")
         return self.book_snapshot_parts(instrument_id, _MAX_GROUP)[0]
+
+    def order_snapshot_parts(self, instrument_id, uint32_t per_part):
+        """The instrument's displayed orders in priority order as OrderSnapshot messages of at most
+        `per_part` orders each, with checksums (what the recovery channel carries for an order-level
+        instrument)."""
+        import zlib
+        if not 0 < per_part <= _MAX_GROUP:
+            raise ValueError(f"orders per part {per_part} must be in 1..{_MAX_GROUP}")
+        cdef Instrument* instrument = find_instrument(self.core, instrument_id)
+        cdef uint32_t index = instrument - self.core.instruments
+        cdef uint32_t total = order_snapshot_orders(self.core, index)
+        cdef uint32_t parts = max(1, (total + per_part - 1) // per_part)
+        cdef OrderCursor cursor
+        cdef uint32_t part
+        cdef size_t length
+        order_snapshot_start(self.core, index, &cursor)
+        frames = []
+        for part in range(parts):
+            out = bytearray(order_snapshot_part_length(min(per_part, total - part * per_part) if total else 0))
+            length = order_snapshot_part(self.core, index, &cursor, part, parts, per_part, <uint8_t*><char*>out)
+            assert length == len(out)
+            offset = sbe.HEADER_LENGTH + sbe.OrderSnapshot_checksum_OFFSET
+            out[offset:offset + 4] = zlib.crc32(out).to_bytes(4, "little")
+            frames.append(bytes(out))
+        return frames
 
     def book_snapshot_parts(self, instrument_id, uint32_t per_part):
         """The instrument's book as the BookSnapshot messages the recovery channel carries: parts of at

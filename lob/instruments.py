@@ -15,6 +15,8 @@ or `[engine] instruments_file` in the config). One table per instrument, named b
     stp = "None"                # self-trade prevention of orders that give none: None, CancelAggressor,
                                 # CancelResting, CancelBoth, DecrementAndCancel
     state = "trading"           # or "halted", "closed" (admin requests change it while running)
+    order_level = false         # also publish order-level market data (each displayed order's add,
+                                # modify, delete, execute; an iceberg's displayed slice only)
 
 The band applies to the aggressive side: a buy above reference + width or a sell below reference - width
 is rejected (RiskPriceBand); a market order trades only inside the band. The reference is the last trade
@@ -47,6 +49,7 @@ class InstrumentSpec:
     min_allocation: int = 1
     stp: str = "None"
     state: str = "trading"
+    order_level: bool = False
 
     def __post_init__(self):
         checks = (
@@ -64,6 +67,7 @@ class InstrumentSpec:
             ("min_allocation", 0 < self.min_allocation < _MAX, "must be positive"),
             ("stp", self.stp in STP_MODES, f"must be one of {', '.join(STP_MODES)}"),
             ("state", self.state in STATES, f"must be one of {', '.join(STATES)}"),
+            ("order_level", isinstance(self.order_level, bool), "must be true or false"),
         )
         for key, ok, message in checks:
             if not ok:
@@ -82,11 +86,13 @@ class InstrumentSpec:
             text += f", {self.algorithm}"
         if self.state != "trading":
             text += f", {self.state}"
+        if self.order_level:
+            text += ", order-level market data"
         return text + ")"
 
 
 _KEYS = {"id", "tick", "lot", "band_percent", "band_ticks", "reference_price", "max_order_qty", "max_notional",
-         "algorithm", "min_allocation", "stp", "state"}
+         "algorithm", "min_allocation", "stp", "state", "order_level"}
 _INTEGERS = ("id", "tick", "lot", "band_ticks", "reference_price", "max_order_qty", "max_notional", "min_allocation")
 
 

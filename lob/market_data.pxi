@@ -144,6 +144,52 @@ cdef inline void md_trade(EngineCore* core, uint32_t instrument_id, uint64_t tra
 
 
 # ---------------------------------------------------------------------------------------------------
+# Order-level market data (instruments with order_level): each displayed order's add / modify / delete /
+# execute, inline in the stream like trades. Nothing here is reached for other instruments.
+
+cdef inline bint md_orders(const EngineCore* core, const Order* o) noexcept nogil:
+    return core.market_data and core.instruments[o.instrument].order_level
+
+
+# The id the feed knows the order's current slice by: its order id for the first slice, a fresh id (high
+# bit set) for each later slice of an iceberg, so that no one can tell two slices are one order.
+cdef inline uint64_t md_public_id(const Order* o) noexcept nogil:
+    return o.order_id if o.md_slice == 0 else ((<uint64_t>1) << 63) | o.md_slice
+
+
+# OrderAdd / OrderModify (qty: displayed), OrderDelete, OrderExecute (qty: executed, with trade_id).
+cdef void md_order(EngineCore* core, uint16_t template_id, const Order* o, int64_t qty,
+                   uint64_t trade_id) noexcept nogil:
+    cdef uint16_t block
+    if template_id == OrderAdd_TEMPLATE_ID:
+        block = OrderAdd_BLOCK_LENGTH
+    elif template_id == OrderModify_TEMPLATE_ID:
+        block = OrderModify_BLOCK_LENGTH
+    elif template_id == OrderDelete_TEMPLATE_ID:
+        block = OrderDelete_BLOCK_LENGTH
+    else:
+        block = OrderExecute_BLOCK_LENGTH
+    cdef uint8_t* p = outbuf_claim(core, &core.md_out, HEADER_LENGTH + block)
+    if p == NULL:
+        return
+    cdef uint8_t* b = header_write(p, block, template_id)
+    # The four messages share their first fields (seqNum, transactTime, instrumentId, orderId, side,
+    # price); the layout check at import (lob.engine) holds the generator to that.
+    OrderAdd_set_seqNum(b, core.next_md_seq)
+    core.next_md_seq += 1
+    OrderAdd_set_transactTime(b, core.last_transact_time)
+    OrderAdd_set_instrumentId(b, core.instruments[o.instrument].id)
+    OrderAdd_set_orderId(b, md_public_id(o))
+    OrderAdd_set_side(b, o.side)
+    Price_set_mantissa(b + OrderAdd_price_OFFSET, o.price)
+    if template_id == OrderExecute_TEMPLATE_ID:
+        OrderExecute_set_quantity(b, qty)
+        OrderExecute_set_tradeId(b, trade_id)
+    elif template_id != OrderDelete_TEMPLATE_ID:
+        OrderAdd_set_quantity(b, qty)
+
+
+# ---------------------------------------------------------------------------------------------------
 # Book snapshots for market-data recovery (lob/md_recovery.pyx), taken between messages, never inside
 # matching. A book is written as `parts` BookSnapshot messages of at most `per_part` levels each, bids
 # best first then asks best first; the cursor carries the walk from one part to the next.
@@ -186,6 +232,7 @@ cdef size_t book_snapshot_part(const EngineCore* core, uint32_t index, SnapshotC
     BookSnapshot_set_partCount(b, parts)
     BookSnapshot_set_levelCount(b, total)
     BookSnapshot_set_checksum(b, 0)
+    BookSnapshot_set_orderLevel(b, instrument.order_level)
     cdef uint8_t* g = b + BookSnapshot_BLOCK_LENGTH
     groupSizeEncoding_set_blockLength(g, BookSnapshot_levels_BLOCK_LENGTH)
     groupSizeEncoding_set_numInGroup(g, <uint16_t>n)
@@ -204,3 +251,73 @@ cdef size_t book_snapshot_part(const EngineCore* core, uint32_t index, SnapshotC
             cursor.side = ASK
             cursor.level = side_best(&instrument.sides[ASK])
     return book_snapshot_part_length(n)
+
+
+cdef uint32_t order_snapshot_orders(const EngineCore* core, uint32_t index) noexcept nogil:
+    cdef const Instrument* instrument = &core.instruments[index]
+    cdef uint32_t total = 0, side_index, level_slot
+    cdef const Level* level
+    for side_index in range(2):
+        level_slot = side_best(&instrument.sides[side_index])
+        while level_slot != 0:
+            level = &core.level_pool.items[level_slot]
+            total += level.count
+            level_slot = side_worse(&instrument.sides[side_index], level.price)
+    return total
+
+
+cdef size_t order_snapshot_part_length(uint32_t orders) noexcept nogil:
+    return (HEADER_LENGTH + OrderSnapshot_BLOCK_LENGTH + OrderSnapshot_orders_HEADER_LENGTH
+            + <size_t>orders * OrderSnapshot_orders_BLOCK_LENGTH)
+
+
+cdef void order_snapshot_start(const EngineCore* core, uint32_t index, OrderCursor* cursor) noexcept nogil:
+    cdef const Instrument* instrument = &core.instruments[index]
+    cursor.side = BID
+    cursor.level = side_best(&instrument.sides[BID])
+    if cursor.level == 0:
+        cursor.side = ASK
+        cursor.level = side_best(&instrument.sides[ASK])
+    cursor.order = core.level_pool.items[cursor.level].head if cursor.level else 0
+
+
+# Every displayed order in priority order: bids best level first, then asks, each level oldest first.
+cdef size_t order_snapshot_part(const EngineCore* core, uint32_t index, OrderCursor* cursor, uint32_t part,
+                                uint32_t parts, uint32_t per_part, uint8_t* out) noexcept nogil:
+    cdef const Instrument* instrument = &core.instruments[index]
+    cdef uint32_t total = order_snapshot_orders(core, index)
+    cdef uint32_t done = part * per_part
+    cdef uint32_t n = 0
+    if done < total:
+        n = total - done if total - done < per_part else per_part
+    cdef uint8_t* b = header_write(out, OrderSnapshot_BLOCK_LENGTH, OrderSnapshot_TEMPLATE_ID)
+    OrderSnapshot_set_seqNum(b, core.next_md_seq - 1)
+    OrderSnapshot_set_transactTime(b, core.last_transact_time)
+    OrderSnapshot_set_instrumentId(b, instrument.id)
+    OrderSnapshot_set_partIndex(b, part)
+    OrderSnapshot_set_partCount(b, parts)
+    OrderSnapshot_set_orderCount(b, total)
+    OrderSnapshot_set_checksum(b, 0)
+    cdef uint8_t* g = b + OrderSnapshot_BLOCK_LENGTH
+    groupSizeEncoding_set_blockLength(g, OrderSnapshot_orders_BLOCK_LENGTH)
+    groupSizeEncoding_set_numInGroup(g, <uint16_t>n)
+    g += OrderSnapshot_orders_HEADER_LENGTH
+    cdef const Order* o
+    cdef const Level* level
+    cdef uint32_t i
+    for i in range(n):
+        o = &core.pool.items[cursor.order]
+        OrderSnapshot_orders_set_orderId(g, md_public_id(o))
+        OrderSnapshot_orders_set_side(g, o.side)
+        Price_set_mantissa(g + OrderSnapshot_orders_price_OFFSET, o.price)
+        OrderSnapshot_orders_set_quantity(g, o.shown)
+        g += OrderSnapshot_orders_BLOCK_LENGTH
+        cursor.order = o.next
+        if cursor.order == 0:
+            level = &core.level_pool.items[cursor.level]
+            cursor.level = side_worse(&instrument.sides[cursor.side], level.price)
+            if cursor.level == 0 and cursor.side == BID:
+                cursor.side = ASK
+                cursor.level = side_best(&instrument.sides[ASK])
+            cursor.order = core.level_pool.items[cursor.level].head if cursor.level else 0
+    return order_snapshot_part_length(n)

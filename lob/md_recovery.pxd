@@ -31,6 +31,7 @@ ctypedef struct md_recovery_t:
     uint32_t cycle_next             # index of the next instrument of the current loop
     bint cycling                    # a loop is under way
     uint32_t per_part               # levels per BookSnapshot message
+    uint32_t orders_per_part        # orders per OrderSnapshot message (order-level instruments)
     uint32_t wanted_count
     uint8_t* wanted                 # per instrument index: asked for and not yet published
     uint64_t* last_sent_ns          # per instrument index (0: never)

@@ -27,12 +27,15 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 
-from lob.core cimport (EngineCore, SnapshotCursor, book_snapshot_levels, book_snapshot_part,
-                       book_snapshot_part_length, book_snapshot_start, instrument_index, load_u32le)
+from lob.core cimport (EngineCore, OrderCursor, SnapshotCursor, book_snapshot_levels, book_snapshot_part,
+                       book_snapshot_part_length, book_snapshot_start, instrument_index, load_u32le,
+                       order_snapshot_orders, order_snapshot_part, order_snapshot_part_length, order_snapshot_start)
 from lob.engine cimport Engine
 from lob.sbe.messages cimport (
     HEADER_LENGTH, SCHEMA_ID, BookSnapshot_BLOCK_LENGTH, BookSnapshot_checksum_OFFSET,
-    BookSnapshot_levels_BLOCK_LENGTH, BookSnapshot_levels_HEADER_LENGTH, SnapshotRequest_BLOCK_LENGTH,
+    BookSnapshot_levels_BLOCK_LENGTH, BookSnapshot_levels_HEADER_LENGTH, OrderSnapshot_BLOCK_LENGTH,
+    OrderSnapshot_checksum_OFFSET, OrderSnapshot_orders_BLOCK_LENGTH, OrderSnapshot_orders_HEADER_LENGTH,
+    SnapshotRequest_BLOCK_LENGTH,
     SnapshotRequest_TEMPLATE_ID, SnapshotRequest_instrumentId_OFFSET,
 )
 from lob.transport.aeron cimport api
@@ -75,8 +78,9 @@ def checksum(data):
     return crc32(&view[0], len(view)) if len(view) else 0
 
 
-cdef size_t part_length_max(uint32_t per_part) noexcept nogil:
-    return book_snapshot_part_length(per_part)
+cdef size_t part_length_max(uint32_t per_part, uint32_t orders_per_part) noexcept nogil:
+    cdef size_t levels = book_snapshot_part_length(per_part), orders = order_snapshot_part_length(orders_per_part)
+    return levels if levels > orders else orders
 
 
 cdef void on_request(void* clientd, const uint8_t* buffer, size_t length, aeron_header_t* header) noexcept nogil:
@@ -108,33 +112,55 @@ cdef void on_request(void* clientd, const uint8_t* buffer, size_t length, aeron_
         r.wanted_count += 1
 
 
+cdef int offer_part(md_recovery_t* r, size_t length, size_t checksum_offset, idle_strategy_t* idle,
+                    const int* running) noexcept nogil:
+    """Checksum and offer one message of r.buffer; 0, or -1 when it was not taken."""
+    cdef uint32_t crc = crc32(r.buffer, length)
+    cdef uint8_t* field = r.buffer + HEADER_LENGTH + checksum_offset
+    field[0], field[1], field[2], field[3] = crc & 0xFF, (crc >> 8) & 0xFF, (crc >> 16) & 0xFF, crc >> 24
+    cdef int64_t result = offer_with_retry(r.publication, r.buffer, length, idle, running, False,
+                                           &r.counters.back_pressure_events)
+    if result > 0:
+        r.counters.messages += 1
+        r.counters.bytes += length
+        return 0
+    if result == AERON_PUBLICATION_NOT_CONNECTED:
+        r.counters.not_connected += 1
+    else:
+        r.counters.errors += 1
+        r.counters.last_error = result
+    return -1
+
+
+cdef int publish_orders(md_recovery_t* r, uint32_t index, idle_strategy_t* idle, const int* running) noexcept nogil:
+    """Every part of one order-level instrument's OrderSnapshot (after its BookSnapshot, same seqNum)."""
+    cdef uint32_t orders = order_snapshot_orders(r.core, index)
+    cdef uint32_t parts = (orders + r.orders_per_part - 1) // r.orders_per_part if orders else 1
+    cdef uint32_t part
+    cdef OrderCursor cursor
+    order_snapshot_start(r.core, index, &cursor)
+    for part in range(parts):
+        if offer_part(r, order_snapshot_part(r.core, index, &cursor, part, parts, r.orders_per_part, r.buffer),
+                      OrderSnapshot_checksum_OFFSET, idle, running) != 0:
+            return -1
+    return 0
+
+
 cdef int publish_book(md_recovery_t* r, uint32_t index, uint64_t now, idle_strategy_t* idle,
                       const int* running) noexcept nogil:
-    """Every part of one instrument's book; 0, or -1 when a part was not taken."""
+    """Every part of one instrument's book (and of its orders, order-level); 0, or -1 when a part was
+    not taken."""
     cdef uint32_t levels = book_snapshot_levels(r.core, index)
     cdef uint32_t parts = (levels + r.per_part - 1) // r.per_part if levels else 1
-    cdef uint32_t part, crc
-    cdef size_t length
-    cdef int64_t result
+    cdef uint32_t part
     cdef SnapshotCursor cursor
-    cdef uint8_t* field = r.buffer + HEADER_LENGTH + BookSnapshot_checksum_OFFSET
     r.last_sent_ns[index] = now
     book_snapshot_start(r.core, index, &cursor)
     for part in range(parts):
-        length = book_snapshot_part(r.core, index, &cursor, part, parts, r.per_part, r.buffer)
-        crc = crc32(r.buffer, length)
-        field[0], field[1], field[2], field[3] = crc & 0xFF, (crc >> 8) & 0xFF, (crc >> 16) & 0xFF, crc >> 24
-        result = offer_with_retry(r.publication, r.buffer, length, idle, running, False,
-                                  &r.counters.back_pressure_events)
-        if result > 0:
-            r.counters.messages += 1
-            r.counters.bytes += length
-            continue
-        if result == AERON_PUBLICATION_NOT_CONNECTED:
-            r.counters.not_connected += 1
-        else:
-            r.counters.errors += 1
-            r.counters.last_error = result
+        if offer_part(r, book_snapshot_part(r.core, index, &cursor, part, parts, r.per_part, r.buffer),
+                      BookSnapshot_checksum_OFFSET, idle, running) != 0:
+            return -1
+    if r.core.instruments[index].order_level and publish_orders(r, index, idle, running) != 0:
         return -1
     r.counters.snapshots += 1
     return 0
@@ -175,12 +201,17 @@ cdef int md_recovery_poll(md_recovery_t* r, uint64_t now, idle_strategy_t* idle,
     return work + 1
 
 
-def max_levels_per_message(size_t max_payload_length):
-    """How many levels one BookSnapshot message holds within `max_payload_length` bytes (one frame)."""
+def max_levels_per_message(size_t max_payload_length, bint orders=False):
+    """How many levels (orders) one BookSnapshot (OrderSnapshot) message holds within
+    `max_payload_length` bytes (one frame)."""
     cdef size_t fixed = HEADER_LENGTH + BookSnapshot_BLOCK_LENGTH + BookSnapshot_levels_HEADER_LENGTH
-    if max_payload_length <= fixed + BookSnapshot_levels_BLOCK_LENGTH:
-        raise ValueError(f"a message of {max_payload_length} bytes holds no snapshot level")
-    return min(MAX_GROUP, (max_payload_length - fixed) // BookSnapshot_levels_BLOCK_LENGTH)
+    cdef size_t entry = BookSnapshot_levels_BLOCK_LENGTH
+    if orders:
+        fixed = HEADER_LENGTH + OrderSnapshot_BLOCK_LENGTH + OrderSnapshot_orders_HEADER_LENGTH
+        entry = OrderSnapshot_orders_BLOCK_LENGTH
+    if max_payload_length <= fixed + entry:
+        raise ValueError(f"a message of {max_payload_length} bytes holds no snapshot entry")
+    return min(MAX_GROUP, (max_payload_length - fixed) // entry)
 
 
 cdef class MarketDataRecovery:
@@ -198,12 +229,13 @@ cdef class MarketDataRecovery:
         `levels_per_message`: 0: as many as one network frame of the publication holds."""
         if interval < 0 or request_gap < 0:
             raise ValueError("the recovery interval and request gap must be >= 0")
-        fit = max_levels_per_message(publication.max_payload_length)
+        cdef uint32_t orders_per_message = levels_per_message
         if levels_per_message == 0:
-            levels_per_message = fit
+            levels_per_message = max_levels_per_message(publication.max_payload_length)
+            orders_per_message = max_levels_per_message(publication.max_payload_length, True)
         if not 0 < levels_per_message <= MAX_GROUP:
             raise ValueError(f"levels per message {levels_per_message} must be in 1..{MAX_GROUP}")
-        if part_length_max(levels_per_message) > publication.max_message_length:
+        if part_length_max(levels_per_message, orders_per_message) > publication.max_message_length:
             raise ValueError(f"{levels_per_message} levels per message make messages longer than the recovery "
                              f"publication takes ({publication.max_message_length} bytes)")
         self.engine, self.publication, self.requests = engine, publication, requests
@@ -213,9 +245,10 @@ cdef class MarketDataRecovery:
         self.state.interval_ns = <uint64_t>(interval * 1e9)
         self.state.request_gap_ns = <uint64_t>(request_gap * 1e9)
         self.state.per_part = levels_per_message
+        self.state.orders_per_part = orders_per_message
         self.state.wanted = <uint8_t*>calloc(count + 1, 1)
         self.state.last_sent_ns = <uint64_t*>calloc(count + 1, sizeof(uint64_t))
-        self.state.buffer = <uint8_t*>calloc(part_length_max(levels_per_message), 1)
+        self.state.buffer = <uint8_t*>calloc(part_length_max(levels_per_message, orders_per_message), 1)
         if self.state.wanted == NULL or self.state.last_sent_ns == NULL or self.state.buffer == NULL:
             raise MemoryError()
         if requests is not None:
@@ -230,6 +263,10 @@ cdef class MarketDataRecovery:
     @property
     def levels_per_message(self):
         return self.state.per_part
+
+    @property
+    def orders_per_message(self):
+        return self.state.orders_per_part
 
     def counters(self):
         cdef md_recovery_counters_t* c = &self.state.counters

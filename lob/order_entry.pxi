@@ -89,6 +89,7 @@ cdef void on_new_order(EngineCore* core, const uint8_t* b, uint32_t session) noe
     request.stp_group = NewOrderSingle_stpGroup(b)
     request.shown = 0
     request.waiting = 0
+    request.md_slice = 0
     cdef int index = instrument_index(core, request.instrument_id)
     cdef uint8_t reason = new_order_check(core, &request, index)
     if reason != Reason_None:
@@ -226,6 +227,8 @@ cdef void on_replace(EngineCore* core, const uint8_t* b, uint32_t session) noexc
         if o.shown > o.leaves_qty:
             level.qty -= o.shown - o.leaves_qty
             o.shown = o.leaves_qty
+            if md_orders(core, o):
+                md_order(core, OrderModify_TEMPLATE_ID, o, o.shown, 0)
         o.order_qty = qty
         if cl_ord_id != orig_cl_ord_id:
             ids_remove(&core.ids, session, orig_cl_ord_id, slot)
@@ -349,6 +352,7 @@ cdef uint32_t engine_restore_order(EngineCore* core, const Order* order) noexcep
         return 0
     cdef Order* o = &core.pool.items[slot]
     o[0] = order[0]
+    o.md_slice = 0
     o.risk_slot = <uint32_t>(e - core.risk.entries)
     risk_on_accept(core, o)
     if o.expire_time != 0:

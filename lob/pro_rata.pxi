@@ -47,6 +47,8 @@ cdef void pro_rata_fill(EngineCore* core, Order* taker, Level* level, uint32_t m
     rep_trade(core, taker, level.price, qty, trade_id, LiquidityIndicator_Removed)
     if core.market_data:
         md_trade(core, instrument.id, trade_id, level.price, qty, taker.side)
+        if instrument.order_level:
+            md_order(core, OrderExecute_TEMPLATE_ID, maker, qty, trade_id)
 
 
 # Unlinks an order anywhere in the level (the level stays, even if empty).

@@ -38,6 +38,9 @@ cdef inline void iceberg_requeue(EngineCore* core, Level* level, uint32_t slot) 
     cdef Order* o = &core.pool.items[slot]
     level_pop_head(core, level, o)
     o.shown = order_slice(o)
+    if md_orders(core, o):   # a new slice: a new public id, so the feed never links the slices
+        o.md_slice = <uint32_t>core.next_md_seq if <uint32_t>core.next_md_seq != 0 else 1
+        md_order(core, OrderAdd_TEMPLATE_ID, o, o.shown, 0)
     o.next = 0
     o.prev = level.tail
     if level.tail:
@@ -50,6 +53,8 @@ cdef inline void iceberg_requeue(EngineCore* core, Level* level, uint32_t slot) 
 
 cdef void stp_cancel_maker(EngineCore* core, Level* level, uint32_t slot) noexcept nogil:
     cdef Order* o = &core.pool.items[slot]
+    if md_orders(core, o):
+        md_order(core, OrderDelete_TEMPLATE_ID, o, 0, 0)
     level_pop_head(core, level, o)
     level.qty -= o.shown
     level.count -= 1
@@ -97,4 +102,6 @@ cdef void stp_apply(EngineCore* core, Order* taker, Level* level, uint32_t maker
         if maker.shown > maker.leaves_qty:
             maker.shown = maker.leaves_qty
         level.qty -= shown - maker.shown
+        if shown != maker.shown and md_orders(core, maker):
+            md_order(core, OrderModify_TEMPLATE_ID, maker, maker.shown, 0)
         stp_cancel_taker(core, taker)

@@ -17,7 +17,8 @@ def cli(*flags):
 def test_the_sample_file_loads():
     specs = load("examples/instruments.toml")
     assert specs[1] == InstrumentSpec(1, "ACME", tick=100, band_bp=500, reference_price=1500000, max_order_qty=100000,
-                                      max_notional=1000000000000)
+                                      max_notional=1000000000000, order_level=True)
+    assert specs[1].describe().endswith(", order-level market data)") and not specs[2].order_level
     assert specs[2].algorithm == "pro-rata" and specs[2].lot == 10 and specs[2].stp == "CancelAggressor"
     assert specs[3].state == "halted"
 
@@ -31,6 +32,7 @@ def test_the_sample_file_loads():
     ("[instruments.A]\nid = 1\nalgorithm = 'fifo'\n", "key algorithm must be one of price-time, pro-rata"),
     ("[instruments.A]\nid = 1\nstate = 'open'\n", "key state must be one of trading, halted, closed"),
     ("[instruments.A]\nid = 1\ncolour = 1\n", "[instruments.A]: unknown key 'colour'"),
+    ("[instruments.A]\nid = 1\norder_level = 'yes'\n", "[instruments.A]: key order_level must be true or false"),
     ("[instruments.A]\nid = 1\n[instruments.B]\nid = 1\n", "[instruments.B]: id 1 is also A"),
     ("x = 1\n", "unknown top-level key(s) x"),
     ("[instruments.A\n", "refs.toml: "),

@@ -406,7 +406,7 @@ def test_snapshots_show_an_icebergs_slice_only_and_nobody_behind_an_order():
         ("Buy", 99, 5, 1), ("Sell", 101, 5, 2)]
     assert set(message) - {"levels"} == {"_name", "_template_id", "_schema_id", "_version", "seqNum", "transactTime",
                                          "instrumentId", "lastTradeId", "instrumentCount", "partIndex", "partCount",
-                                         "levelCount", "checksum"}    # no order, session, account or firm
+                                         "levelCount", "checksum", "orderLevel"}    # no order, session, account, firm
     feed.on_snapshot_frame(frame)
     feed_of(venue.send(nos(5, "Buy", 101, 4)), feed)   # takes the 3 slice and 1 of the next order
     assert feed.books[1].state == LIVE and book_levels(feed.books[1]) == venue.levels() == (

@@ -17,6 +17,12 @@ A snapshot is used only when it is whole (every part, each with a good checksum)
 enough: every incremental after its sequence number is held. Anything else is refused with the reason
 in `why`, and the book waits for the next one.
 
+Order-level instruments (the engine's `order_level` reference data) also have every displayed order:
+`orders` (public id -> (side, price, displayed quantity)) and `queue(side, price)` in priority order,
+from OrderAdd / OrderModify / OrderDelete / OrderExecute. Their recovery needs the BookSnapshot and the
+OrderSnapshot of one seqNum, and the orders must add up to the levels; an order message naming an order
+the book does not hold sends the book back to recovering.
+
 The feed (lob.client.market_data.MarketDataFeed) owns the sequence: it tells each book where it joined
 the stream (`on_join`), which ranges were lost (`on_gap`) and that the engine started afresh
 (`on_restart`); the book only has to know which of those concern it.
@@ -26,6 +32,7 @@ from .orders import mantissa
 LIVE, RECOVERING, STALE = "live", "recovering", "stale"
 MAX_PENDING = 100_000           # incrementals buffered while recovering; beyond, older ones are dropped
 SIDES = ("Buy", "Sell")
+ORDER_MESSAGES = ("OrderAdd", "OrderModify", "OrderDelete", "OrderExecute")
 
 
 class Book:
@@ -52,6 +59,11 @@ class Book:
         self._complete_from = None   # the feed has every incremental from here on (None: unknown yet)
         self._pending = []      # (seq, message) while recovering
         self._parts = []        # the parts of the snapshot being assembled
+        self.order_level = False     # the instrument has order-level market data
+        self.orders = {}        # public order id -> (side, price, displayed quantity)
+        self._queues = {}       # (side, price) -> {public order id: None}, oldest first
+        self._order_parts = []
+        self._held = None       # (seq, bids, asks) of a whole BookSnapshot awaiting its OrderSnapshot
 
     # -- plain updates (no sequence checks): the building blocks -------------------------------------
     def _side(self, side):
@@ -81,6 +93,38 @@ class Book:
     def apply_status(self, message):
         self.status = message["state"]
 
+    def apply_order(self, message):
+        """An order-level message; False when it names an order the book does not (or already) hold."""
+        name, order_id = message["_name"], message["orderId"]
+        self.order_level = True
+        if name == "OrderAdd":
+            if order_id in self.orders:
+                return False
+            key = (message["side"], mantissa(message["price"]))
+            self.orders[order_id] = (*key, message["quantity"])
+            self._queues.setdefault(key, {})[order_id] = None
+            return True
+        order = self.orders.get(order_id)
+        if order is None:
+            return False
+        side, price, qty = order
+        if name == "OrderModify":
+            self.orders[order_id] = (side, price, message["quantity"])
+            return True
+        if name == "OrderExecute" and qty > message["quantity"]:
+            self.orders[order_id] = (side, price, qty - message["quantity"])
+            return True
+        del self.orders[order_id]           # deleted, or executed down to nothing
+        queue = self._queues[(side, price)]
+        del queue[order_id]
+        if not queue:
+            del self._queues[(side, price)]
+        return True
+
+    def queue(self, side, price):
+        """The displayed orders at one level in priority order: [(public order id, quantity)]."""
+        return [(order_id, self.orders[order_id][2]) for order_id in self._queues.get((side, price), ())]
+
     def _apply(self, message):
         name = message["_name"]
         if name == "BookUpdate":
@@ -89,7 +133,11 @@ class Book:
             self.apply_trade(message)
         elif name == "InstrumentStatus":
             self.apply_status(message)
+        elif not self.apply_order(message):
+            self.seq = message["seqNum"]
+            return False
         self.seq = message["seqNum"]
+        return True
 
     # -- the feed's events ---------------------------------------------------------------------------
     def on_incremental(self, message):
@@ -98,9 +146,13 @@ class Book:
         if self.seq is not None and seq <= self.seq:
             return False    # already in the book (it came with the snapshot)
         if self.state == LIVE:
-            self._apply(message)
-            return True
-        if message["_name"] != "BookUpdate":
+            if self._apply(message):
+                return True
+            self._complete_from = seq + 1
+            self._recover(f"{message['_name']} of order {message['orderId']} does not match the book: "
+                          f"waiting for a snapshot at seq >= {seq}")
+            return False
+        if message["_name"] in ("Trade", "InstrumentStatus"):
             # A trade or a status is the latest one whatever the levels' state: taken at once, not
             # buffered (a snapshot does not carry it, and applying it later could only make it older).
             if message["_name"] == "Trade":
@@ -140,6 +192,7 @@ class Book:
         """The stream starts at seq 1: the engine started with empty books, and nothing was missed."""
         self.bids.clear()
         self.asks.clear()
+        self.orders, self._queues = {}, {}
         self._parts = []
         self._pending = []
         self._go_live(0, 0, recovered=False)
@@ -168,6 +221,13 @@ class Book:
         if len(self._parts) < parts:
             return False
         parts, self._parts = self._parts, []
+        if parts[0].get("orderLevel") and self.state != LIVE:
+            levels = [level for p in parts for level in p["levels"]]
+            problem = self._check(levels, parts[0]["levelCount"], parts)
+            if problem:
+                return self.refuse_snapshot(f"seq {parts[0]['seqNum']}: {problem}")
+            self._held = (parts[0]["seqNum"], *self._levels_of(levels))
+            return False
         if self.state == LIVE:
             levels = [level for p in parts for level in p["levels"]]
             if self._check(levels, parts[0]["levelCount"], parts) is None:
@@ -175,6 +235,64 @@ class Book:
                 self.check = (parts[0]["seqNum"], bids, asks)
             return False
         return self._take(parts)
+
+    def on_order_snapshot(self, message):
+        """An OrderSnapshot part: with the BookSnapshot of the same seqNum, the book recovers."""
+        if self.state == LIVE:
+            return False
+        part, parts = message["partIndex"], message["partCount"]
+        if not 0 <= part < parts:
+            return self.refuse_snapshot(f"order part {part} of {parts}")
+        if part == 0:
+            self._order_parts = [message]
+        elif (self._order_parts and len(self._order_parts) == part
+              and self._order_parts[0]["seqNum"] == message["seqNum"] and self._order_parts[0]["partCount"] == parts):
+            self._order_parts.append(message)
+        else:
+            self._order_parts = []
+            return self.refuse_snapshot(f"order part {part} of {parts} at seq {message['seqNum']} came without "
+                                        f"the parts before it")
+        if len(self._order_parts) < parts:
+            return False
+        parts, self._order_parts = self._order_parts, []
+        held, self._held = self._held, None
+        seq = parts[0]["seqNum"]
+        if held is None or held[0] != seq:
+            return self.refuse_snapshot(f"order snapshot at seq {seq} without the book snapshot of that seq")
+        if self._complete_from is not None and seq < self._complete_from - 1:
+            return self.refuse_snapshot(f"seq {seq} is older than the incrementals held, which start at "
+                                        f"{self._complete_from}")
+        orders = [order for p in parts for order in p["orders"]]
+        problem = self._check_orders(orders, parts[0]["orderCount"], held[1], held[2])
+        if problem:
+            return self.refuse_snapshot(f"seq {seq}: {problem}")
+        self.bids, self.asks = held[1], held[2]
+        self.orders, self._queues = {}, {}
+        for order in orders:
+            key = (order["side"], mantissa(order["price"]))
+            self.orders[order["orderId"]] = (*key, order["quantity"])
+            self._queues.setdefault(key, {})[order["orderId"]] = None
+        self.order_level = True
+        self.updates += 1
+        self._go_live(seq, seq)
+        return True
+
+    def _check_orders(self, orders, announced, bids, asks):
+        if len(orders) != announced:
+            return f"{len(orders)} orders, {announced} announced"
+        if len({o["orderId"] for o in orders}) != len(orders):
+            return "an order twice"
+        levels = {}
+        for order in orders:
+            if order["side"] not in SIDES or order["quantity"] <= 0:
+                return f"bad order {order['orderId']}"
+            key = (order["side"], mantissa(order["price"]))
+            qty, count = levels.get(key, (0, 0))
+            levels[key] = (qty + order["quantity"], count + 1)
+        expected = {("Buy", p): v for p, v in bids.items()} | {("Sell", p): v for p, v in asks.items()}
+        if levels != expected:
+            return "its orders do not add up to its levels"
+        return None
 
     def verify(self, stream_seq):
         """Compare with `check` if the book is at its seq: the stream is at stream_seq (>= the check's)
@@ -213,7 +331,7 @@ class Book:
 
     # -- recovery ------------------------------------------------------------------------------------
     def _recover(self, why):
-        self._parts = []
+        self._parts, self._order_parts, self._held = [], [], None
         if not self.recoverable:
             self.state = STALE
             self.why = why.split(":")[0] + ": no recovery channel to rebuild the book from"
@@ -266,8 +384,11 @@ class Book:
         self.seq = seq
         pending, self._pending = self._pending, []
         for s, message in pending:
-            if s > seq:
-                self._apply(message)
+            if s > seq and not self._apply(message):
+                self._complete_from = s + 1
+                self._recover(f"{message['_name']} of order {message['orderId']} does not match the snapshot "
+                              f"at seq {seq}: waiting for a snapshot at seq >= {s}")
+                return
         self.state = LIVE
         self.why = None
         self.recoveries += recovered

@@ -22,7 +22,7 @@ import zlib
 from . import wire
 from .book import LIVE, RECOVERING, Book
 
-INCREMENTALS = ("BookUpdate", "Trade", "InstrumentStatus")
+INCREMENTALS = ("BookUpdate", "Trade", "InstrumentStatus", "OrderAdd", "OrderModify", "OrderDelete", "OrderExecute")
 REQUEST_ALL_ABOVE = 8       # more books than this recovering: one request for every instrument
 
 
@@ -36,20 +36,30 @@ def _probe(name, field, base):
 
 
 _SNAPSHOT_BASE = dict(seqNum=0, transactTime=0, instrumentId=0, lastTradeId=0, instrumentCount=0, partIndex=0,
-                      partCount=0, levelCount=0, checksum=0, levels=[])
+                      partCount=0, levelCount=0, checksum=0, orderLevel=0, levels=[])
+_ORDER_SNAPSHOT_BASE = dict(seqNum=0, transactTime=0, instrumentId=0, partIndex=0, partCount=0, orderCount=0,
+                            checksum=0, orders=[])
 SNAPSHOT_TEMPLATE_ID = 22
+ORDER_SNAPSHOT_TEMPLATE_ID = 29
 INSTRUMENT_OFFSET = _probe("BookSnapshot", "instrumentId", _SNAPSHOT_BASE)
 CHECKSUM_OFFSET = _probe("BookSnapshot", "checksum", _SNAPSHOT_BASE)
 SNAPSHOT_MIN_LENGTH = len(wire.codec().encode("BookSnapshot", **_SNAPSHOT_BASE))
+# template id -> (offset of instrumentId, of checksum, length without entries)
+SNAPSHOTS = {
+    SNAPSHOT_TEMPLATE_ID: (INSTRUMENT_OFFSET, CHECKSUM_OFFSET, SNAPSHOT_MIN_LENGTH),
+    ORDER_SNAPSHOT_TEMPLATE_ID: (_probe("OrderSnapshot", "instrumentId", _ORDER_SNAPSHOT_BASE),
+                                 _probe("OrderSnapshot", "checksum", _ORDER_SNAPSHOT_BASE),
+                                 len(wire.codec().encode("OrderSnapshot", **_ORDER_SNAPSHOT_BASE))),
+}
 U32 = struct.Struct("<I")
 GROUP_HEADER = struct.Struct("<HH")     # groupSizeEncoding: blockLength, numInGroup (ends the fixed part)
 
 
-def snapshot_checksum_ok(frame):
-    """The CRC-32 the engine wrote over the message with the checksum field zero."""
+def snapshot_checksum_ok(frame, offset=CHECKSUM_OFFSET):
+    """The CRC-32 the engine wrote over the message with the checksum field (at `offset`) zero."""
     data = bytearray(frame)
-    stored = U32.unpack_from(data, CHECKSUM_OFFSET)[0]
-    data[CHECKSUM_OFFSET:CHECKSUM_OFFSET + 4] = b"\0\0\0\0"
+    stored = U32.unpack_from(data, offset)[0]
+    data[offset:offset + 4] = b"\0\0\0\0"
     return zlib.crc32(data) == stored
 
 
@@ -212,25 +222,31 @@ class MarketDataFeed:
         self.messages += 1
         self.snapshot_messages += 1
         header = wire.HEADER.unpack_from(frame) if len(frame) >= wire.HEADER.size else None
-        if header is None or header[1] != SNAPSHOT_TEMPLATE_ID:
+        if header is None or header[1] not in SNAPSHOTS:
             self.undecodable += 1
             return
-        instrument = U32.unpack_from(frame, INSTRUMENT_OFFSET)[0] if len(frame) >= INSTRUMENT_OFFSET + 4 else None
+        instrument_offset, checksum_offset, min_length = SNAPSHOTS[header[1]]
+        instrument = U32.unpack_from(frame, instrument_offset)[0] if len(frame) >= instrument_offset + 4 else None
         book = None
         if instrument is not None:
             book = self.books.get(instrument) if self.instruments is not None else self._book(instrument)
-        if len(frame) < SNAPSHOT_MIN_LENGTH:
+        if len(frame) < min_length:
             return self._refuse(book, f"truncated: {len(frame)} bytes")
-        block, count = GROUP_HEADER.unpack_from(frame, SNAPSHOT_MIN_LENGTH - GROUP_HEADER.size)
-        if len(frame) != SNAPSHOT_MIN_LENGTH + block * count:
-            return self._refuse(book, f"truncated: {len(frame)} bytes, its levels need "
-                                      f"{SNAPSHOT_MIN_LENGTH + block * count}")
-        if not snapshot_checksum_ok(frame):
+        block, count = GROUP_HEADER.unpack_from(frame, min_length - GROUP_HEADER.size)
+        if len(frame) != min_length + block * count:
+            return self._refuse(book, f"truncated: {len(frame)} bytes, its levels need {min_length + block * count}")
+        if not snapshot_checksum_ok(frame, checksum_offset):
             return self._refuse(book, "checksum mismatch: corrupted")
         try:
             message = self._decode(frame)
         except Exception as exc:
             return self._refuse(book, f"undecodable: {exc}")
+        if header[1] == ORDER_SNAPSHOT_TEMPLATE_ID:
+            if book is not None:
+                book.on_order_snapshot(message)
+                if self.on_message is not None:
+                    self.on_message(message, book)
+            return
         self.engine_instruments = message["instrumentCount"]
         self._snapshotted.add(instrument)
         if book is not None:
