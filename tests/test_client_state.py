@@ -177,7 +177,8 @@ def test_book_from_market_data():
     assert book.best_bid == PX - 100
     other = Book(1)
     other.apply_snapshot(msg("BookSnapshot", seqNum=5, transactTime=3, instrumentId=1, lastTradeId=9,
-                             instrumentCount=1, partIndex=0, partCount=1, levelCount=2, checksum=0, levels=[
+                             instrumentCount=1, partIndex=0, partCount=1, levelCount=2, checksum=0, orderLevel=0,
+                             levels=[
         dict(side="Buy", price={"mantissa": PX - 100}, quantity=4, orderCount=1),
         dict(side="Sell", price={"mantissa": PX + 300}, quantity=7, orderCount=1)]))
     assert (other.bids, other.asks) == (book.bids, book.asks)

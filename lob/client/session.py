@@ -114,13 +114,25 @@ class Client:
             self._private_sub = aeron.add_subscription(self.response_channel, response_stream_id)
             if market_data and getattr(config, "market_data_enabled", True):
                 self.feed = MarketDataFeed(aeron, channels, on_message=self._on_md)
-            self._pub = aeron.add_exclusive_publication(order_entry.channel, order_entry.stream_id)
+            self._pub = self._add_exclusive_publication(order_entry.channel, order_entry.stream_id)
             self._await(lambda: self._pub.is_connected and (self.feed is None or self.feed.connected),
                         "the engine (order entry and market data streams)")
             self.logon()
         except BaseException:
             self.close(terminate=False)
             raise
+
+    def _add_exclusive_publication(self, channel, stream_id):
+        """The driver refuses a channel whose endpoint an earlier publication is still closing ("please
+        retry"): retry for up to the connect timeout."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return self.aeron.add_exclusive_publication(channel, stream_id)
+            except pyaeron.AeronError as exc:
+                if "CLOSING state" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     # -- session -------------------------------------------------------------------------------
     def logon(self, timeout=None):
