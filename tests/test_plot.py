@@ -130,6 +130,10 @@ def test_latency_figure_has_one_curve_per_run():
     assert [t.get_text() for t in axes.get_xticklabels()] == ["0%", "90%", "99%"]
     assert (axes.get_title(), axes.get_xlabel(), axes.get_ylabel()) == ("two runs", "percentile", "latency (µs)")
     assert tuple(figure.get_size_inches() * figure.dpi) == (800, 400)
+    assert axes.get_yscale() == "linear" and axes.get_ylim()[0] == 0
+    log_axes = latency_figure([fast], log_values=True).axes[0]
+    assert log_axes.get_yscale() == "log"
+    assert log_axes.yaxis.get_major_formatter()(1000, 0) == "1,000"
 
 
 def test_plot_latency_command_writes_png_and_svg(tmp_path):

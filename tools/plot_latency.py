@@ -154,7 +154,7 @@ def latency_figure(distributions, *, title=None, width_px=1000, height_px=600, d
         axes.set_yscale("log")
     else:
         axes.set_ylim(bottom=0)
-        axes.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:,.0f}"))
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:,.0f}" if y >= 1 else f"{y:g}"))
     axes.set_xlabel("percentile")
     axes.set_ylabel("latency (µs)")
     axes.set_title(title or "Latency by percentile")
