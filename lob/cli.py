@@ -19,6 +19,8 @@ COMMANDS = {
     "snapshot": ("lob.tools.snapshot_tool", "write a snapshot of a journal's engine state"),
     "admin": ("lob.tools.admin", "venue administration: instrument state, end of day"),
     "demo": ("lob.tools.demo", "engine + embedded driver + load generator over UDP, with a report"),
+    "watch": ("lob.tools.watch", "a live terminal view of instruments from the market-data stream"),
+    "plot": ("lob.tools.plot", "charts as PNG/SVG: latency percentiles of runs, a session's book"),
 }
 
 

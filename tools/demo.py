@@ -156,6 +156,19 @@ def add_arguments(parser):
     from lob.tools.loadgen import add_order_type_arguments
 
     add_order_type_arguments(parser)
+    parser.add_argument("--watch", action="store_true",
+                        help="show the book while the load runs (lob watch on the engine's market data)")
+
+
+def watching(aeron, config, enabled):
+    """lob watch in this process while the load runs, with --watch."""
+    import contextlib
+
+    if not enabled:
+        return contextlib.nullcontext()
+    from lob.tools import watch
+
+    return watch.in_background(aeron, config)
 
 
 def run(args):
@@ -195,12 +208,12 @@ def run(args):
             return 2
         print(f"lob demo: logging on as session(s) {', '.join(str(c.session_id) for c in credentials[:args.sessions])}"
               f" (sample credentials {stack.credentials})", flush=True)
-        with connection.connect(stack.config) as conn:
+        with connection.connect(stack.config) as conn, watching(conn.aeron, stack.config, args.watch):
             market_data = DemoMarketData(conn.aeron, stack.config, stack.instruments)
             try:
                 report, histogram = loadgen.run_workload(
                     conn.aeron, stack.config, encoded, credentials, rate=None if args.closed_loop else args.rate,
-                    window=256 if args.closed_loop else None, progress=not args.no_progress)
+                    window=256 if args.closed_loop else None, progress=not (args.no_progress or args.watch))
                 market_data.finish()
             finally:
                 market_data.close()

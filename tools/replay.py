@@ -24,17 +24,7 @@ def add_arguments(parser):
     offline = parser.add_argument_group("offline engine (default)")
     offline.add_argument("--out", metavar="FILE",
                          help="write the execution stream here (execution framing: length, session, transport)")
-    offline.add_argument("--credentials", metavar="FILE",
-                         help="the engine's credentials file (without it no session can log on)")
-    offline.add_argument("--snapshot", metavar="FILE", help="start from this snapshot instead of an empty engine "
-                         "(replays from the record after the one it covers)")
-    offline.add_argument("--instruments", default="1:1", metavar="ID:TICK,...",
-                         help="instruments of a fresh engine (default 1:1)")
-    offline.add_argument("--instruments-file", metavar="FILE",
-                         help="instrument reference data the engine ran with (replaces --instruments)")
-    offline.add_argument("--config", metavar="FILE",
-                         help="the engine's TOML config: its instruments file and account limits")
-    offline.add_argument("--max-orders", type=int, default=1 << 20, help="order pool capacity (default 1048576)")
+    add_offline_engine_arguments(offline)
     publish = parser.add_argument_group("republish over Aeron")
     publish.add_argument("--publish", action="store_true", help="offer the frames on an Aeron publication")
     publish.add_argument("--channel", default="aeron:udp?endpoint=127.0.0.1:40101",
@@ -48,6 +38,21 @@ def add_arguments(parser):
     publish.add_argument("--linger", type=float, default=0.2, metavar="SECONDS",
                          help="after the last frame, keep the driver up this long for retransmits (default 0.2)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_offline_engine_arguments(group):
+    """The flags that make the offline engine a journal runs through (also `lob plot book`'s)."""
+    group.add_argument("--credentials", metavar="FILE",
+                       help="the engine's credentials file (without it no session can log on)")
+    group.add_argument("--snapshot", metavar="FILE", help="start from this snapshot instead of an empty engine "
+                       "(replays from the record after the one it covers)")
+    group.add_argument("--instruments", default="1:1", metavar="ID:TICK,...",
+                       help="instruments of a fresh engine (default 1:1)")
+    group.add_argument("--instruments-file", metavar="FILE",
+                       help="instrument reference data the engine ran with (replaces --instruments)")
+    group.add_argument("--config", metavar="FILE",
+                       help="the engine's TOML config: its instruments file and account limits")
+    group.add_argument("--max-orders", type=int, default=1 << 20, help="order pool capacity (default 1048576)")
 
 
 def run(args):
@@ -99,31 +104,30 @@ def reference_data(args):
     return parse_instruments(args.instruments), {"accounts": config.accounts, "max_accounts": config.max_accounts}
 
 
-def replay_offline(args):
-    from lob.config import parse_instruments
+def offline_engine(args, from_seq=1):
+    """(Engine, first journal sequence to run) from the offline-engine flags. A bad credentials or
+    reference-data file raises ValueError or OSError; a bad snapshot lob.snapshot.SnapshotError."""
+    from lob.credentials import load
     from lob.engine import Engine
-    from lob.replay import replay_journal
     from lob.snapshot import load_snapshot
 
-    from lob.credentials import CredentialsError, load
-
-    from_seq = args.from_seq
-    try:
-        sessions = load(args.credentials) if args.credentials else ()
-    except (CredentialsError, OSError) as exc:
-        print(f"lob replay: {exc}", file=sys.stderr)
-        return 2
-    try:
-        instruments, risk = reference_data(args)
-    except (ValueError, OSError) as exc:
-        print(f"lob replay: {exc}", file=sys.stderr)
-        return 2
+    sessions = load(args.credentials) if args.credentials else ()
+    instruments, risk = reference_data(args)
     if args.snapshot:
         engine, covered = load_snapshot(args.snapshot, max_orders=args.max_orders, sessions=sessions,
                                         instruments=instruments, **risk)
-        from_seq = max(from_seq, covered + 1)
-    else:
-        engine = Engine(instruments=instruments, max_orders=args.max_orders, sessions=sessions, **risk)
+        return engine, max(from_seq, covered + 1)
+    return Engine(instruments=instruments, max_orders=args.max_orders, sessions=sessions, **risk), from_seq
+
+
+def replay_offline(args):
+    from lob.replay import replay_journal
+
+    try:
+        engine, from_seq = offline_engine(args, args.from_seq)
+    except (ValueError, OSError) as exc:
+        print(f"lob replay: {exc}", file=sys.stderr)
+        return 2
     out = HashingWriter(args.out)
     started = time.perf_counter()
     with tqdm(total=journal_bytes(args.journal), unit="B", unit_scale=True, disable=args.quiet,
