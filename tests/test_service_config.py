@@ -154,3 +154,22 @@ def test_streams_must_differ():
 def test_bad_flags_are_refused(flags):
     with pytest.raises(ValueError):
         parse(*flags)
+
+
+def test_client_flags_name_the_recovery_channels():
+    from lob.client import connection
+
+    parser = argparse.ArgumentParser()
+    connection.add_arguments(parser)
+
+    def channels(*argv):
+        return connection.config_from_args(parser.parse_args(list(argv))).client_channels()
+
+    given = channels("--recovery-channel", "aeron:udp?control=127.0.0.1:45000|control-mode=dynamic",
+                     "--recovery-stream", "77", "--recovery-request-channel", "aeron:udp?endpoint=127.0.0.1:45001",
+                     "--recovery-request-stream", "78")
+    assert given["recovery"] == config.Channel(
+        "aeron:udp?endpoint=127.0.0.1:0|control=127.0.0.1:45000|control-mode=dynamic", 77)
+    assert given["recovery_requests"] == config.Channel("aeron:udp?endpoint=127.0.0.1:45001", 78)
+    assert sorted(channels("--no-recovery")) == ["market_data", "order_entry"]
+    assert channels("--port-base", "46000")["recovery_requests"] == config.Channel("aeron:udp?endpoint=127.0.0.1:46005", 1006)

@@ -25,8 +25,16 @@ def add_arguments(parser):
     group.add_argument("--order-entry-stream", default=s, type=int, metavar="ID")
     group.add_argument("--md-channel", default=s, metavar="URI", help="the engine's market-data channel")
     group.add_argument("--md-stream", default=s, type=int, metavar="ID")
+    group.add_argument("--recovery-channel", default=s, metavar="URI",
+                       help="the engine's market-data recovery channel (book snapshots)")
+    group.add_argument("--recovery-stream", default=s, type=int, metavar="ID")
+    group.add_argument("--recovery-request-channel", default=s, metavar="URI",
+                       help="where to send snapshot requests")
+    group.add_argument("--recovery-request-stream", default=s, type=int, metavar="ID")
+    group.add_argument("--no-recovery", dest="recovery_enabled", action="store_false", default=s,
+                       help="the engine publishes no book snapshots (a book that misses a message goes stale)")
     group.add_argument("--port-base", default=s, type=int, metavar="PORT",
-                       help="the engine's default channels on ports PORT, PORT+1, PORT+2 of 127.0.0.1")
+                       help="the engine's default channels on ports PORT to PORT+5 of 127.0.0.1")
     # No execution channel: each session's messages come on the response channel it names at Negotiate.
 
 
