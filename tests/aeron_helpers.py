@@ -248,3 +248,18 @@ class OrderEntrySession:
         finally:
             if self.driver is not None:
                 self.driver.close()
+
+
+def running_stack(**kwargs):
+    """A generator for a fixture: `lob demo`'s LocalStack (driver + engine) started with `kwargs`, yielded,
+    then closed; the fixture fails if anything is left behind or the engine did not exit cleanly."""
+    from lob.tools.demo import LocalStack
+
+    s = LocalStack(**kwargs)
+    try:
+        s.start()
+        yield s
+    finally:
+        s.close()
+        assert not s.leftovers()
+    assert s.exit_code == 0, "\n".join(s.lines)

@@ -12,7 +12,7 @@ import pytest
 
 from lob.client import connection
 from lob.tools import loadgen
-from lob.tools.demo import LocalStack
+from aeron_helpers import running_stack
 from lob.tools.workload import WorkloadSpec, generate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -21,14 +21,7 @@ RUN_TIMEOUT = 120
 
 @pytest.fixture(scope="module")
 def stack():
-    s = LocalStack(instruments={1: 1, 2: 1, 3: 1})
-    try:
-        s.start()
-        yield s
-    finally:
-        s.close()
-        assert not s.leftovers()
-    assert s.exit_code == 0, "\n".join(s.lines)
+    yield from running_stack(instruments={1: 1, 2: 1, 3: 1})
 
 
 def run_once(stack, spec, **kwargs):

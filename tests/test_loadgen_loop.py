@@ -11,7 +11,7 @@ import pytest
 
 from lob.sbe.messages import BLOCK_LENGTHS, HEADER_LENGTH
 from lob.tools import loadgen
-from lob.tools.demo import LocalStack
+from aeron_helpers import running_stack
 from lob.tools.loadgen_session import LogonError
 from lob.tools.workload import WorkloadSpec, generate
 from lob.transport.client import Client
@@ -29,14 +29,7 @@ def framed(length):
 
 @pytest.fixture(scope="module")
 def stack():
-    s = LocalStack(instruments={1: 1, 2: 1})
-    try:
-        s.start()
-        yield s
-    finally:
-        s.close()
-        assert not s.leftovers()
-    assert s.exit_code == 0, "\n".join(s.lines)
+    yield from running_stack(instruments={1: 1, 2: 1})
 
 
 @pytest.fixture
