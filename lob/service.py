@@ -92,6 +92,7 @@ class EngineService:
         self.sessions = sessions
         self.driver = self.client = self.engine = self.loop = self.metrics = None
         self.journal = self.recovered = None
+        self.trace = None
         self.snapshots_written = 0
         self.prefaulted = None      # (bytes, seconds) when the pools were faulted in at start
         self.order_entry = self.market_data = self.drop_copy = self.streams = self.images = None
@@ -131,7 +132,8 @@ class EngineService:
             self.streams = PrivateStreams(self.client, cfg.publication_limit(len(self.sessions)),
                                           buffer_bytes=cfg.private_buffer_kb << 10,
                                           connect_timeout=cfg.publication_connect_timeout,
-                                          slow_consumer_timeout=cfg.slow_consumer_timeout)
+                                          slow_consumer_timeout=cfg.slow_consumer_timeout,
+                                          term_length=cfg.private_term_kb << 10)
             if cfg.market_data_enabled:
                 self.market_data = self.client.add_exclusive_publication(cfg.market_data.channel,
                                                                          cfg.market_data.stream_id)
@@ -145,9 +147,13 @@ class EngineService:
             if cfg.prefault:
                 started = time.monotonic()
                 self.prefaulted = (self.engine.prefault(), time.monotonic() - started)
+            if cfg.trace_file:
+                from lob.latency_trace import LatencyTrace
+                self.trace = LatencyTrace(cfg.trace_file, cfg.trace_capacity)
             self.loop = ServiceLoop(self.engine, self.order_entry, self.streams, self.market_data, self.drop_copy,
                                     self.images, idle=cfg.idle, fragment_limit=cfg.fragment_limit,
-                                    journal=self.journal, on_snapshot=self._write_snapshot, tick_ms=cfg.tick_ms)
+                                    journal=self.journal, on_snapshot=self._write_snapshot, tick_ms=cfg.tick_ms,
+                                    trace=self.trace)
             if cfg.metrics_port is not None:
                 from lob.metrics import EngineMetrics
                 self.metrics = EngineMetrics(LATENCY_BOUNDS_NS, other_template=TEMPLATE_OTHER)
@@ -212,20 +218,22 @@ class EngineService:
             f"{cfg.retransmit_ring_kb} KiB retransmission ring each",
             f"  executions   private publication per logged-on transport (at most {self.streams.capacity}; "
             f"{cfg.private_buffer_kb} KiB held up to {cfg.publication_connect_timeout:g} s until it connects; "
-            f"a client back-pressured {cfg.slow_consumer_timeout:g} s or beyond that is disconnected)",
+            f"a client back-pressured {cfg.slow_consumer_timeout:g} s or beyond that is disconnected; "
+            f"{cfg.private_term_kb} KiB terms: {3 * cfg.private_term_kb:,} KiB of driver memory per client)",
             f"  market data  " + (f"{cfg.market_data}, session {self.market_data.session_id}; "
                                   f"clients subscribe with {clients['market_data'].channel}"
                                   if self.market_data is not None else "off"),
             f"  drop copy    " + (f"{cfg.drop_copy}, session {self.drop_copy.session_id}"
                                   if self.drop_copy is not None else "off"),
             f"  instruments  {instruments}",
-            f"  engine       max orders {cfg.max_orders}, idle {cfg.idle}, {cfg.fragment_limit} fragments per poll"
-            + (f"; pools faulted in: {self.prefaulted[0] / (1 << 20):,.0f} MiB in {self.prefaulted[1]:.2f} s"
-               if self.prefaulted else "; pools faulted in as used (--no-prefault)"),
+            f"  engine       max orders {cfg.max_orders:,}, idle {cfg.idle}, {cfg.fragment_limit} fragments per poll",
+            f"  pools        " + pool_line(cfg.max_orders, self.prefaulted),
         ]
         if self.journal is not None:
             lines.append(f"  journal      {cfg.journal_dir} (policy {cfg.journal_policy}, next seq {self.journal.next_seq}),"
                          f" snapshots in {cfg.snapshots}")
+        if self.trace is not None:
+            lines.append(f"  trace        {self.trace.path} ({self.trace.capacity:,} records of 48 bytes)")
         if self.metrics_port is not None:
             lines.append(f"  metrics      http://{cfg.metrics_host}:{self.metrics_port}/metrics")
         lines.append("lob engine ready")
@@ -315,6 +323,8 @@ class EngineService:
             self.client.close()
         if self.driver is not None:
             self.driver.close()
+        if self.trace is not None:
+            self.trace.close()
 
     def __enter__(self):
         self.start()
@@ -322,6 +332,17 @@ class EngineService:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def pool_line(max_orders, prefaulted):
+    """What the order pools take (faulted in at start, or as used) and what a larger pool would cost."""
+    if not prefaulted:
+        return f"faulted in as used (--no-prefault), sized for {max_orders:,} orders"
+    size, seconds = prefaulted
+    per_order = size / max_orders
+    return (f"{size / (1 << 20):,.0f} MiB faulted in for {max_orders:,} orders in {seconds:.2f} s "
+            f"({per_order:,.0f} bytes an order: each further 1,048,576 orders cost {per_order:,.0f} MiB; "
+            f"--max-orders)")
 
 
 def status_line(snapshot, previous, seconds):

@@ -79,7 +79,9 @@ class MediaDriver:
 
     def __init__(self, aeron_dir=None, *, threading=DEFAULT_THREADING, idle=DEFAULT_IDLE,
                  term_buffer_length=DEFAULT_TERM_BUFFER_LENGTH, ipc_term_buffer_length=None, mtu_length=None,
-                 spies_simulate_connection=False, sparse_terms=False):
+                 spies_simulate_connection=False, sparse_terms=False, client_liveness_timeout=None):
+        """`client_liveness_timeout` (seconds, default Aeron's 10): how long a client may go without a
+        keep-alive before the driver drops it; a benchmark that pauses a client process raises it."""
         if threading not in THREADING_MODES:
             raise ValueError(f"threading mode {threading!r}: use one of {', '.join(THREADING_MODES)}")
         if idle not in DRIVER_IDLE_STRATEGIES:
@@ -102,6 +104,11 @@ class MediaDriver:
         # only for that moment so the rest of the process (and its children) keep their own.
         settings = {name: idle for name in _IDLE_ENV[threading]}
         settings["AERON_TERM_BUFFER_SPARSE_FILE"] = "true" if sparse_terms else "false"
+        if client_liveness_timeout is not None:
+            liveness_ns = int(client_liveness_timeout * 1e9)
+            settings["AERON_CLIENT_LIVENESS_TIMEOUT"] = str(liveness_ns)
+            # the driver requires the unblock timeout to exceed the liveness timeout
+            settings["AERON_PUBLICATION_UNBLOCK_TIMEOUT"] = str(liveness_ns + 5_000_000_000)
         with _ENV_LOCK:
             saved = {name: os.environ.get(name) for name in settings}
             try:
