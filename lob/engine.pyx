@@ -19,7 +19,7 @@ from posix.mman cimport MADV_HUGEPAGE, madvise
 
 from lob.core cimport (MATCH_PRO_RATA, AccountEntry, AccountLimits, CORE_OK, DEFAULT_MAX_ACCOUNTS, INBOUND_RECORD_HEADER_LENGTH,
                        INT64_NULL, BookSide, EngineCore, Instrument, risk_init,
-                       Level, OutBuf, Order, Session, SessionConfig, book_snapshot_encode, book_snapshot_length,
+                       IdEntry, Level, OutBuf, Order, Session, Touch, SessionConfig, book_snapshot_encode, book_snapshot_length,
                        engine_close, engine_init, engine_on_records, engine_prefault, ids_find, instrument_index,
                        load_u32le, outbuf_lend, outbuf_unlend, ring_frame, session_slot, side_best, side_worse)
 
@@ -539,3 +539,13 @@ cdef class Engine:
     def next_md_seq(self):
         """Sequence number of the next market-data message."""
         return self.core.next_md_seq
+
+
+def pool_bytes(uint32_t max_orders):
+    """The bytes of the regions sized by max_orders (order and level pools, touch list, id table), as
+    Engine.prefault() faults them in; the account table and the rest do not grow with it."""
+    cdef uint64_t table_size = 8
+    while table_size < 2 * <uint64_t>max_orders:
+        table_size *= 2
+    return ((<size_t>max_orders + 1) * (sizeof(Order) + sizeof(Level) + sizeof(Touch))
+            + table_size * sizeof(IdEntry))

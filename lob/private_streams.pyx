@@ -586,6 +586,16 @@ cdef class PrivateStreams:
                                      st.stream_id, bool(st.closing), st.pending_frames)
         return out
 
+    def publication_term_length(self, uint32_t transport):
+        """The term length of `transport`'s publication as the driver made it (0: no publication yet)."""
+        cdef aeron_publication_constants_t constants
+        cdef int32_t slot = find_slot(&self.state, transport)
+        if slot < 0 or self.state.slots[slot].publication == NULL:
+            return 0
+        if api.exclusive_publication_constants(self.state.slots[slot].publication, &constants) != 0:
+            return 0
+        return constants.term_buffer_length
+
     def counters(self):
         cdef private_counters_t* c = &self.state.counters
         return {"frames": c.frames, "bytes": c.bytes, "back_pressure_events": c.back_pressure_events,

@@ -336,13 +336,19 @@ class EngineService:
 
 def pool_line(max_orders, prefaulted):
     """What the order pools take (faulted in at start, or as used) and what a larger pool would cost."""
+    from lob.engine import pool_bytes
+
+    mib = 1 << 20
+    sized = pool_bytes(max_orders)
+    larger = max(max_orders * 4, 1 << 20)
     if not prefaulted:
-        return f"faulted in as used (--no-prefault), sized for {max_orders:,} orders"
+        return (f"faulted in as used (--no-prefault): up to {sized / mib:,.0f} MiB for {max_orders:,} orders "
+                f"({sized / max_orders:,.0f} bytes an order)")
     size, seconds = prefaulted
-    per_order = size / max_orders
-    return (f"{size / (1 << 20):,.0f} MiB faulted in for {max_orders:,} orders in {seconds:.2f} s "
-            f"({per_order:,.0f} bytes an order: each further 1,048,576 orders cost {per_order:,.0f} MiB; "
-            f"--max-orders)")
+    fixed = max(0, size - sized)
+    return (f"{size / mib:,.0f} MiB faulted in at start in {seconds:.2f} s: {sized / mib:,.0f} MiB for "
+            f"{max_orders:,} orders ({sized / max_orders:,.0f} bytes an order) + {fixed / mib:,.0f} MiB of "
+            f"account table; --max-orders {larger:,} would take {(pool_bytes(larger) + fixed) / mib:,.0f} MiB")
 
 
 def status_line(snapshot, previous, seconds):
