@@ -65,8 +65,8 @@ def parse_args(argv=None):
                         help="session counts measured at the same aggregate rates (default 1,8,32,100; '' none)")
     parser.add_argument("--sweep-rates", type=_ints, default=(10_000, 50_000), metavar="R1,R2,...",
                         help="aggregate offered rates of the sessions sweep (default 10000,50000)")
-    parser.add_argument("--private-term-kb", type=int, default=256,
-                        help="term length of the engine's private publications (default 256, the engine's)")
+    parser.add_argument("--private-term-kb", type=int, default=1024,
+                        help="term length of the engine's private publications (default 1024, the engine's)")
     parser.add_argument("--no-trace", action="store_true",
                         help="run the engine without its latency trace (no breakdown of the round trips)")
     parser.add_argument("--trace-capacity", type=int, default=1 << 21, help="records in the engine's trace ring")

@@ -63,7 +63,7 @@ A config file mirrors the flags:
     max = 64                         # private publications at once (default 2 x sessions + 16)
     connect_timeout = 5.0            # seconds frames wait for a new publication's subscriber
     buffer_kb = 8192                 # what they may hold meanwhile (or while back-pressured), per transport
-    term_kb = 256                    # term length of each private publication (its log holds 3 terms)
+    term_kb = 1024                   # term length of each private publication (its log holds 3 terms)
     slow_consumer_timeout = 2.0      # seconds a client may stay back-pressured before it is disconnected
 
     [status]
@@ -203,7 +203,7 @@ class EngineConfig:
     max_publications: int | None = None     # None: 2 x sessions + 16
     publication_connect_timeout: float = 5.0
     private_buffer_kb: int = 8192
-    private_term_kb: int = 256              # per private publication whose response channel names no term-length
+    private_term_kb: int = 1024             # per private publication whose response channel names no term-length
     slow_consumer_timeout: float = 2.0
     status_interval: float = 5.0
     metrics_port: int | None = None
@@ -369,7 +369,7 @@ def add_arguments(parser):
     sessions.add_argument("--private-term-kb", default=s, type=int, metavar="KB",
                           help="term length of each private publication whose response channel names no "
                                "term-length (a power of two, >= 64); the driver holds 3 terms per connected "
-                               "client (default 256: 768 KiB a client)")
+                               "client (default 1024: 3 MiB a client)")
     engine.add_argument("--status-interval", default=s, type=float, metavar="SECONDS",
                         help="seconds between status lines, 0: none (default 5)")
     engine.add_argument("--metrics-port", default=s, type=int, metavar="PORT",

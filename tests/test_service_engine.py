@@ -72,7 +72,7 @@ def test_banner_names_the_channels_and_never_a_secret(engine):
     assert f"  sessions     4 from {engine.credentials_path}; ticks every 50 ms, 4096 KiB retransmission ring each" in banner
     assert "  executions   private publication per logged-on transport (at most 24; " in banner
     assert "  drop copy    off" in banner and "stream 1002" not in banner
-    assert "; 256 KiB terms: 768 KiB of driver memory per client)" in banner
+    assert "; 1024 KiB terms: 3,072 KiB of driver memory per client)" in banner
     pools = re.search(r"\n  pools        ([\d,]+) MiB faulted in at start in \d+\.\d\d s: ([\d,]+) MiB for ([\d,]+) "
                       r"orders \(([\d,]+) bytes an order\) \+ ([\d,]+) MiB of account table; --max-orders ([\d,]+) "
                       r"would take ([\d,]+) MiB\n", banner)
