@@ -1,15 +1,23 @@
-"""The engine over Aeron UDP against the transport ceiling, on this machine, in one run.
+"""The engine over Aeron UDP against the transport's ceilings, on this machine, in one run.
 
-(a) raw Aeron UDP echo of same-size frames, no matching (benchmarks/bench_echo.py): the ceiling;
-(b) `lob engine` (subprocess, attached to an embedded shared-mode driver in this process, with the sample
-    credentials) under the load generator, logged on as `--sessions` sessions each with its private
+(a) raw Aeron UDP echo of same-size frames, no matching (benchmarks/bench_echo.py): the throughput ceiling;
+(b) `lob engine` (subprocess, attached to an embedded shared-mode driver in this process, with a generated
+    credentials file) under the load generator, logged on as `--sessions` sessions each with its private
     execution stream: closed-loop maximum throughput, and open-loop round-trip latency at each offered
-    rate (latency from each message's scheduled send time: no coordinated omission).
-Prints both, the ratio (b) closed loop / (a), and what the execution streams carry per inbound message
-(SBE bytes, and with Aeron's framing).
+    rate (latency from each message's scheduled send time: no coordinated omission);
+(c) the latency ceiling (benchmarks/latency_ceiling.py): a C pong on the same driver, started like the
+    engine, answering the workload's frame sizes as the engine answers (its average number and size of
+    execution messages, on a publication to the sender's response channel), timed like (b); at every
+    offered rate, `--repeats` times, interleaved with (b) in alternating order, the side not measured
+    stopped (SIGSTOP) so that its idle loop does not compete;
+(d) where (b)'s round trips go: the engine runs with its latency trace (`--trace-file`, off with
+    --no-trace), joined per message with the load generator's send and receive times
+    (benchmarks/latency_breakdown.py);
+(e) `--sessions-sweep` session counts at the same aggregate rates (`--sweep-rates`), per session and overall.
+Prints the platform's stalls first, then all of it with the ratios engine/ceiling.
 
-    python benchmarks/bench_e2e.py --json results/e2e.json
-    python benchmarks/bench_e2e.py --seconds 2 --rates 10000,50000     # quicker
+    python benchmarks/bench_e2e.py --json results/e2e.json          # the full set (~4 min on a quiet machine)
+    python benchmarks/bench_e2e.py --seconds 2 --rates 10000,50000 --sessions-sweep= --skip-echo   # quicker
     python benchmarks/bench_e2e.py --idle backoff:1000:50000 --engine-idle backoff:1000:50000   # see README
 
 The workload is the benchmark mix (lob.tools.workload) from a fixed seed, encoded once before any
@@ -302,11 +310,17 @@ def run_engine(args, rates, frame_size_out):
                                "session_p99_min_us": p99s[0] if p99s else None,
                                "session_p99_median_us": p99s[len(p99s) // 2] if p99s else None,
                                "session_p99_max_us": p99s[-1] if p99s else None}
+                        summary = bench.breakdown(head, extras, rate)
+                        if summary:
+                            row["breakdown"] = summary
                         results["sessions"].append(row)
                         print(f"sessions {sessions:>4} at {rate:>7,}/s: p50 {row['p50_us']:,.1f} p99 {row['p99_us']:,.1f} "
                               f"p99.9 {row['p999_us']:,.1f} µs; per-session p99 {row['session_p99_min_us']:,.1f}.."
                               f"{row['session_p99_max_us']:,.1f} µs; lost {row['lost']} duplicated {row['duplicated']}",
                               flush=True)
+                        if summary:
+                            from latency_breakdown import format_summary
+                            print(format_summary(summary), flush=True)
             finally:
                 bench.close()
             results["runs"] = bench.runs

@@ -52,7 +52,7 @@ A config file mirrors the flags:
     instruments = "1:1,2:5"          # id:tick pairs (or a table: {1 = 1, 2 = 5}), for quick starts; or
     instruments_file = "examples/instruments.toml"  # reference data (lob/instruments.py), not both
     max_accounts = 65536             # (account, instrument) pairs the risk table holds
-    max_orders = 262144              # order pool capacity (176 bytes an order, faulted in at start)
+    max_orders = 262144              # order pool capacity (208 bytes an order, faulted in at start)
     prefault = true                  # fault the pools for max_orders in at start (false: as first used)
     idle = "yield"                   # yield | spin | sleep:NS | backoff[:MIN_NS[:MAX_NS]]
     fragment_limit = 16
@@ -192,8 +192,8 @@ class EngineConfig:
     accounts: object = None                 # lob.accounts.AccountRules; None: no account limits
     max_accounts: int = 65536
     # Resting orders the pools hold (a full pool rejects new orders cleanly). 262,144 is several times
-    # the resting orders of a busy venue's order book per matching engine (tens of thousands), at 44 MiB
-    # faulted in at start; raise it for a deep multi-instrument shard (176 bytes an order).
+    # the resting orders of a busy venue's book per matching engine (tens of thousands), at 52 MiB
+    # faulted in at start; raise it for a deep multi-instrument shard (208 bytes an order).
     max_orders: int = 1 << 18
     prefault: bool = True                   # fault the engine's pools in at start, not on the message path
     idle: str = "yield"
@@ -340,8 +340,9 @@ def add_arguments(parser):
                              "examples/instruments.toml); replaces --instruments")
     engine.add_argument("--max-accounts", default=s, type=int, metavar="N",
                         help="(account, instrument) pairs the risk table holds (default 65536)")
-    engine.add_argument("--max-orders", default=s, type=int, help="order pool capacity: resting orders the engine holds, ~176 bytes each, faulted in "
-                             "at start (default 262144: 44 MiB)")
+    engine.add_argument("--max-orders", default=s, type=int,
+                        help="order pool capacity: resting orders the engine holds, 208 bytes each, faulted in "
+                             "at start (default 262144: 52 MiB)")
     engine.add_argument("--no-prefault", dest="prefault", action="store_false", default=s,
                         help="fault the order pools in as they are first used instead of at start (less memory "
                              "for a small book; page faults on the message path)")
