@@ -75,6 +75,8 @@ def parse_args(argv=None):
                         help="aggregate offered rates of the sessions sweep (default 10000,50000)")
     parser.add_argument("--private-term-kb", type=int, default=1024,
                         help="term length of the engine's private publications (default 1024, the engine's)")
+    parser.add_argument("--socket-buffer-kb", type=int, default=0,
+                        help="SO_RCVBUF/SO_SNDBUF of the driver's UDP sockets (default 0: Aeron's, 128 KiB)")
     parser.add_argument("--no-trace", action="store_true",
                         help="run the engine without its latency trace (no breakdown of the round trips)")
     parser.add_argument("--trace-capacity", type=int, default=1 << 21, help="records in the engine's trace ring")
@@ -89,7 +91,8 @@ def measure_echo(args, size, **shape):
     from bench_echo import measure_echo_ceiling
 
     return measure_echo_ceiling(args.seconds, size, idle=args.echo_idle, driver_idle=args.driver_idle,
-                                sparse_terms=args.sparse_terms, **shape)
+                                sparse_terms=args.sparse_terms, socket_buffer=args.socket_buffer_kb << 10 or None,
+                                **shape)
 
 
 def write_credentials(path, count):
@@ -145,6 +148,7 @@ class EngineRuns:
 
         options = {"idle": self.args.idle} if self.args.idle != "yield" else {}
         since = trace_written(self.trace_path)
+        drops = udp_receive_drops()
         generator = loadgen.LoadGenerator(self.conn.aeron, self.stack.config, encoded, self.credentials[:sessions],
                                           **options)
         try:
@@ -155,7 +159,7 @@ class EngineRuns:
         report.logged_off = generator.logged_off
         self.runs.append(report.to_json())
         extras = {"loop": generator.last_loop, "times": generator.last_times, "transports": transports,
-                  "trace_since": since}
+                  "trace_since": since, "udp_drops": _drops_since(drops)}
         return report, histogram, extras
 
     def breakdown(self, encoded, extras, rate):
@@ -185,8 +189,11 @@ class EngineRuns:
     def ceiling_run(self, lengths, rate):
         self.engine_paused(True)
         self.ceiling.resume()
+        drops = udp_receive_drops()
         try:
-            return self.ceiling.measure(lengths, rate)
+            figures = self.ceiling.measure(lengths, rate)
+            figures["udp_drops"] = _drops_since(drops)
+            return figures
         finally:
             self.ceiling.pause()
             self.engine_paused(False)
@@ -194,6 +201,22 @@ class EngineRuns:
     def close(self):
         if self.ceiling is not None:
             self.ceiling.close()
+
+
+def udp_receive_drops():
+    """Datagrams the kernel dropped for want of receive-buffer space so far (Linux, this network
+    namespace, every process's); None where /proc/net/snmp is not there."""
+    try:
+        with open("/proc/net/snmp") as f:
+            lines = [line.split() for line in f if line.startswith("Udp:")]
+        return int(lines[1][lines[0].index("RcvbufErrors")])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _drops_since(before):
+    after = udp_receive_drops()
+    return after - before if after is not None and before is not None else None
 
 
 def trace_written(path):
@@ -239,7 +262,8 @@ def run_engine(args, rates, frame_size_out):
     engine_args += args.engine_arg
     credentials = write_credentials(os.path.join(workdir, "credentials.txt"), max(session_count, 1))
     # The pong and the engine are stopped in turn for a whole run: the driver must not time them out.
-    driver_options = {"sparse_terms": args.sparse_terms, "client_liveness_timeout": 300.0}
+    driver_options = {"sparse_terms": args.sparse_terms, "client_liveness_timeout": 300.0,
+                      "socket_buffer": args.socket_buffer_kb << 10 or None}
     try:
         with LocalStack(instruments={1: 1}, engine_args=engine_args, driver_idle=args.driver_idle,
                         driver_options=driver_options, credentials=credentials) as stack, \
@@ -277,14 +301,15 @@ def run_engine(args, rates, frame_size_out):
                                     continue
                                 pair["ceiling"] = c = bench.ceiling_run(head.lengths, rate)
                                 print(f"ceiling  {rate:>9,}/s  p50 {c['p50_us']:>8,.1f}  p99 {c['p99_us']:>9,.1f}  "
-                                      f"p99.9 {c['p999_us']:>9,.1f}  max {c['max_us']:>9,.1f} µs  lost {c['lost']}",
-                                      flush=True)
+                                      f"p99.9 {c['p999_us']:>9,.1f}  max {c['max_us']:>9,.1f} µs  lost {c['lost']}  "
+                                      f"UDP drops {c['udp_drops']}", flush=True)
                             else:
                                 report, histogram, extras = bench.once(head, args.sessions, rate=rate)
                                 pair["engine"] = e = open_figures(report)
+                                e["udp_drops"] = extras["udp_drops"]
                                 print(f"engine   {rate:>9,}/s  p50 {e['p50_us']:>8,.1f}  p99 {e['p99_us']:>9,.1f}  "
-                                      f"p99.9 {e['p999_us']:>9,.1f}  max {e['max_us']:>9,.1f} µs  lost {e['lost']}",
-                                      flush=True)
+                                      f"p99.9 {e['p999_us']:>9,.1f}  max {e['max_us']:>9,.1f} µs  lost {e['lost']}  "
+                                      f"UDP drops {e['udp_drops']}", flush=True)
                                 summary = bench.breakdown(head, extras, rate)
                                 if summary:
                                     pair["breakdown"] = summary
@@ -304,7 +329,7 @@ def run_engine(args, rates, frame_size_out):
                         per = session_percentiles(loop.round_trips(1e9 / rate, times["start_ns"]),
                                                   head.workload.session if sessions > 1 else [], sessions)
                         p99s = sorted(p["p99_us"] for p in per if p)
-                        row = {"sessions": sessions, "rate": rate, **open_figures(report),
+                        row = {"sessions": sessions, "rate": rate, **open_figures(report), "udp_drops": extras["udp_drops"],
                                "per_session_p50_us": [p.get("p50_us") for p in per],
                                "per_session_p99_us": [p.get("p99_us") for p in per],
                                "session_p99_min_us": p99s[0] if p99s else None,
@@ -316,7 +341,8 @@ def run_engine(args, rates, frame_size_out):
                         results["sessions"].append(row)
                         print(f"sessions {sessions:>4} at {rate:>7,}/s: p50 {row['p50_us']:,.1f} p99 {row['p99_us']:,.1f} "
                               f"p99.9 {row['p999_us']:,.1f} µs; per-session p99 {row['session_p99_min_us']:,.1f}.."
-                              f"{row['session_p99_max_us']:,.1f} µs; lost {row['lost']} duplicated {row['duplicated']}",
+                              f"{row['session_p99_max_us']:,.1f} µs; lost {row['lost']} duplicated {row['duplicated']}; "
+                              f"UDP drops {row['udp_drops']}",
                               flush=True)
                         if summary:
                             from latency_breakdown import format_summary
@@ -341,13 +367,14 @@ def print_open_loop(engine):
     """Each interleaved pair: the latency ceiling and the engine at one offered rate, and their ratios."""
     print("    open loop, latency from the scheduled send time (µs); ceiling = raw Aeron shaped like the engine, "
           "same driver, same run:")
-    print(f"    {'offered/s':>10} {'run':>3} {'':>8} {'p50':>8} {'p99':>9} {'p99.9':>9} {'max':>9} {'lost':>5}")
+    print(f"    {'offered/s':>10} {'run':>3} {'':>8} {'p50':>8} {'p99':>9} {'p99.9':>9} {'max':>9} {'lost':>5} "
+          f"{'UDP drops':>9}")
     for pair in engine["pairs"]:
         c, e = pair.get("ceiling"), pair["engine"]
         rows = ([("ceiling", c)] if c else []) + [("engine", e)]
         for name, f in rows:
             print(f"    {pair['rate']:>10,} {pair['repeat']:>3} {name:>8} {f['p50_us']:>8,.1f} {f['p99_us']:>9,.1f} "
-                  f"{f['p999_us']:>9,.1f} {f['max_us']:>9,.1f} {f['lost']:>5}")
+                  f"{f['p999_us']:>9,.1f} {f['max_us']:>9,.1f} {f['lost']:>5} {str(f.get('udp_drops')):>9}")
         if c:
             ratios = {k: _ratio(e[k], c[k]) for k in ("p50_us", "p99_us", "p999_us", "max_us")}
             pair["ratios"] = ratios
@@ -464,6 +491,7 @@ def main(argv=None):
                      "echo": args.echo_idle},
             "sparse_terms": args.sparse_terms,
             "engine_args": args.engine_arg,
+            "socket_buffer_kb": args.socket_buffer_kb,
             "load_average": os.getloadavg(),
             "sessions": args.sessions,
             "seed": args.seed,

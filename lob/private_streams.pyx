@@ -4,7 +4,8 @@ and stream its Negotiate named.
 
 The engine loop drives everything here without the GIL:
 - `private_streams_on_negotiate`, for every Negotiate frame (before the core sees it): starts an async
-  add of the publication, unless the channel is not one the venue serves ("aeron:udp?..." or
+  add of the publication (with the venue's `term_length` added to a channel that names none, so the
+  driver holds three such terms per client), unless the channel is not one the venue serves ("aeron:udp?..." or
   "aeron:ipc", at most 512 bytes) or `capacity` publications exist already. A Negotiate repeated with
   the same channel and stream keeps the publication; another channel replaces it.
 - `private_streams_send`, for every routed frame: offered once, or kept in the transport's bounded

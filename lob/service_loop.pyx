@@ -36,6 +36,10 @@ Outbound policy:
 - market data CLOSED / MAX_POSITION_EXCEEDED / ERROR: counted; the loop stops and the service exits
   with an error. On a private publication or the drop copy they are counted and matching goes on.
 
+With a latency trace (lob.latency_trace, `lob engine --trace-file`), on_fragment and the loop also write
+each message's receive, match and publish times into that side ring: nothing of it reaches the
+execution stream or the journal.
+
 Counters are plain C integers written by the loop thread only; the service copies them into
 Prometheus and the status line from another thread (torn reads of a monotonic 64-bit counter on
 x86-64 do not happen, and a value one message old is fine there).
