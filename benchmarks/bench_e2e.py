@@ -77,6 +77,9 @@ def parse_args(argv=None):
                         help="term length of the engine's private publications (default 1024, the engine's)")
     parser.add_argument("--socket-buffer-kb", type=int, default=0,
                         help="SO_RCVBUF/SO_SNDBUF of the driver's UDP sockets (default 0: Aeron's, 128 KiB)")
+    parser.add_argument("--driver-setting", action="append", default=[], metavar="AERON_NAME=VALUE",
+                        help="one more setting of the benchmark's media driver (repeat for more), e.g. "
+                             "AERON_RECEIVER_IO_VECTOR_CAPACITY=16")
     parser.add_argument("--no-trace", action="store_true",
                         help="run the engine without its latency trace (no breakdown of the round trips)")
     parser.add_argument("--trace-capacity", type=int, default=1 << 21, help="records in the engine's trace ring")
@@ -263,7 +266,8 @@ def run_engine(args, rates, frame_size_out):
     credentials = write_credentials(os.path.join(workdir, "credentials.txt"), max(session_count, 1))
     # The pong and the engine are stopped in turn for a whole run: the driver must not time them out.
     driver_options = {"sparse_terms": args.sparse_terms, "client_liveness_timeout": 300.0,
-                      "socket_buffer": args.socket_buffer_kb << 10 or None}
+                      "socket_buffer": args.socket_buffer_kb << 10 or None,
+                      "extra_settings": dict(v.split("=", 1) for v in args.driver_setting)}
     try:
         with LocalStack(instruments={1: 1}, engine_args=engine_args, driver_idle=args.driver_idle,
                         driver_options=driver_options, credentials=credentials) as stack, \
@@ -492,6 +496,7 @@ def main(argv=None):
             "sparse_terms": args.sparse_terms,
             "engine_args": args.engine_arg,
             "socket_buffer_kb": args.socket_buffer_kb,
+            "driver_settings": args.driver_setting,
             "load_average": os.getloadavg(),
             "sessions": args.sessions,
             "seed": args.seed,

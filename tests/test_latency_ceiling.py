@@ -38,17 +38,21 @@ def test_breakdown_splits_each_round_trip_exactly():
         (100, 110, 150, 7, 40, 0, 1, 0, 0, 0),
         (1_000, 1_010, 1_100, 7, 1, 0, 2, 3, 5, 0),
         (1_020, 1_030, 1_100, 7, 2, 1, 2, 3, 5, 0),
+        (1_200, 1_210, 1_250, 7, 1, 0, 1, 0, 7, 0),
         (5_000, 5_010, 5_050, 7, 4, 0, 1, 0, 9, 0),
     ]
-    send_ns, recv_ns = [900, 950], [1_300, 1_400]
+    send_ns, recv_ns = [900, 950, 1_000], [1_300, 1_400, 1_500]
     rows, joined = join(records, [7], [], send_ns, recv_ns, start_ns=800, period_ns=100)
-    assert joined == {"unmatched": 0, "extra_engine_records": 0, "exec_frames_held_back": 9}
+    # held back while the run's messages were answered (5 -> 7), not by the mass cancel after them (9)
+    assert joined == {"unmatched": 0, "extra_engine_records": 0, "exec_frames_held_back": 2}
     assert [(r["index"], r["total"], r["send_lag"], r["inbound"], r["engine"], r["outbound"], r["match"])
-            for r in rows] == [(0, 500, 100, 100, 100, 200, 10), (1, 500, 50, 70, 80, 300, 10)]
-    assert [(r["index_in_poll"], r["poll_messages"], r["idle_polls"]) for r in rows] == [(0, 2, 3), (1, 2, 3)]
-    summary = summarize(rows, slowest_fraction=0.5)
+            for r in rows] == [(0, 500, 100, 100, 100, 200, 10), (1, 500, 50, 70, 80, 300, 10),
+                               (2, 500, 0, 200, 50, 250, 10)]
+    assert [(r["index_in_poll"], r["poll_messages"], r["idle_polls"]) for r in rows] == [(0, 2, 3), (1, 2, 3),
+                                                                                         (0, 1, 0)]
+    summary = summarize(rows, slowest_fraction=0.2)
     assert summary["slowest"]["messages"] == 1
-    assert summary["all"]["outbound"]["share"] == pytest.approx(500 / 1000)
+    assert summary["all"]["outbound"]["share"] == pytest.approx(750 / 1500)
     assert summary["slowest_dominated_by"]["outbound"] == 1
 
 
