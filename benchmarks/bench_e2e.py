@@ -273,7 +273,8 @@ def run_engine(args, rates, frame_size_out):
                         driver_options=driver_options, credentials=credentials) as stack, \
                 connection.connect(stack.config) as conn:
             bench = EngineRuns(args, stack, conn, trace_path)
-            results["engine_banner"] = [l for l in stack.lines if l.strip().startswith(("engine", "executions"))]
+            results["engine_banner"] = [line for line in stack.lines
+                                        if line.strip().startswith(("engine", "executions", "pools"))]
             try:
                 if args.warmup_orders:
                     report, _, _ = bench.once(encoded.head(args.warmup_orders), args.sessions, window=args.window)
@@ -486,6 +487,7 @@ def main(argv=None):
             "pairs": engine["pairs"],
             "ceiling_shape": engine.get("ceiling_shape"),
             "sessions_sweep": engine["sessions"],
+            "engine_banner": engine.get("engine_banner"),
             "closed_loop": closed,
             "echo": echo,
             "frame_size": size,

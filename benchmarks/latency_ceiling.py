@@ -23,7 +23,6 @@ import sys
 
 ORDER_ENTRY_STREAM = 1001
 RESPONSE_STREAM = 1002
-PERCENTILES = ((50, "p50_us"), (90, "p90_us"), (99, "p99_us"), (99.9, "p999_us"))
 
 
 def channel(port, term_length=0):
