@@ -101,7 +101,11 @@ def summarize(rows, slowest_fraction=0.01):
     # episodes: slow messages whose engine receive times lie within 1 ms of the previous one's
     times = sorted(r["received_ns"] for r in slow)
     episodes = 1 + sum(1 for a, b in zip(times, times[1:]) if b - a > 1_000_000) if times else 0
+    last = max(r["index"] for r in rows) or 1
+    positions = sorted(r["index"] / last for r in slow)
     return {"all": figures(ordered), "slowest": figures(slow), "slowest_fraction": slowest_fraction,
+            "slowest_position": {"first": positions[0], "median": positions[len(positions) // 2],
+                                 "last": positions[-1]},
             "slowest_dominated_by": dominant, "slowest_episodes": episodes,
             "slowest_threshold_us": slow[0]["total"] / 1000}
 
@@ -118,7 +122,10 @@ def format_summary(summary, label=""):
     d = summary["slowest_dominated_by"]
     lines.append(f"    slowest {s['messages']:,} (>= {summary['slowest_threshold_us']:,.0f} µs), largest part: "
                  + ", ".join(f"{name} {d[name]}" for name in COMPONENTS)
-                 + f"; {summary['slowest_episodes']} episode(s) more than 1 ms apart")
+                 + f"; {summary['slowest_episodes']} episode(s) more than 1 ms apart"
+                 + (f"; where in the run: {summary['slowest_position']['first']:.0%} to "
+                    f"{summary['slowest_position']['last']:.0%}, median {summary['slowest_position']['median']:.0%}"
+                    if "slowest_position" in summary else ""))
     if "exec_frames_held_back" in summary:
         lines.append(f"    execution frames held back by back-pressure while the run's messages were answered: "
                      f"{summary['exec_frames_held_back']:,}")
