@@ -16,7 +16,7 @@
 (e) `--sessions-sweep` session counts at the same aggregate rates (`--sweep-rates`), per session and overall.
 Prints the platform's stalls first, then all of it with the ratios engine/ceiling.
 
-    python benchmarks/bench_e2e.py --json results/e2e.json          # the full set (~4 min on a quiet machine)
+    python benchmarks/bench_e2e.py --json results/e2e.json          # the full set (~6 min on a quiet machine)
     python benchmarks/bench_e2e.py --seconds 2 --rates 10000,50000 --sessions-sweep= --skip-echo   # quicker
     python benchmarks/bench_e2e.py --idle backoff:1000:50000 --engine-idle backoff:1000:50000   # see README
 
