@@ -1,15 +1,23 @@
-"""The engine over Aeron UDP against the transport ceiling, on this machine, in one run.
+"""The engine over Aeron UDP against the transport's ceilings, on this machine, in one run.
 
-(a) raw Aeron UDP echo of same-size frames, no matching (benchmarks/bench_echo.py): the ceiling;
-(b) `lob engine` (subprocess, attached to an embedded shared-mode driver in this process, with the sample
-    credentials) under the load generator, logged on as `--sessions` sessions each with its private
+(a) raw Aeron UDP echo of same-size frames, no matching (benchmarks/bench_echo.py): the throughput ceiling;
+(b) `lob engine` (subprocess, attached to an embedded shared-mode driver in this process, with a generated
+    credentials file) under the load generator, logged on as `--sessions` sessions each with its private
     execution stream: closed-loop maximum throughput, and open-loop round-trip latency at each offered
-    rate (latency from each message's scheduled send time: no coordinated omission).
-Prints both, the ratio (b) closed loop / (a), and what the execution streams carry per inbound message
-(SBE bytes, and with Aeron's framing).
+    rate (latency from each message's scheduled send time: no coordinated omission);
+(c) the latency ceiling (benchmarks/latency_ceiling.py): a C pong on the same driver, started like the
+    engine, answering the workload's frame sizes as the engine answers (its average number and size of
+    execution messages, on a publication to the sender's response channel), timed like (b); at every
+    offered rate, `--repeats` times, interleaved with (b) in alternating order, the side not measured
+    stopped (SIGSTOP) so that its idle loop does not compete;
+(d) where (b)'s round trips go: the engine runs with its latency trace (`--trace-file`, off with
+    --no-trace), joined per message with the load generator's send and receive times
+    (benchmarks/latency_breakdown.py);
+(e) `--sessions-sweep` session counts at the same aggregate rates (`--sweep-rates`), per session and overall.
+Prints the platform's stalls first, then all of it with the ratios engine/ceiling.
 
-    python benchmarks/bench_e2e.py --json results/e2e.json
-    python benchmarks/bench_e2e.py --seconds 2 --rates 10000,50000     # quicker
+    python benchmarks/bench_e2e.py --json results/e2e.json          # the full set (~6 min on a quiet machine)
+    python benchmarks/bench_e2e.py --seconds 2 --rates 10000,50000 --sessions-sweep= --skip-echo   # quicker
     python benchmarks/bench_e2e.py --idle backoff:1000:50000 --engine-idle backoff:1000:50000   # see README
 
 The workload is the benchmark mix (lob.tools.workload) from a fixed seed, encoded once before any
@@ -27,6 +35,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 DEFAULT_RATES = (10_000, 50_000, 100_000, 200_000)
+
+
+def _ints(text):
+    return tuple(int(float(v)) for v in text.split(",") if v.strip())
 
 
 def parse_args(argv=None):
@@ -54,6 +66,23 @@ def parse_args(argv=None):
                         help="create the driver's log buffers sparse (pages allocated on first write), "
                              "not whole (the default)")
     parser.add_argument("--skip-echo", action="store_true", help="do not measure the echo ceilings")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="interleaved ceiling/engine pairs per offered rate (default 2)")
+    parser.add_argument("--no-ceiling", action="store_true", help="do not measure the latency ceiling")
+    parser.add_argument("--sessions-sweep", type=_ints, default=(1, 8, 32, 100), metavar="N1,N2,...",
+                        help="session counts measured at the same aggregate rates (default 1,8,32,100; '' none)")
+    parser.add_argument("--sweep-rates", type=_ints, default=(10_000, 50_000), metavar="R1,R2,...",
+                        help="aggregate offered rates of the sessions sweep (default 10000,50000)")
+    parser.add_argument("--private-term-kb", type=int, default=1024,
+                        help="term length of the engine's private publications (default 1024, the engine's)")
+    parser.add_argument("--socket-buffer-kb", type=int, default=0,
+                        help="SO_RCVBUF/SO_SNDBUF of the driver's UDP sockets (default 0: Aeron's, 128 KiB)")
+    parser.add_argument("--driver-setting", action="append", default=[], metavar="AERON_NAME=VALUE",
+                        help="one more setting of the benchmark's media driver (repeat for more), e.g. "
+                             "AERON_RECEIVER_IO_VECTOR_CAPACITY=16")
+    parser.add_argument("--no-trace", action="store_true",
+                        help="run the engine without its latency trace (no breakdown of the round trips)")
+    parser.add_argument("--trace-capacity", type=int, default=1 << 21, help="records in the engine's trace ring")
     parser.add_argument("--stall-seconds", type=float, default=2.0,
                         help="seconds of the platform stall measurement, 0: none (default 2)")
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
@@ -65,70 +94,312 @@ def measure_echo(args, size, **shape):
     from bench_echo import measure_echo_ceiling
 
     return measure_echo_ceiling(args.seconds, size, idle=args.echo_idle, driver_idle=args.driver_idle,
-                                sparse_terms=args.sparse_terms, **shape)
+                                sparse_terms=args.sparse_terms, socket_buffer=args.socket_buffer_kb << 10 or None,
+                                **shape)
+
+
+def write_credentials(path, count):
+    """A credentials file with `count` load sessions (ids 1001..), random secrets, generous rates."""
+    import secrets
+
+    with open(path, "w") as f:
+        f.write("# generated by benchmarks/bench_e2e.py for one run; secrets are random and thrown away\n")
+        for k in range(count):
+            f.write(f"{1001 + k} LOADGEN {secrets.token_hex(32)} rate=1000000 burst=200000\n")
+    return path
+
+
+def encode_workload(orders, seed, sessions):
+    from lob.tools.workload import WorkloadSpec, generate
+
+    encoded = generate(WorkloadSpec(orders=orders, seed=seed, sessions=sessions)).encode()
+    encoded.frame_list()
+    return encoded
+
+
+def session_percentiles(round_trips, session_of, sessions):
+    """p50/p99 (µs) of each session's answered messages."""
+    from latency_ceiling import summarize
+
+    per = [[] for _ in range(sessions)]
+    for i, value in enumerate(round_trips):
+        if value >= 0:
+            per[session_of[i] if len(session_of) else 0].append(value)
+    return [summarize(values) if values else {} for values in per]
+
+
+class EngineRuns:
+    """The engine stack of one benchmark: `lob engine` attached to the driver in this process, the load
+    generator, and the latency ceiling's pong on the same driver; only one of engine and pong runs at a
+    time, the other is stopped (SIGSTOP) so that its idle loop does not compete."""
+
+    def __init__(self, args, stack, conn, trace_path):
+        self.args, self.stack, self.conn, self.trace_path = args, stack, conn, trace_path
+        self.credentials = stack.sessions()
+        self.runs = []
+        self.ceiling = None
+
+    def engine_paused(self, paused):
+        import signal
+
+        if self.stack.process is not None and self.stack.process.poll() is None:
+            os.kill(self.stack.process.pid, signal.SIGSTOP if paused else signal.SIGCONT)
+
+    def once(self, encoded, sessions=1, **mode):
+        """One load generator run over `sessions` sessions: (report, histogram, extras)."""
+        from lob.tools import loadgen
+
+        options = {"idle": self.args.idle} if self.args.idle != "yield" else {}
+        since = trace_written(self.trace_path)
+        drops = udp_receive_drops()
+        generator = loadgen.LoadGenerator(self.conn.aeron, self.stack.config, encoded, self.credentials[:sessions],
+                                          **options)
+        try:
+            transports = [session.transport for session in generator.sessions]
+            report, histogram = generator.run(drain_timeout=30.0, **mode)
+        finally:
+            generator.close()
+        report.logged_off = generator.logged_off
+        self.runs.append(report.to_json())
+        extras = {"loop": generator.last_loop, "times": generator.last_times, "transports": transports,
+                  "trace_since": since, "udp_drops": _drops_since(drops)}
+        return report, histogram, extras
+
+    def breakdown(self, encoded, extras, rate):
+        from latency_breakdown import join, summarize
+        from lob.latency_trace import read
+
+        if not self.trace_path:
+            return None
+        loop, times = extras["loop"], extras["times"]
+        rows, joined = join(read(self.trace_path, extras["trace_since"]), extras["transports"],
+                            encoded.workload.session if len(extras["transports"]) > 1 else [],
+                            loop.send_ns, loop.recv_ns, times["start_ns"], 1e9 / rate)
+        summary = summarize(rows)
+        summary.update(joined)
+        return summary
+
+    def start_ceiling(self, reply_size, replies_per_message):
+        from latency_ceiling import CeilingStack
+        from lob.tools.loadgen_session import ORDER_ENTRY_TERM_LENGTH
+
+        self.ceiling = CeilingStack(self.stack.aeron_dir, reply_size=reply_size,
+                                    replies_per_ping=max(1.0, replies_per_message), idle=self.args.echo_idle,
+                                    term_length=self.args.private_term_kb << 10,
+                                    order_entry_term_length=ORDER_ENTRY_TERM_LENGTH)
+        self.ceiling.pause()
+
+    def ceiling_run(self, lengths, rate):
+        self.engine_paused(True)
+        self.ceiling.resume()
+        drops = udp_receive_drops()
+        try:
+            figures = self.ceiling.measure(lengths, rate)
+            figures["udp_drops"] = _drops_since(drops)
+            return figures
+        finally:
+            self.ceiling.pause()
+            self.engine_paused(False)
+
+    def close(self):
+        if self.ceiling is not None:
+            self.ceiling.close()
+
+
+def udp_receive_drops():
+    """Datagrams the kernel dropped for want of receive-buffer space so far (Linux, this network
+    namespace, every process's); None where /proc/net/snmp is not there."""
+    try:
+        with open("/proc/net/snmp") as f:
+            lines = [line.split() for line in f if line.startswith("Udp:")]
+        return int(lines[1][lines[0].index("RcvbufErrors")])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _drops_since(before):
+    after = udp_receive_drops()
+    return after - before if after is not None and before is not None else None
+
+
+def trace_written(path):
+    if not path:
+        return 0
+    from lob.latency_trace import written
+    return written(path)
+
+
+def open_figures(report):
+    lat = report.latency_us
+    return {"achieved_per_s": round(report.throughput_per_s, 1), "p50_us": lat.get("p50"), "p90_us": lat.get("p90"),
+            "p99_us": lat.get("p99"), "p999_us": lat.get("p99.9"), "max_us": lat.get("max"), "lost": report.lost,
+            "duplicated": report.duplicated, "sent": report.sent,
+            "send_rate_per_s": round(report.send_rate_per_s, 1), "logged_off": report.logged_off,
+            "back_pressure": report.back_pressure}
 
 
 def run_engine(args, rates, frame_size_out):
+    import tempfile
+
     from lob.client import connection
     from lob.tools import loadgen
     from lob.tools.demo import LocalStack
-    from lob.tools.workload import WorkloadSpec, generate
 
+    sweep = [n for n in args.sessions_sweep if n > 0]
+    session_count = max([args.sessions, *sweep])
     largest = max([int(r * args.seconds) for r in rates] + [args.closed_loop_orders, args.warmup_orders, 1])
     print(f"generating and encoding {largest:,} messages (seed {args.seed}) ...", flush=True)
     t0 = time.perf_counter()
-    spec = WorkloadSpec(orders=largest, seed=args.seed, sessions=args.sessions)
-    encoded = generate(spec).encode()
-    encoded.frame_list()
+    encoded = encode_workload(largest, args.seed, args.sessions)
     frame_size_out.append(encoded.lengths[0])
     print(f"  done in {time.perf_counter() - t0:.1f} s", flush=True)
 
-    results = {"open_loop": {}, "runs": []}
-    engine_args = ["--idle", args.engine_idle]
+    results = {"open_loop": {}, "pairs": [], "sessions": [], "breakdown": {}}
+    workdir = tempfile.mkdtemp(prefix="lob-bench-e2e-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    trace_path = None if args.no_trace else os.path.join(workdir, "engine.trace")
+    engine_args = ["--idle", args.engine_idle, "--private-term-kb", str(args.private_term_kb)]
     if args.engine_fragment_limit:
         engine_args += ["--fragment-limit", str(args.engine_fragment_limit)]
+    if trace_path:
+        engine_args += ["--trace-file", trace_path, "--trace-capacity", str(args.trace_capacity)]
     engine_args += args.engine_arg
-    with LocalStack(instruments={1: 1}, engine_args=engine_args, driver_idle=args.driver_idle,
-                    driver_options={"sparse_terms": args.sparse_terms}) as stack, \
-            connection.connect(stack.config) as conn:
-        credentials = stack.sessions()
-        options = {"idle": args.idle} if args.idle != "yield" else {}
+    credentials = write_credentials(os.path.join(workdir, "credentials.txt"), max(session_count, 1))
+    # The pong and the engine are stopped in turn for a whole run: the driver must not time them out.
+    driver_options = {"sparse_terms": args.sparse_terms, "client_liveness_timeout": 300.0,
+                      "socket_buffer": args.socket_buffer_kb << 10 or None,
+                      "extra_settings": dict(v.split("=", 1) for v in args.driver_setting)}
+    try:
+        with LocalStack(instruments={1: 1}, engine_args=engine_args, driver_idle=args.driver_idle,
+                        driver_options=driver_options, credentials=credentials) as stack, \
+                connection.connect(stack.config) as conn:
+            bench = EngineRuns(args, stack, conn, trace_path)
+            results["engine_banner"] = [line for line in stack.lines
+                                        if line.strip().startswith(("engine", "executions", "pools"))]
+            try:
+                if args.warmup_orders:
+                    report, _, _ = bench.once(encoded.head(args.warmup_orders), args.sessions, window=args.window)
+                    print(f"warm-up: {report.sent:,} messages closed loop, {report.throughput_per_s:,.0f} msg/s, "
+                          f"lost {report.lost}", flush=True)
+                report, histogram, _ = bench.once(encoded.head(args.closed_loop_orders), args.sessions,
+                                                  window=args.window)
+                print(report.format(), flush=True)
+                results["closed_loop"] = closed = report.to_json()
+                if args.hdr_dir:
+                    loadgen.write_percentile_distribution(histogram, os.path.join(args.hdr_dir, "closed_loop.hdr"))
+                reply_size = round(closed["report_bytes"] / closed["reports_received"]) if closed["reports_received"] else 0
+                replies = closed["reports_received"] / closed["sent"] if closed["sent"] else 1.0
+                if not args.no_ceiling and reply_size >= 16:
+                    print(f"latency ceiling: a pong answering {replies:.2f} messages of {reply_size} bytes per "
+                          f"message on the same driver ...", flush=True)
+                    bench.start_ceiling(reply_size, replies)
+                    results["ceiling_shape"] = {"reply_size": reply_size, "replies_per_message": replies}
 
-        def once(count, **mode):
-            report, histogram = loadgen.run_workload(conn.aeron, stack.config, encoded.head(count), credentials,
-                                                     drain_timeout=30.0, **options, **mode)
-            results["runs"].append(report.to_json())
-            return report, histogram
+                for repeat in range(args.repeats):
+                    for position, rate in enumerate(rates):
+                        count = max(1, int(rate * args.seconds))
+                        head = encoded.head(count)
+                        pair = {"rate": rate, "repeat": repeat}
+                        sides = ["ceiling", "engine"] if (repeat + position) % 2 == 0 else ["engine", "ceiling"]
+                        for side in sides:
+                            if side == "ceiling":
+                                if bench.ceiling is None:
+                                    continue
+                                pair["ceiling"] = c = bench.ceiling_run(head.lengths, rate)
+                                print(f"ceiling  {rate:>9,}/s  p50 {c['p50_us']:>8,.1f}  p99 {c['p99_us']:>9,.1f}  "
+                                      f"p99.9 {c['p999_us']:>9,.1f}  max {c['max_us']:>9,.1f} µs  lost {c['lost']}  "
+                                      f"UDP drops {c['udp_drops']}", flush=True)
+                            else:
+                                report, histogram, extras = bench.once(head, args.sessions, rate=rate)
+                                pair["engine"] = e = open_figures(report)
+                                e["udp_drops"] = extras["udp_drops"]
+                                print(f"engine   {rate:>9,}/s  p50 {e['p50_us']:>8,.1f}  p99 {e['p99_us']:>9,.1f}  "
+                                      f"p99.9 {e['p999_us']:>9,.1f}  max {e['max_us']:>9,.1f} µs  lost {e['lost']}  "
+                                      f"UDP drops {e['udp_drops']}", flush=True)
+                                summary = bench.breakdown(head, extras, rate)
+                                if summary:
+                                    pair["breakdown"] = summary
+                                if args.hdr_dir:
+                                    loadgen.write_percentile_distribution(
+                                        histogram, os.path.join(args.hdr_dir, f"open_{rate}_{repeat}.hdr"))
+                        results["pairs"].append(pair)
+                        results["open_loop"].setdefault(str(rate), pair["engine"])
 
-        if args.warmup_orders:
-            report, _ = once(args.warmup_orders, window=args.window)
-            print(f"warm-up: {report.sent:,} messages closed loop, {report.throughput_per_s:,.0f} msg/s, "
-                  f"lost {report.lost}", flush=True)
-
-        report, histogram = once(args.closed_loop_orders, window=args.window)
-        print(report.format(), flush=True)
-        results["closed_loop"] = report.to_json()
-        if args.hdr_dir:
-            loadgen.write_percentile_distribution(histogram, os.path.join(args.hdr_dir, "closed_loop.hdr"))
-
-        for rate in rates:
-            count = max(1, int(rate * args.seconds))
-            report, histogram = once(count, rate=rate)
-            print(report.format(), flush=True)
-            lat = report.latency_us
-            results["open_loop"][str(rate)] = {
-                "achieved_per_s": round(report.throughput_per_s, 1),
-                "p50_us": lat.get("p50"), "p99_us": lat.get("p99"), "p999_us": lat.get("p99.9"),
-                "max_us": lat.get("max"), "lost": report.lost,
-                "duplicated": report.duplicated, "sent": report.sent, "send_rate_per_s": round(report.send_rate_per_s, 1),
-                "logged_off": report.logged_off,
-            }
-            if args.hdr_dir:
-                loadgen.write_percentile_distribution(histogram, os.path.join(args.hdr_dir, f"open_{rate}.hdr"))
-        stack.stop_engine()
-        results["engine_final_status"] = next((l for l in reversed(stack.lines) if "stopped" in l), None)
-    results["leftovers"] = stack.leftovers()
+                for sessions in sweep:
+                    sweep_encoded = encode_workload(max(int(r * args.seconds) for r in args.sweep_rates), args.seed,
+                                                    sessions)
+                    for rate in args.sweep_rates:
+                        head = sweep_encoded.head(max(1, int(rate * args.seconds)))
+                        report, _, extras = bench.once(head, sessions, rate=rate)
+                        loop, times = extras["loop"], extras["times"]
+                        per = session_percentiles(loop.round_trips(1e9 / rate, times["start_ns"]),
+                                                  head.workload.session if sessions > 1 else [], sessions)
+                        p99s = sorted(p["p99_us"] for p in per if p)
+                        row = {"sessions": sessions, "rate": rate, **open_figures(report), "udp_drops": extras["udp_drops"],
+                               "per_session_p50_us": [p.get("p50_us") for p in per],
+                               "per_session_p99_us": [p.get("p99_us") for p in per],
+                               "session_p99_min_us": p99s[0] if p99s else None,
+                               "session_p99_median_us": p99s[len(p99s) // 2] if p99s else None,
+                               "session_p99_max_us": p99s[-1] if p99s else None}
+                        summary = bench.breakdown(head, extras, rate)
+                        if summary:
+                            row["breakdown"] = summary
+                        results["sessions"].append(row)
+                        print(f"sessions {sessions:>4} at {rate:>7,}/s: p50 {row['p50_us']:,.1f} p99 {row['p99_us']:,.1f} "
+                              f"p99.9 {row['p999_us']:,.1f} µs; per-session p99 {row['session_p99_min_us']:,.1f}.."
+                              f"{row['session_p99_max_us']:,.1f} µs; lost {row['lost']} duplicated {row['duplicated']}; "
+                              f"UDP drops {row['udp_drops']}",
+                              flush=True)
+                        if summary:
+                            from latency_breakdown import format_summary
+                            print(format_summary(summary), flush=True)
+            finally:
+                bench.close()
+            results["runs"] = bench.runs
+            stack.stop_engine()
+            results["engine_final_status"] = next((l for l in reversed(stack.lines) if "stopped" in l), None)
+        results["leftovers"] = stack.leftovers()
+    finally:
+        import shutil
+        shutil.rmtree(workdir, ignore_errors=True)
     return results
+
+
+def _ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def print_open_loop(engine):
+    """Each interleaved pair: the latency ceiling and the engine at one offered rate, and their ratios."""
+    print("    open loop, latency from the scheduled send time (µs); ceiling = raw Aeron shaped like the engine, "
+          "same driver, same run:")
+    print(f"    {'offered/s':>10} {'run':>3} {'':>8} {'p50':>8} {'p99':>9} {'p99.9':>9} {'max':>9} {'lost':>5} "
+          f"{'UDP drops':>9}")
+    for pair in engine["pairs"]:
+        c, e = pair.get("ceiling"), pair["engine"]
+        rows = ([("ceiling", c)] if c else []) + [("engine", e)]
+        for name, f in rows:
+            print(f"    {pair['rate']:>10,} {pair['repeat']:>3} {name:>8} {f['p50_us']:>8,.1f} {f['p99_us']:>9,.1f} "
+                  f"{f['p999_us']:>9,.1f} {f['max_us']:>9,.1f} {f['lost']:>5} {str(f.get('udp_drops')):>9}")
+        if c:
+            ratios = {k: _ratio(e[k], c[k]) for k in ("p50_us", "p99_us", "p999_us", "max_us")}
+            pair["ratios"] = ratios
+            print(f"    {'':>10} {'':>3} {'ratio':>8} {ratios['p50_us']:>8.2f} {ratios['p99_us']:>9.2f} "
+                  f"{ratios['p999_us']:>9.2f} {ratios['max_us']:>9.2f}")
+        if pair.get("breakdown"):
+            from latency_breakdown import format_summary
+            print(format_summary(pair["breakdown"]))
+
+
+def print_sessions(rows):
+    if not rows:
+        return
+    print("    sessions at the same aggregate rate (each its own publication and private stream), µs:")
+    print(f"    {'sessions':>8} {'offered/s':>10} {'p50':>8} {'p99':>9} {'p99.9':>9} {'session p99 min/med/max':>27} "
+          f"{'lost':>5} {'dup':>4}")
+    for r in rows:
+        spread = f"{r['session_p99_min_us']:,.0f} / {r['session_p99_median_us']:,.0f} / {r['session_p99_max_us']:,.0f}"
+        print(f"    {r['sessions']:>8} {r['rate']:>10,} {r['p50_us']:>8,.1f} {r['p99_us']:>9,.1f} {r['p999_us']:>9,.1f} "
+              f"{spread:>27} {r['lost']:>5} {r['duplicated']:>4}")
 
 
 def main(argv=None):
@@ -192,11 +463,8 @@ def main(argv=None):
         print(f"    ratio (b)/(a)            {engine_rate / echo_rate:>12.2f}   (same-size echo)")
     if shaped_rate:
         print(f"    ratio (b)/(a')           {engine_rate / shaped_rate:>12.2f}")
-    print("    open loop (latency from the scheduled send time):")
-    print(f"    {'offered/s':>10} {'achieved/s':>11} {'p50 µs':>9} {'p99 µs':>9} {'p99.9 µs':>9} {'max µs':>9} {'lost':>5}")
-    for rate, r in engine["open_loop"].items():
-        print(f"    {int(rate):>10,} {r['achieved_per_s']:>11,.0f} {r['p50_us']:>9,.1f} {r['p99_us']:>9,.1f} "
-              f"{r['p999_us']:>9,.1f} {r['max_us']:>9,.1f} {r['lost']:>5}")
+    print_open_loop(engine)
+    print_sessions(engine["sessions"])
     print(f"    lost {lost}, duplicated {duplicated} over {len(runs)} runs ({sum(r['sent'] for r in runs):,} messages)"
           + (f"; {not_logged_off} session(s) not logged off" if not_logged_off else ""))
     if engine.get("engine_final_status"):
@@ -216,6 +484,10 @@ def main(argv=None):
             "lost": lost,
             "duplicated": duplicated,
             "open_loop": engine["open_loop"],
+            "pairs": engine["pairs"],
+            "ceiling_shape": engine.get("ceiling_shape"),
+            "sessions_sweep": engine["sessions"],
+            "engine_banner": engine.get("engine_banner"),
             "closed_loop": closed,
             "echo": echo,
             "frame_size": size,
@@ -225,6 +497,8 @@ def main(argv=None):
                      "echo": args.echo_idle},
             "sparse_terms": args.sparse_terms,
             "engine_args": args.engine_arg,
+            "socket_buffer_kb": args.socket_buffer_kb,
+            "driver_settings": args.driver_setting,
             "load_average": os.getloadavg(),
             "sessions": args.sessions,
             "seed": args.seed,

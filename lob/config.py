@@ -67,7 +67,7 @@ A config file mirrors the flags:
     instruments = "1:1,2:5"          # id:tick pairs (or a table: {1 = 1, 2 = 5}), for quick starts; or
     instruments_file = "examples/instruments.toml"  # reference data (lob/instruments.py), not both
     max_accounts = 65536             # (account, instrument) pairs the risk table holds
-    max_orders = 1048576
+    max_orders = 262144              # order pool capacity (208 bytes an order, faulted in at start)
     prefault = true                  # fault the pools for max_orders in at start (false: as first used)
     idle = "yield"                   # yield | spin | sleep:NS | backoff[:MIN_NS[:MAX_NS]]
     fragment_limit = 16
@@ -78,6 +78,7 @@ A config file mirrors the flags:
     max = 64                         # private publications at once (default 2 x sessions + 16)
     connect_timeout = 5.0            # seconds frames wait for a new publication's subscriber
     buffer_kb = 8192                 # what they may hold meanwhile (or while back-pressured), per transport
+    term_kb = 1024                   # term length of each private publication (its log holds 3 terms)
     slow_consumer_timeout = 2.0      # seconds a client may stay back-pressured before it is disconnected
 
     [status]
@@ -127,6 +128,13 @@ def fanout_channel(host, port, flow_control=None):
     """A multi-destination-cast publication channel: subscribers register with its control address."""
     uri = f"aeron:udp?control={host}:{port}|control-mode=dynamic"
     return f"{uri}|fc={flow_control}" if flow_control else uri
+
+
+def with_term_length(channel, term_length):
+    """`channel` with term-length=`term_length` added, unless it names one already (or term_length is 0)."""
+    if not term_length or "term-length=" in channel:
+        return channel
+    return f"{channel}{'|' if '?' in channel else '?'}term-length={term_length}"
 
 
 def _params(uri):
@@ -212,7 +220,10 @@ class EngineConfig:
     instruments_file: str | None = None     # reference data, replaces `instruments` (lob.instruments)
     accounts: object = None                 # lob.accounts.AccountRules; None: no account limits
     max_accounts: int = 65536
-    max_orders: int = 1 << 20
+    # Resting orders the pools hold (a full pool rejects new orders cleanly). 262,144 is several times
+    # the resting orders of a busy venue's book per matching engine (tens of thousands), at 52 MiB
+    # faulted in at start; raise it for a deep multi-instrument shard (208 bytes an order).
+    max_orders: int = 1 << 18
     prefault: bool = True                   # fault the engine's pools in at start, not on the message path
     idle: str = "yield"
     fragment_limit: int = 16
@@ -221,6 +232,7 @@ class EngineConfig:
     max_publications: int | None = None     # None: 2 x sessions + 16
     publication_connect_timeout: float = 5.0
     private_buffer_kb: int = 8192
+    private_term_kb: int = 1024             # per private publication whose response channel names no term-length
     slow_consumer_timeout: float = 2.0
     status_interval: float = 5.0
     metrics_port: int | None = None
@@ -233,6 +245,8 @@ class EngineConfig:
     journal_batch_us: int = 1000
     snapshot_dir: str | None = None
     snapshot_interval: float = 0.0
+    trace_file: str | None = None           # latency trace of every inbound message (lob.latency_trace); off
+    trace_capacity: int = 1 << 20           # records in its ring (48 bytes each)
 
     @property
     def snapshots(self):
@@ -281,7 +295,8 @@ _FILE_KEYS = {
                "prefault": "prefault", "idle": "idle", "fragment_limit": "fragment_limit",
                "drain_timeout": "drain_timeout", "tick_ms": "tick_ms", "retransmit_ring_kb": "retransmit_ring_kb"},
     "publications": {"max": "max_publications", "connect_timeout": "publication_connect_timeout",
-                     "buffer_kb": "private_buffer_kb", "slow_consumer_timeout": "slow_consumer_timeout"},
+                     "buffer_kb": "private_buffer_kb", "slow_consumer_timeout": "slow_consumer_timeout",
+                     "term_kb": "private_term_kb"},
     "status": {"interval": "status_interval"},
     "metrics": {"port": "metrics_port", "host": "metrics_host"},
     "journal": {"dir": "journal_dir", "policy": "journal_policy", "segment_mb": "journal_segment_mb",
@@ -389,7 +404,9 @@ def add_arguments(parser):
                              "examples/instruments.toml); replaces --instruments")
     engine.add_argument("--max-accounts", default=s, type=int, metavar="N",
                         help="(account, instrument) pairs the risk table holds (default 65536)")
-    engine.add_argument("--max-orders", default=s, type=int, help="order pool capacity (default 1048576)")
+    engine.add_argument("--max-orders", default=s, type=int,
+                        help="order pool capacity: resting orders the engine holds, 208 bytes each, faulted in "
+                             "at start (default 262144: 52 MiB)")
     engine.add_argument("--no-prefault", dest="prefault", action="store_false", default=s,
                         help="fault the order pools in as they are first used instead of at start (less memory "
                              "for a small book; page faults on the message path)")
@@ -414,11 +431,20 @@ def add_arguments(parser):
                                "disconnected as a slow consumer: its session ends (cancel-on-disconnect "
                                "applies) and it gets what it missed by RetransmitRequest after logging on "
                                "again (default 2)")
+    sessions.add_argument("--private-term-kb", default=s, type=int, metavar="KB",
+                          help="term length of each private publication whose response channel names no "
+                               "term-length (a power of two, >= 64); the driver holds 3 terms per connected "
+                               "client (default 1024: 3 MiB a client)")
     engine.add_argument("--status-interval", default=s, type=float, metavar="SECONDS",
                         help="seconds between status lines, 0: none (default 5)")
     engine.add_argument("--metrics-port", default=s, type=int, metavar="PORT",
                         help="serve Prometheus metrics on this port (default: none)")
     engine.add_argument("--metrics-host", default=s, help="address of the metrics endpoint (default 127.0.0.1)")
+    engine.add_argument("--trace-file", default=s, metavar="PATH",
+                        help="record each inbound message's receive, match and publish times into a ring "
+                             "mapped from PATH, for benchmarks (lob/latency_trace.pyx; default: off)")
+    engine.add_argument("--trace-capacity", default=s, type=int, metavar="N",
+                        help="records in the trace ring, 48 bytes each (default 1048576)")
     journal = parser.add_argument_group("journal and snapshots")
     journal.add_argument("--journal", dest="journal_dir", default=s, metavar="DIR",
                          help="journal every inbound message in DIR and recover from it at start (default: none)")
@@ -455,6 +481,7 @@ def from_args(args):
                        ("max_publications", "max_publications"),
                        ("publication_connect_timeout", "publication_connect_timeout"),
                        ("private_buffer_kb", "private_buffer_kb"), ("slow_consumer_timeout", "slow_consumer_timeout"),
+                       ("private_term_kb", "private_term_kb"),
                        ("status_interval", "status_interval"), ("metrics_port", "metrics_port"),
                        ("metrics_host", "metrics_host"), ("journal_dir", "journal_dir"),
                        ("journal_policy", "journal_policy"), ("journal_segment_mb", "journal_segment_mb"),
@@ -462,7 +489,8 @@ def from_args(args):
                        ("snapshot_dir", "snapshot_dir"), ("snapshot_interval", "snapshot_interval"),
                        ("recovery_enabled", "recovery_enabled"), ("recovery_interval", "recovery_interval"),
                        ("recovery_request_gap", "recovery_request_gap"),
-                       ("recovery_levels_per_message", "recovery_levels_per_message")):
+                       ("recovery_levels_per_message", "recovery_levels_per_message"),
+                       ("trace_file", "trace_file"), ("trace_capacity", "trace_capacity")):
         if flag in given:
             setattr(config, attr, given[flag])
     for prefix, attr in (("order_entry", "order_entry"), ("md", "market_data"), ("recovery", "recovery"),
@@ -521,6 +549,9 @@ def validate(config):
         raise ValueError("the publication connect timeout must be > 0")
     if not 1 <= int(config.private_buffer_kb) <= 1 << 20:
         raise ValueError(f"private_buffer_kb {config.private_buffer_kb} must be in 1..1048576")
+    term_kb = int(config.private_term_kb)
+    if not 64 <= term_kb <= 1 << 20 or term_kb & (term_kb - 1):
+        raise ValueError(f"private_term_kb {config.private_term_kb} must be a power of two in 64..1048576")
     if not config.slow_consumer_timeout > 0:
         raise ValueError("the slow-consumer timeout must be > 0")
     if config.status_interval < 0:
@@ -529,6 +560,8 @@ def validate(config):
         raise ValueError(f"journal policy {config.journal_policy!r}: use none, batch or every")
     if not 1 <= int(config.journal_segment_mb) <= 1 << 16:
         raise ValueError(f"journal segment size {config.journal_segment_mb} MB must be in 1..65536")
+    if not 1 <= int(config.trace_capacity) <= 1 << 28:
+        raise ValueError(f"trace_capacity {config.trace_capacity} must be in 1..268435456")
     if config.snapshot_interval < 0:
         raise ValueError("snapshot interval must be >= 0")
     if config.snapshot_dir and not config.journal_dir:

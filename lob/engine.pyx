@@ -19,7 +19,7 @@ from posix.mman cimport MADV_HUGEPAGE, madvise
 
 from lob.core cimport (MATCH_PRO_RATA, AccountEntry, AccountLimits, CORE_OK, DEFAULT_MAX_ACCOUNTS, INBOUND_RECORD_HEADER_LENGTH,
                        INT64_NULL, BookSide, EngineCore, Instrument, risk_init,
-                       Level, OrderCursor, OutBuf, Order, Session, SessionConfig, SnapshotCursor, book_snapshot_levels,
+                       IdEntry, Level, OrderCursor, OutBuf, Order, Session, SessionConfig, SnapshotCursor, Touch, book_snapshot_levels,
                        order_snapshot_orders, order_snapshot_part, order_snapshot_part_length, order_snapshot_start,
                        book_snapshot_part, book_snapshot_part_length, book_snapshot_start,
                        engine_close, engine_init, engine_on_records, engine_prefault, ids_find, instrument_index,
@@ -610,3 +610,13 @@ cdef class Engine:
     def next_md_seq(self):
         """Sequence number of the next market-data message."""
         return self.core.next_md_seq
+
+
+def pool_bytes(uint32_t max_orders):
+    """The bytes of the regions sized by max_orders (order and level pools, touch list, id table), as
+    Engine.prefault() faults them in; the account table and the rest do not grow with it."""
+    cdef uint64_t table_size = 8
+    while table_size < 2 * <uint64_t>max_orders:
+        table_size *= 2
+    return ((<size_t>max_orders + 1) * (sizeof(Order) + sizeof(Level) + sizeof(Touch))
+            + table_size * sizeof(IdEntry))

@@ -60,6 +60,7 @@ ctypedef struct private_streams_t:
     int32_t* index                  # open addressing: transport -> slot, -1 empty; index_mask + 1 entries
     uint32_t index_mask
     size_t buffer_limit             # bytes buffered per transport (before it connects, or back-pressured)
+    uint32_t term_length            # term-length added to channels that name none, 0: the driver's default
     uint64_t connect_timeout_ns
     uint64_t slow_consumer_timeout_ns   # back-pressured longer than this: disconnected
     uint64_t linger_ns              # bound on waiting for a closing publication to send what it was given

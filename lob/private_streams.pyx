@@ -4,7 +4,8 @@ and stream its Negotiate named.
 
 The engine loop drives everything here without the GIL:
 - `private_streams_on_negotiate`, for every Negotiate frame (before the core sees it): starts an async
-  add of the publication, unless the channel is not one the venue serves ("aeron:udp?..." or
+  add of the publication (with the venue's `term_length` added to a channel that names none, so the
+  driver holds three such terms per client), unless the channel is not one the venue serves ("aeron:udp?..." or
   "aeron:ipc", at most 512 bytes) or `capacity` publications exist already. A Negotiate repeated with
   the same channel and stream keeps the publication; another channel replaces it.
 - `private_streams_send`, for every routed frame: offered once, or kept in the transport's bounded
@@ -29,7 +30,8 @@ never per message.
 """
 from libc.stdint cimport INT64_MAX
 from libc.stdlib cimport calloc, free, malloc, realloc
-from libc.string cimport memcmp, memcpy, memmove
+from libc.stdio cimport snprintf
+from libc.string cimport memcmp, memcpy, memmove, strchr, strstr
 
 from lob.core cimport response_channel_ok
 from lob.sbe.messages cimport (
@@ -47,6 +49,7 @@ from lob.transport.publication cimport publication_offer
 
 cdef enum:
     HOUSEKEEPING_INTERVAL_NS = 200000
+    MAX_PUBLICATION_URI = MAX_RESPONSE_CHANNEL + 32
 
 
 cdef inline uint16_t u16le(const uint8_t* p) noexcept nogil:
@@ -184,8 +187,19 @@ cdef void set_closing(private_streams_t* ps, private_stream_t* st, uint64_t now_
     st.close_deadline_ns = deadline
 
 
+cdef const char* publication_uri(const private_streams_t* ps, const private_stream_t* st, char* uri) noexcept nogil:
+    """The channel as the client named it, with the venue's term length added when it names none (the
+    driver then holds three terms per connected client instead of its default's)."""
+    if ps.term_length == 0 or strstr(st.channel, "term-length=") != NULL:
+        return st.channel
+    snprintf(uri, MAX_PUBLICATION_URI, "%s%sterm-length=%u", st.channel,
+             "|" if strchr(st.channel, c'?') != NULL else "?", ps.term_length)
+    return uri
+
+
 cdef void private_streams_on_negotiate(private_streams_t* ps, uint32_t transport, const uint8_t* frame,
                                        size_t length, uint64_t now_ns) noexcept nogil:
+    cdef char uri[MAX_PUBLICATION_URI]
     cdef size_t block_length, channel_length
     cdef const char* channel
     cdef int32_t stream_id, slot
@@ -234,7 +248,7 @@ cdef void private_streams_on_negotiate(private_streams_t* ps, uint32_t transport
     st.channel_length = <uint16_t>channel_length
     st.stream_id = stream_id
     st.adding = NULL
-    if api.async_add_exclusive_publication(&st.adding, ps.aeron, st.channel, stream_id) < 0:
+    if api.async_add_exclusive_publication(&st.adding, ps.aeron, publication_uri(ps, st, uri), stream_id) < 0:
         ps.counters.add_failures += 1
         return
     st.transport = transport
@@ -481,8 +495,10 @@ cdef class PrivateStreams:
         self.state.slow = NULL
 
     def __init__(self, Client client not None, uint32_t max_publications, size_t buffer_bytes=1 << 20,
-                 double connect_timeout=5.0, double linger=1.0, double slow_consumer_timeout=2.0):
+                 double connect_timeout=5.0, double linger=1.0, double slow_consumer_timeout=2.0,
+                 uint32_t term_length=0):
         """`buffer_bytes`: what a transport may hold while it connects or is back-pressured;
+        `term_length`: of each publication whose channel names none (0: the driver's default);
         `slow_consumer_timeout`: how long (s) it may stay back-pressured before it is disconnected."""
         cdef uint32_t index_size = 16
         cdef uint32_t i
@@ -502,6 +518,9 @@ cdef class PrivateStreams:
             self.state.index[i] = -1
         self.state.index_mask = index_size - 1
         self.state.buffer_limit = buffer_bytes
+        if term_length and (term_length < 65536 or term_length > 1 << 30 or term_length & (term_length - 1)):
+            raise ValueError(f"term_length {term_length} must be a power of two in 64 KiB..1 GiB, or 0")
+        self.state.term_length = term_length
         self.state.connect_timeout_ns = <uint64_t>(connect_timeout * 1e9)
         self.state.linger_ns = <uint64_t>(linger * 1e9)
         if slow_consumer_timeout <= 0:
@@ -511,6 +530,10 @@ cdef class PrivateStreams:
     @property
     def capacity(self):
         return self.state.capacity
+
+    @property
+    def term_length(self):
+        return self.state.term_length
 
     @property
     def open_count(self):
@@ -563,6 +586,16 @@ cdef class PrivateStreams:
                 out[st.transport] = (STATES[st.state], st.channel[:st.channel_length].decode("ascii", "replace"),
                                      st.stream_id, bool(st.closing), st.pending_frames)
         return out
+
+    def publication_term_length(self, uint32_t transport):
+        """The term length of `transport`'s publication as the driver made it (0: no publication yet)."""
+        cdef aeron_publication_constants_t constants
+        cdef int32_t slot = find_slot(&self.state, transport)
+        if slot < 0 or self.state.slots[slot].publication == NULL:
+            return 0
+        if api.exclusive_publication_constants(self.state.slots[slot].publication, &constants) != 0:
+            return 0
+        return constants.term_buffer_length
 
     def counters(self):
         cdef private_counters_t* c = &self.state.counters

@@ -92,6 +92,7 @@ class EngineService:
         self.sessions = sessions
         self.driver = self.client = self.engine = self.loop = self.metrics = None
         self.journal = self.recovered = None
+        self.trace = None
         self.snapshots_written = 0
         self.prefaulted = None      # (bytes, seconds) when the pools were faulted in at start
         self.order_entry = self.market_data = self.drop_copy = self.streams = self.images = None
@@ -132,7 +133,8 @@ class EngineService:
             self.streams = PrivateStreams(self.client, cfg.publication_limit(len(self.sessions)),
                                           buffer_bytes=cfg.private_buffer_kb << 10,
                                           connect_timeout=cfg.publication_connect_timeout,
-                                          slow_consumer_timeout=cfg.slow_consumer_timeout)
+                                          slow_consumer_timeout=cfg.slow_consumer_timeout,
+                                          term_length=cfg.private_term_kb << 10)
             if cfg.market_data_enabled:
                 self.market_data = self.client.add_exclusive_publication(cfg.market_data.channel,
                                                                          cfg.market_data.stream_id)
@@ -148,10 +150,13 @@ class EngineService:
                 self.prefaulted = (self.engine.prefault(), time.monotonic() - started)
             if cfg.recovery_on:
                 self.recovery = self._start_recovery()
+            if cfg.trace_file:
+                from lob.latency_trace import LatencyTrace
+                self.trace = LatencyTrace(cfg.trace_file, cfg.trace_capacity)
             self.loop = ServiceLoop(self.engine, self.order_entry, self.streams, self.market_data, self.drop_copy,
                                     self.images, idle=cfg.idle, fragment_limit=cfg.fragment_limit,
                                     journal=self.journal, on_snapshot=self._write_snapshot, tick_ms=cfg.tick_ms,
-                                    recovery=self.recovery)
+                                    recovery=self.recovery, trace=self.trace)
             if cfg.metrics_port is not None:
                 from lob.metrics import EngineMetrics
                 self.metrics = EngineMetrics(LATENCY_BOUNDS_NS, other_template=TEMPLATE_OTHER)
@@ -232,7 +237,8 @@ class EngineService:
             f"{cfg.retransmit_ring_kb} KiB retransmission ring each",
             f"  executions   private publication per logged-on transport (at most {self.streams.capacity}; "
             f"{cfg.private_buffer_kb} KiB held up to {cfg.publication_connect_timeout:g} s until it connects; "
-            f"a client back-pressured {cfg.slow_consumer_timeout:g} s or beyond that is disconnected)",
+            f"a client back-pressured {cfg.slow_consumer_timeout:g} s or beyond that is disconnected; "
+            f"{cfg.private_term_kb} KiB terms: {3 * cfg.private_term_kb:,} KiB of driver memory per client)",
             f"  market data  " + (f"{cfg.market_data}, session {self.market_data.session_id}; "
                                   f"clients subscribe with {clients['market_data'].channel}"
                                   if self.market_data is not None else "off"),
@@ -244,13 +250,14 @@ class EngineService:
             f"  drop copy    " + (f"{cfg.drop_copy}, session {self.drop_copy.session_id}"
                                   if self.drop_copy is not None else "off"),
             f"  instruments  {instruments}",
-            f"  engine       max orders {cfg.max_orders}, idle {cfg.idle}, {cfg.fragment_limit} fragments per poll"
-            + (f"; pools faulted in: {self.prefaulted[0] / (1 << 20):,.0f} MiB in {self.prefaulted[1]:.2f} s"
-               if self.prefaulted else "; pools faulted in as used (--no-prefault)"),
+            f"  engine       max orders {cfg.max_orders:,}, idle {cfg.idle}, {cfg.fragment_limit} fragments per poll",
+            f"  pools        " + pool_line(cfg.max_orders, self.prefaulted),
         ]
         if self.journal is not None:
             lines.append(f"  journal      {cfg.journal_dir} (policy {cfg.journal_policy}, next seq {self.journal.next_seq}),"
                          f" snapshots in {cfg.snapshots}")
+        if self.trace is not None:
+            lines.append(f"  trace        {self.trace.path} ({self.trace.capacity:,} records of 48 bytes)")
         if self.metrics_port is not None:
             lines.append(f"  metrics      http://{cfg.metrics_host}:{self.metrics_port}/metrics")
         lines.append("lob engine ready")
@@ -340,6 +347,8 @@ class EngineService:
             self.client.close()
         if self.driver is not None:
             self.driver.close()
+        if self.trace is not None:
+            self.trace.close()
 
     def __enter__(self):
         self.start()
@@ -347,6 +356,23 @@ class EngineService:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def pool_line(max_orders, prefaulted):
+    """What the order pools take (faulted in at start, or as used) and what a larger pool would cost."""
+    from lob.engine import pool_bytes
+
+    mib = 1 << 20
+    sized = pool_bytes(max_orders)
+    larger = max(max_orders * 4, 1 << 20)
+    if not prefaulted:
+        return (f"faulted in as used (--no-prefault): up to {sized / mib:,.0f} MiB for {max_orders:,} orders "
+                f"({sized / max_orders:,.0f} bytes an order)")
+    size, seconds = prefaulted
+    fixed = max(0, size - sized)
+    return (f"{size / mib:,.0f} MiB faulted in at start in {seconds:.2f} s: {sized / mib:,.0f} MiB for "
+            f"{max_orders:,} orders ({sized / max_orders:,.0f} bytes an order) + {fixed / mib:,.0f} MiB of "
+            f"account table; --max-orders {larger:,} would take {(pool_bytes(larger) + fixed) / mib:,.0f} MiB")
 
 
 def status_line(snapshot, previous, seconds):

@@ -36,6 +36,10 @@ Outbound policy:
 - market data CLOSED / MAX_POSITION_EXCEEDED / ERROR: counted; the loop stops and the service exits
   with an error. On a private publication or the drop copy they are counted and matching goes on.
 
+With a latency trace (lob.latency_trace, `lob engine --trace-file`), on_fragment and the loop also write
+each message's receive, match and publish times into that side ring: nothing of it reaches the
+execution stream or the journal.
+
 Counters are plain C integers written by the loop thread only; the service copies them into
 Prometheus and the status line from another thread (torn reads of a monotonic 64-bit counter on
 x86-64 do not happen, and a value one message old is fine there).
@@ -48,6 +52,7 @@ from lob.core cimport CORE_OK, SESSION_ESTABLISHED, EngineCore, OutBuf, engine_o
 from lob.engine cimport Engine
 from lob.journal cimport Journal, JournalWriter, journal_append, journal_commit
 from lob.md_recovery cimport MarketDataRecovery, md_recovery_poll, md_recovery_t
+from lob.latency_trace cimport LatencyTrace, trace_begin, trace_end, trace_poll_done, trace_record_t, trace_t
 from lob.private_streams cimport (
     PrivateStreams, private_streams_next_slow, private_streams_on_negotiate, private_streams_pending,
     private_streams_poll, private_streams_send, private_streams_t, private_streams_transport_lost,
@@ -127,6 +132,7 @@ ctypedef struct service_loop_t:
     image_ring_t* images                         # NULL: transports are never reported lost
     md_recovery_t* recovery                      # NULL: no market-data recovery channel
     Journal* journal     # NULL: no journal
+    trace_t* trace       # NULL: no latency trace (lob.latency_trace)
     idle_strategy_t idle
     size_t fragment_limit
     uint64_t tick_ns     # 0: no EngineTick records
@@ -270,6 +276,7 @@ cdef void on_fragment(void* clientd, const uint8_t* buffer, size_t length, aeron
     cdef uint64_t timestamp = now_ns(CLOCK_REALTIME)
     cdef uint32_t transport
     cdef uint16_t template_id = template_id_of(buffer, length)
+    cdef trace_record_t* traced = NULL
     if not lob_load_flag(&s.running):
         return  # stopped by a journal failure earlier in this poll: leave the rest unprocessed
     c.frames_in += 1
@@ -288,9 +295,13 @@ cdef void on_fragment(void* clientd, const uint8_t* buffer, size_t length, aeron
         c.journaled += 1
     if template_id == Negotiate_TEMPLATE_ID:
         private_streams_on_negotiate(s.streams, transport, buffer, length, started)
+    if s.trace != NULL:
+        traced = trace_begin(s.trace, started, transport, template_id)
     if engine_on_frame(s.core, buffer, <uint32_t>length, transport, timestamp) != CORE_OK:
         c.core_errors += 1
     elapsed = now_ns(CLOCK_MONOTONIC) - started
+    if traced != NULL:
+        trace_end(s.trace, traced, started + elapsed)
     c.service_ns_sum += elapsed
     if elapsed > c.service_ns_max:
         c.service_ns_max = elapsed
@@ -371,6 +382,9 @@ cdef int run_loop(service_loop_t* s, uint64_t drain_ns, object on_snapshot) noex
         if work > 0 or records > 0 or s.journal != NULL:  # an idle commit lets a batch policy's time limit pass
             if commit_and_publish(s, now) != 0:
                 return -1
+        if s.trace != NULL:
+            trace_poll_done(s.trace, work, now_ns(CLOCK_MONOTONIC) if work > 0 else 0,
+                            s.streams.counters.back_pressure_events, s.counters.market_data.back_pressure_events)
         work += records + private_streams_poll(s.streams, now)
         # Before the next poll, so the session ends before more of its messages are processed.
         records = slow_consumer_records(s, now)
@@ -438,23 +452,27 @@ cdef class ServiceLoop:
     cdef readonly MarketDataRecovery recovery
     cdef readonly IdleStrategy idle_strategy
     cdef readonly JournalWriter journal
+    cdef readonly LatencyTrace trace
     cdef object on_snapshot
     cdef bint started
 
     def __init__(self, Engine engine not None, Subscription order_entry not None, PrivateStreams streams not None,
                  ExclusivePublication market_data=None, ExclusivePublication drop_copy=None,
                  ImageEvents images=None, idle="yield", size_t fragment_limit=16, JournalWriter journal=None,
-                 on_snapshot=None, double tick_ms=50.0, MarketDataRecovery recovery=None):
+                 on_snapshot=None, double tick_ms=50.0, MarketDataRecovery recovery=None, LatencyTrace trace=None):
         """`journal`: every inbound message is appended to it before it is processed.
         `images`: the order-entry subscription's image events (TransportLost records come from them).
         `tick_ms`: interval of EngineTick records, 0: none.
         `on_snapshot`: called on the loop thread, between messages, after request_snapshot().
-        `recovery`: the market-data recovery publisher (lob.md_recovery), stepped between batches."""
+        `recovery`: the market-data recovery publisher (lob.md_recovery), stepped between batches.
+        `trace`: record every inbound message's times into this lob.latency_trace ring (off: None)."""
         memset(&self.state, 0, sizeof(service_loop_t))
         self.engine, self.order_entry, self.streams = engine, order_entry, streams
         self.market_data, self.drop_copy, self.images = market_data, drop_copy, images
         self.journal = journal
         self.state.journal = journal.j if journal is not None else NULL
+        self.trace = trace
+        self.state.trace = &trace.t if trace is not None else NULL
         self.on_snapshot = on_snapshot
         self.idle_strategy = parse_idle(idle)
         self.state.core = engine.core

@@ -108,7 +108,7 @@ cdef int ring_reserve(EngineCore* core, Ring* ring) noexcept nogil:
         capacity *= 2
     while slots < capacity // 32:
         slots *= 2
-    ring.data = <uint8_t*>region_map(capacity)
+    ring.data = <uint8_t*>region_map_small_pages(capacity)
     ring.offsets = <uint64_t*>region_map(slots * sizeof(uint64_t))
     if ring.data == NULL or ring.offsets == NULL:
         region_unmap(ring.data, capacity)

@@ -307,3 +307,29 @@ def test_a_consumer_that_reads_in_dribs_gets_every_frame_in_order(client):
     assert counters["frames"] == len(s.sent[SLOW]) + len(s.sent[FAST])
     assert (counters["slow_consumers_disconnected"], counters["dropped_slow_consumer"], counters["unsent"]) == (0, 0, 0)
     streams.close()
+
+
+@pytest.mark.parametrize("named, term_length, expected", [
+    ("", 64 << 10, 64 << 10),                          # the venue's term length is added
+    ("|term-length=131072", 64 << 10, 128 << 10),      # the client's own choice stays
+])
+def test_publications_get_the_venue_term_length_unless_the_channel_names_one(client, named, term_length, expected):
+    (port,) = free_udp_ports(1)
+    channel = udp_channel(port) + named
+    streams = PrivateStreams(client, 4, term_length=term_length)
+    try:
+        streams.negotiate(TRANSPORT, negotiate(channel))
+        sub, collector = subscribe(client, udp_channel(port))
+        streams.send(TRANSPORT, frames(1)[0])
+        assert pump(streams, sub, collector, 1)
+        assert streams.publications()[TRANSPORT][1] == channel      # as the client named it
+        assert streams.publication_term_length(TRANSPORT) == expected
+        assert streams.term_length == term_length
+    finally:
+        streams.close()
+
+
+@pytest.mark.parametrize("term_length", [1000, 32 << 10, (64 << 10) + 1])
+def test_term_length_must_be_a_power_of_two_of_64_kib_or_more(client, term_length):
+    with pytest.raises(ValueError, match=f"term_length {term_length} must be a power of two"):
+        PrivateStreams(client, 4, term_length=term_length)

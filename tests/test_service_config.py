@@ -173,3 +173,25 @@ def test_client_flags_name_the_recovery_channels():
     assert given["recovery_requests"] == config.Channel("aeron:udp?endpoint=127.0.0.1:45001", 78)
     assert sorted(channels("--no-recovery")) == ["market_data", "order_entry"]
     assert channels("--port-base", "46000")["recovery_requests"] == config.Channel("aeron:udp?endpoint=127.0.0.1:46005", 1006)
+
+
+def test_pools_private_terms_and_trace_defaults_and_flags(tmp_path):
+    cfg = parse()
+    assert (cfg.max_orders, cfg.private_term_kb, cfg.trace_file, cfg.trace_capacity) == (262_144, 1024, None, 1 << 20)
+    cfg = parse("--private-term-kb", "64", "--trace-file", str(tmp_path / "t"), "--trace-capacity", "4096")
+    assert (cfg.private_term_kb, cfg.trace_file, cfg.trace_capacity) == (64, str(tmp_path / "t"), 4096)
+    (tmp_path / "c.toml").write_text("[publications]\nterm_kb = 2048\n")
+    assert parse("--config", str(tmp_path / "c.toml")).private_term_kb == 2048
+    assert config.with_term_length("aeron:udp?endpoint=h:1", 65536) == "aeron:udp?endpoint=h:1|term-length=65536"
+    assert config.with_term_length("aeron:ipc", 65536) == "aeron:ipc?term-length=65536"
+    assert config.with_term_length("aeron:udp?endpoint=h:1|term-length=131072", 65536).count("term-length") == 1
+
+
+@pytest.mark.parametrize("flags, error", [
+    (("--private-term-kb", "100"), "private_term_kb 100 must be a power of two in 64..1048576"),
+    (("--private-term-kb", "32"), "private_term_kb 32 must be a power of two"),
+    (("--trace-capacity", "0"), "trace_capacity 0 must be in 1..268435456"),
+])
+def test_bad_term_and_trace_flags_are_refused(flags, error):
+    with pytest.raises(ValueError, match=error):
+        parse(*flags)

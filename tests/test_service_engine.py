@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 from engine_helpers import nos
 from aeron_helpers import ROOT, WAIT, EngineProcess, OrderEntrySession, free_port_base, wait_until
+from lob.engine import pool_bytes
 
 from lob.credentials import for_tests
 
@@ -71,7 +72,15 @@ def test_banner_names_the_channels_and_never_a_secret(engine):
     assert f"  sessions     4 from {engine.credentials_path}; ticks every 50 ms, 4096 KiB retransmission ring each" in banner
     assert "  executions   private publication per logged-on transport (at most 24; " in banner
     assert "  drop copy    off" in banner and "stream 1002" not in banner
-    assert re.search(r"; pools faulted in: \d+ MiB in \d+\.\d\d s\n", banner)
+    assert "; 1024 KiB terms: 3,072 KiB of driver memory per client)" in banner
+    pools = re.search(r"\n  pools        ([\d,]+) MiB faulted in at start in \d+\.\d\d s: ([\d,]+) MiB for ([\d,]+) "
+                      r"orders \(([\d,]+) bytes an order\) \+ ([\d,]+) MiB of account table; --max-orders ([\d,]+) "
+                      r"would take ([\d,]+) MiB\n", banner)
+    assert pools, banner
+    orders = int(pools[3].replace(",", ""))
+    assert orders == cfg.max_orders
+    assert int(pools[4].replace(",", "")) == round(pool_bytes(orders) / orders)
+    assert int(pools[6].replace(",", "")) == max(4 * orders, 1 << 20)
     for creds in engine.credentials.values():
         assert creds.secret.hex() not in banner
 

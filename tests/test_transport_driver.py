@@ -111,3 +111,8 @@ def test_log_buffers_are_allocated_whole_unless_sparse(sparse):
             assert ("sparse" in driver.describe()) == sparse
         finally:
             publication.close()
+
+
+def test_extra_driver_settings_must_be_aeron_variables():
+    with pytest.raises(ValueError, match="driver setting 'FOO': expected an AERON_\\* variable"):
+        MediaDriver(extra_settings={"FOO": "1"})

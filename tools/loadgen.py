@@ -170,6 +170,7 @@ class LoadGenerator:
         self.fragment_limit = fragment_limit
         self.sessions = []
         self.terminate_reasons = []
+        self.last_loop = self.last_times = None
         count = self.workload.spec.sessions
         if len(credentials) < count:
             raise ValueError(f"{count} sessions need {count} credentials, {len(credentials)} given")
@@ -278,6 +279,7 @@ class LoadGenerator:
                 histogram.sub_bucket_half_count_magnitude, histogram.unit_magnitude):
             record(value, count)
         report.latency_us = latency_summary(histogram)
+        self.last_loop, self.last_times = loop, times   # per-message times, for benchmarks' breakdowns
 
         if cancel_at_end:
             loop.mass_cancel(mass_cancel_frames(spec.first_cl_ord_id, n, len(self.sessions)), drain_timeout)

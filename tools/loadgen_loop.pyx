@@ -379,6 +379,7 @@ cdef int send_open(loop_t* s, double period_ns, phase_t* p, object progress) noe
                     p.sent = i
                     return -1
                 break
+            s.send_ns[i] = now
             i += 1
             work += 1
         if poll_idle_tick(s, work, now, &next_tick, p, progress) < 0:
@@ -457,7 +458,8 @@ cdef class LoadLoop:
     stream on `subscriptions[k]`; `next_seqs[k]` is the engine's next seqNum to it (EstablishmentAck).
 
     `run(rate=...)` or `run(window=...)` once, then `mass_cancel(frames)` if wanted; the counts are
-    in `counts()`, per-message times in `recv_ns` / `send_ns` (array('q'); 0 = no response).
+    in `counts()`, per-message times in `recv_ns` / `send_ns` (array('q'); 0 = no response / not sent;
+    open loop: send_ns is when the duty cycle that offered the message read the clock).
     Without publications and subscriptions (both None) the loop cannot run, but `feed(k, frame)` hands
     it frames as if session k had received them: the receive path alone, for tests.
     """

@@ -9,9 +9,13 @@ import secrets
 import time
 
 from lob import logon
+from lob.config import with_term_length
 from lob.sbe import messages
 
 RESPONSE_STREAM_ID = 1002
+# Our order-entry publication's term length: the engine's driver holds three terms of it per client
+# (as many as the engine's private publication to us, lob.config private_term_kb).
+ORDER_ENTRY_TERM_LENGTH = 256 << 10
 DEFAULT_KEEP_ALIVE_MS = 30_000  # the run sends no heartbeats: the engine ends a session silent for 3x this
 
 
@@ -44,7 +48,8 @@ class LoadSession:
         self._collector = FrameCollector()
         try:
             self.subscription = client.add_subscription(self.channel, stream_id)
-            self.publication = client.add_exclusive_publication(order_entry.channel, order_entry.stream_id)
+            self.publication = client.add_exclusive_publication(
+                with_term_length(order_entry.channel, ORDER_ENTRY_TERM_LENGTH), order_entry.stream_id)
         except BaseException:
             self.close()
             raise

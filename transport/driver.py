@@ -79,7 +79,13 @@ class MediaDriver:
 
     def __init__(self, aeron_dir=None, *, threading=DEFAULT_THREADING, idle=DEFAULT_IDLE,
                  term_buffer_length=DEFAULT_TERM_BUFFER_LENGTH, ipc_term_buffer_length=None, mtu_length=None,
-                 spies_simulate_connection=False, sparse_terms=False):
+                 spies_simulate_connection=False, sparse_terms=False, client_liveness_timeout=None,
+                 socket_buffer=None, extra_settings=None):
+        """`client_liveness_timeout` (seconds, default Aeron's 10): how long a client may go without a
+        keep-alive before the driver drops it; a benchmark that pauses a client process raises it.
+        `socket_buffer` (bytes, default Aeron's 128 KiB): SO_RCVBUF and SO_SNDBUF of the driver's UDP
+        sockets (the kernel caps them at net.core.rmem_max / wmem_max). `extra_settings`: more AERON_* variables
+        of the C driver's context ({"AERON_RECEIVER_IO_VECTOR_CAPACITY": "16"}), for experiments."""
         if threading not in THREADING_MODES:
             raise ValueError(f"threading mode {threading!r}: use one of {', '.join(THREADING_MODES)}")
         if idle not in DRIVER_IDLE_STRATEGIES:
@@ -102,6 +108,19 @@ class MediaDriver:
         # only for that moment so the rest of the process (and its children) keep their own.
         settings = {name: idle for name in _IDLE_ENV[threading]}
         settings["AERON_TERM_BUFFER_SPARSE_FILE"] = "true" if sparse_terms else "false"
+        self.socket_buffer = socket_buffer
+        for name, value in (extra_settings or {}).items():
+            if not name.startswith("AERON_"):
+                raise ValueError(f"driver setting {name!r}: expected an AERON_* variable")
+            settings[name] = str(value)
+        if socket_buffer:
+            settings["AERON_SOCKET_SO_RCVBUF"] = str(int(socket_buffer))
+            settings["AERON_SOCKET_SO_SNDBUF"] = str(int(socket_buffer))
+        if client_liveness_timeout is not None:
+            liveness_ns = int(client_liveness_timeout * 1e9)
+            settings["AERON_CLIENT_LIVENESS_TIMEOUT"] = str(liveness_ns)
+            # the driver requires the unblock timeout to exceed the liveness timeout
+            settings["AERON_PUBLICATION_UNBLOCK_TIMEOUT"] = str(liveness_ns + 5_000_000_000)
         with _ENV_LOCK:
             saved = {name: os.environ.get(name) for name in settings}
             try:

@@ -6,12 +6,16 @@ pong side offers every message back unchanged from its C fragment handler; the p
 `window` messages in flight, records each round trip into a 10 ns-resolution count array, and checks
 that echoes come back in sequence. A frame with sequence STOP_SEQUENCE ends the pong loop.
 
+`run_ping_open` is the open-loop ping of the latency ceiling (benchmarks/bench_e2e.py): frame i, of
+`lengths[i]` bytes, is offered once start + i / rate has passed, and its round trip runs from that
+scheduled time to the arrival of its first answer, as the load generator times the engine.
+
 A shaped pong (reply_size > 0) answers like the engine does instead: `reply_size`-byte replies, the
 first carrying the ping's header and on average `replies_per_ping - 1` more carrying its sequence with
 EXTRA_FLAG set, which the ping side counts and otherwise ignores. It moves the engine's bytes and
 messages over the transport with no matching: the ceiling for the engine's traffic.
 """
-from libc.stdint cimport UINT64_MAX, int64_t, uint8_t, uint64_t
+from libc.stdint cimport UINT64_MAX, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
@@ -270,6 +274,125 @@ def run_ping(Subscription subscription not None, ExclusivePublication publicatio
         free(frame)
         free(state.buckets)
         free(state.overflow)
+
+
+ctypedef struct open_ping_t:
+    uint64_t first_sequence
+    uint64_t n
+    int64_t* recv_ns            # per message: when its first answer arrived (0: not yet)
+    uint64_t answered
+    uint64_t duplicated
+    uint64_t unknown
+    uint64_t extra_replies
+    uint64_t reply_bytes
+
+
+cdef void open_ping_on_fragment(void* clientd, const uint8_t* buffer, size_t length,
+                                aeron_header_t* header) noexcept nogil:
+    cdef open_ping_t* p = <open_ping_t*>clientd
+    cdef uint64_t sequence, i
+    if length < HEADER:
+        p.unknown += 1
+        return
+    memcpy(&sequence, buffer + 8, 8)
+    if sequence == UINT64_MAX:
+        return
+    p.reply_bytes += length
+    if sequence & EXTRA_FLAG:
+        p.extra_replies += 1
+        return
+    i = sequence - p.first_sequence
+    if sequence < p.first_sequence or i >= p.n:
+        p.unknown += 1
+    elif p.recv_ns[i]:
+        p.duplicated += 1
+    else:
+        p.recv_ns[i] = <int64_t>monotonic_ns()
+        p.answered += 1
+
+
+def run_ping_open(Subscription subscription not None, ExclusivePublication publication not None, lengths,
+                  double rate, idle_strategy="yield", uint64_t first_sequence=0, double drain_timeout=10.0):
+    """Offer frame i (`lengths[i]` bytes, >= 16) at start + i / rate, then wait up to `drain_timeout`
+    seconds for the answers still due.
+
+    Returns counts, `start_ns` (the schedule's origin, CLOCK_MONOTONIC), `period_ns` and `recv_ns`, an
+    array('q') of each message's first-answer time (0: none): its round trip is
+    recv_ns[i] - (start_ns + i * period_ns)."""
+    from array import array
+    cdef const uint32_t[::1] sizes = array("I", lengths) if len(lengths) else array("I", [HEADER])
+    cdef uint64_t n = len(lengths), i = 0, k, largest = HEADER, back_pressure = 0, not_connected = 0, failed = 0
+    cdef double period_ns
+    if rate <= 0:
+        raise ValueError("rate must be positive")
+    period_ns = 1e9 / rate
+    for k in range(n):
+        if sizes[k] < HEADER or sizes[k] > publication.max_message_length:
+            raise ValueError(f"frame {k}: {sizes[k]} bytes, must be in {HEADER}..{publication.max_message_length}")
+        largest = max(largest, sizes[k])
+    recv = array("q", bytes(8 * max(n, 1)))
+    cdef int64_t[::1] recv_view = recv
+    cdef open_ping_t state
+    cdef IdleStrategy strategy = parse_idle(idle_strategy)
+    cdef idle_strategy_t idle_state = strategy.state
+    cdef fragment_poller_t poller
+    cdef aeron_exclusive_publication_t* pub = publication.publication
+    cdef uint8_t* frame = <uint8_t*>calloc(largest, 1)
+    cdef uint64_t start, now, sequence, last_send = 0, deadline
+    cdef int64_t result
+    cdef int work
+    if frame == NULL:
+        raise MemoryError()
+    memset(&state, 0, sizeof(state))
+    state.first_sequence = first_sequence
+    state.n = n
+    state.recv_ns = &recv_view[0]
+    try:
+        subscription.set_handler(open_ping_on_fragment, &state, True, None)
+        poller = subscription.poller
+        with nogil:
+            start = monotonic_ns()
+            while i < n:
+                work = 0
+                now = monotonic_ns()
+                while i < n and start + <uint64_t>(i * period_ns) <= now:
+                    sequence = first_sequence + i
+                    memcpy(frame, &now, 8)
+                    memcpy(frame + 8, &sequence, 8)
+                    result = publication_offer(pub, frame, sizes[i])
+                    if result > 0:
+                        i += 1
+                        work += 1
+                        continue
+                    if result == AERON_PUBLICATION_BACK_PRESSURED or result == AERON_PUBLICATION_ADMIN_ACTION:
+                        back_pressure += 1
+                    elif result == AERON_PUBLICATION_NOT_CONNECTED:
+                        not_connected += 1
+                    else:
+                        failed += 1
+                    break
+                if failed:
+                    break
+                work += poller_poll(&poller, FRAGMENT_LIMIT)
+                idle(&idle_state, work)
+            last_send = monotonic_ns()
+            deadline = last_send + <uint64_t>(drain_timeout * 1e9)
+            while state.answered < i and monotonic_ns() < deadline:
+                work = poller_poll(&poller, FRAGMENT_LIMIT)
+                idle(&idle_state, work)
+            # trailing extra replies of the last messages
+            deadline = monotonic_ns() + 20000000ULL
+            while monotonic_ns() < deadline:
+                work = poller_poll(&poller, FRAGMENT_LIMIT)
+                idle(&idle_state, work)
+    finally:
+        subscription.clear_handler()
+        free(frame)
+    return {"sent": i, "answered": state.answered, "lost": i - state.answered, "duplicated": state.duplicated,
+            "unknown": state.unknown, "extra_replies": state.extra_replies, "reply_bytes": state.reply_bytes,
+            "back_pressure": back_pressure, "not_connected": not_connected, "failed": failed,
+            "start_ns": start, "period_ns": period_ns, "last_send_ns": last_send,
+            "next_sequence": first_sequence + i, "recv_ns": recv}
 
 
 def send_stop(ExclusivePublication publication not None, size_t size=HEADER, double timeout=5.0):
