@@ -143,7 +143,11 @@ def _pong(argv=None):
     parser.add_argument("--term-length", type=int, default=0)
     args = parser.parse_args(argv)
     with Client(args.aeron_dir, client_name="bench-ceiling-pong") as client:
-        subscription = client.add_subscription(channel(args.in_port), ORDER_ENTRY_STREAM)
+        # Subscribed as the engine subscribes to order entry (its default receiver window and socket buffer).
+        from lob.config import EngineConfig, order_entry_subscription
+
+        config = EngineConfig().with_ports(args.in_port)
+        subscription = client.add_subscription(order_entry_subscription(config), ORDER_ENTRY_STREAM)
         publication = client.add_exclusive_publication(channel(args.out_port, args.term_length), RESPONSE_STREAM)
         print("ready", flush=True)
         # Paused (SIGSTOP) for minutes while the engine runs: no idle timeout of its own.

@@ -130,11 +130,28 @@ def fanout_channel(host, port, flow_control=None):
     return f"{uri}|fc={flow_control}" if flow_control else uri
 
 
+def with_param(channel, key, value):
+    """`channel` with key=value added, unless it names that key already (or value is 0)."""
+    if not value or f"{key}=" in channel:
+        return channel
+    return f"{channel}{'|' if '?' in channel else '?'}{key}={value}"
+
+
 def with_term_length(channel, term_length):
     """`channel` with term-length=`term_length` added, unless it names one already (or term_length is 0)."""
-    if not term_length or "term-length=" in channel:
+    return with_param(channel, "term-length", term_length)
+
+
+def order_entry_subscription(config):
+    """The channel the engine subscribes to order entry on: a UDP channel gets the configured receiver window
+    and socket receive buffer unless it names its own. Every client's publication may have a receiver
+    window in flight to this one socket: windows x sessions must fit its buffer, or a stall ends in a
+    storm of drops, NAKs and retransmissions (benchmarks/README.md, many sessions)."""
+    channel = config.order_entry.channel
+    if not channel.startswith("aeron:udp"):
         return channel
-    return f"{channel}{'|' if '?' in channel else '?'}term-length={term_length}"
+    channel = with_param(channel, "rcv-wnd", int(config.order_entry_window_kb) << 10)
+    return with_param(channel, "so-rcvbuf", int(config.order_entry_socket_buffer_kb) << 10)
 
 
 def _params(uri):
@@ -233,6 +250,9 @@ class EngineConfig:
     publication_connect_timeout: float = 5.0
     private_buffer_kb: int = 8192
     private_term_kb: int = 1024             # per private publication whose response channel names no term-length
+    order_entry_window_kb: int = 16         # receiver window each client publication gets (0: the driver's)
+    order_entry_socket_buffer_kb: int = 4096  # SO_RCVBUF of the order-entry socket (0: the driver's; the
+                                            # kernel caps it at net.core.rmem_max)
     slow_consumer_timeout: float = 2.0
     status_interval: float = 5.0
     metrics_port: int | None = None
@@ -293,7 +313,9 @@ _FILE_KEYS = {
     "engine": {"credentials": "credentials", "instruments": "instruments", "instruments_file": "instruments_file",
                "max_accounts": "max_accounts", "max_orders": "max_orders",
                "prefault": "prefault", "idle": "idle", "fragment_limit": "fragment_limit",
-               "drain_timeout": "drain_timeout", "tick_ms": "tick_ms", "retransmit_ring_kb": "retransmit_ring_kb"},
+               "drain_timeout": "drain_timeout", "tick_ms": "tick_ms", "retransmit_ring_kb": "retransmit_ring_kb",
+               "order_entry_window_kb": "order_entry_window_kb",
+               "order_entry_socket_buffer_kb": "order_entry_socket_buffer_kb"},
     "publications": {"max": "max_publications", "connect_timeout": "publication_connect_timeout",
                      "buffer_kb": "private_buffer_kb", "slow_consumer_timeout": "slow_consumer_timeout",
                      "term_kb": "private_term_kb"},
@@ -415,6 +437,11 @@ def add_arguments(parser):
     engine.add_argument("--fragment-limit", default=s, type=int, help="fragments per poll (default 16)")
     engine.add_argument("--tick-ms", default=s, type=float, metavar="MS",
                         help="interval of the engine's clock records: heartbeats and keep-alive timeouts (default 50)")
+    engine.add_argument("--order-entry-window-kb", default=s, type=int, metavar="KB",
+                        help="receiver window of each client's order-entry stream, 0: the driver's (default 16)")
+    engine.add_argument("--order-entry-socket-buffer-kb", default=s, type=int, metavar="KB",
+                        help="receive buffer of the order-entry UDP socket, 0: the driver's (default 4096; "
+                             "the kernel caps it at net.core.rmem_max)")
     engine.add_argument("--retransmit-ring-kb", default=s, type=int, metavar="KB",
                         help="execution messages kept per session for RetransmitRequest (default 4096)")
     sessions = parser.add_argument_group("private publications")
@@ -481,7 +508,8 @@ def from_args(args):
                        ("max_publications", "max_publications"),
                        ("publication_connect_timeout", "publication_connect_timeout"),
                        ("private_buffer_kb", "private_buffer_kb"), ("slow_consumer_timeout", "slow_consumer_timeout"),
-                       ("private_term_kb", "private_term_kb"),
+                       ("private_term_kb", "private_term_kb"), ("order_entry_window_kb", "order_entry_window_kb"),
+                       ("order_entry_socket_buffer_kb", "order_entry_socket_buffer_kb"),
                        ("status_interval", "status_interval"), ("metrics_port", "metrics_port"),
                        ("metrics_host", "metrics_host"), ("journal_dir", "journal_dir"),
                        ("journal_policy", "journal_policy"), ("journal_segment_mb", "journal_segment_mb"),
@@ -552,6 +580,11 @@ def validate(config):
     term_kb = int(config.private_term_kb)
     if not 64 <= term_kb <= 1 << 20 or term_kb & (term_kb - 1):
         raise ValueError(f"private_term_kb {config.private_term_kb} must be a power of two in 64..1048576")
+    window_kb = int(config.order_entry_window_kb)
+    if window_kb and not 4 <= window_kb <= 1 << 20:
+        raise ValueError(f"order_entry_window_kb {window_kb} must be 0 or in 4..1048576")
+    if not 0 <= int(config.order_entry_socket_buffer_kb) <= 1 << 20:
+        raise ValueError(f"order_entry_socket_buffer_kb {config.order_entry_socket_buffer_kb} must be in 0..1048576")
     if not config.slow_consumer_timeout > 0:
         raise ValueError("the slow-consumer timeout must be > 0")
     if config.status_interval < 0:

@@ -128,7 +128,8 @@ class EngineService:
                                                                             "idle": cfg.driver_idle}))
             self.client = Client(self.driver.dir, client_name="lob-engine")
             self.images = ImageEvents()
-            self.order_entry = self.client.add_subscription(cfg.order_entry.channel, cfg.order_entry.stream_id,
+            self.order_entry = self.client.add_subscription(config_module.order_entry_subscription(cfg),
+                                                            cfg.order_entry.stream_id,
                                                             images=self.images)
             self.streams = PrivateStreams(self.client, cfg.publication_limit(len(self.sessions)),
                                           buffer_bytes=cfg.private_buffer_kb << 10,
@@ -232,7 +233,7 @@ class EngineService:
         lines = [
             f"lob engine {__version__} on Aeron {aeron_version}",
             f"  driver       {self.driver.describe()}",
-            f"  order entry  {cfg.order_entry}",
+            f"  order entry  {config_module.Channel(config_module.order_entry_subscription(cfg), cfg.order_entry.stream_id)}",
             f"  sessions     {len(self.sessions)} from {cfg.credentials or 'the caller'}; ticks every {cfg.tick_ms:g} ms, "
             f"{cfg.retransmit_ring_kb} KiB retransmission ring each",
             f"  executions   private publication per logged-on transport (at most {self.streams.capacity}; "

@@ -195,3 +195,18 @@ def test_pools_private_terms_and_trace_defaults_and_flags(tmp_path):
 def test_bad_term_and_trace_flags_are_refused(flags, error):
     with pytest.raises(ValueError, match=error):
         parse(*flags)
+
+
+def test_order_entry_subscription_gets_a_receiver_window_and_socket_buffer(tmp_path):
+    cfg = parse()
+    assert (cfg.order_entry_window_kb, cfg.order_entry_socket_buffer_kb) == (16, 4096)
+    assert config.order_entry_subscription(cfg) == "aeron:udp?endpoint=127.0.0.1:40101|rcv-wnd=16384|so-rcvbuf=4194304"
+    assert config.order_entry_subscription(parse("--order-entry-window-kb", "0", "--order-entry-socket-buffer-kb",
+                                                 "0")) == "aeron:udp?endpoint=127.0.0.1:40101"
+    own = parse("--order-entry-channel", "aeron:udp?endpoint=127.0.0.1:40101|rcv-wnd=65536")
+    assert config.order_entry_subscription(own) == "aeron:udp?endpoint=127.0.0.1:40101|rcv-wnd=65536|so-rcvbuf=4194304"
+    assert config.order_entry_subscription(parse("--order-entry-channel", "aeron:ipc")) == "aeron:ipc"
+    (tmp_path / "c.toml").write_text("[engine]\norder_entry_window_kb = 32\n")
+    assert parse("--config", str(tmp_path / "c.toml")).order_entry_window_kb == 32
+    with pytest.raises(ValueError, match="order_entry_window_kb 2 must be 0 or in 4..1048576"):
+        parse("--order-entry-window-kb", "2")
