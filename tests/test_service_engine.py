@@ -65,8 +65,9 @@ def session(engine):
 def test_banner_names_the_channels_and_never_a_secret(engine):
     cfg = engine.config
     banner = engine.output
-    for channel in (cfg.order_entry, cfg.market_data):
-        assert f"{channel.channel} stream {channel.stream_id}" in banner
+    assert (f"  order entry  {cfg.order_entry.channel}|rcv-wnd=16384|so-rcvbuf=4194304 stream "
+            f"{cfg.order_entry.stream_id}\n") in banner
+    assert f"{cfg.market_data.channel} stream {cfg.market_data.stream_id}" in banner
     assert "embedded (shared threading, yield idle, 4 MiB terms)" in banner and engine.embedded_dir in banner
     assert "1 (tick 1), 2 (tick 5)" in banner
     assert f"  sessions     4 from {engine.credentials_path}; ticks every 50 ms, 4096 KiB retransmission ring each" in banner
