@@ -7,7 +7,7 @@ import pytest
 
 from lob.client import connection
 from lob.tools import loadgen
-from lob.tools.demo import LocalStack
+from aeron_helpers import running_stack
 from lob.tools.workload import WorkloadSpec, generate
 
 SESSIONS = 8
@@ -18,14 +18,7 @@ def stack(tmp_path_factory):
     path = tmp_path_factory.mktemp("creds") / "credentials.txt"
     path.write_text("".join(f"{2001 + k} LOADGEN {secrets.token_hex(32)} rate=1000000 burst=200000\n"
                             for k in range(SESSIONS)))
-    s = LocalStack(instruments={1: 1}, credentials=str(path), engine_args=["--private-term-kb", "64"])
-    try:
-        s.start()
-        yield s
-    finally:
-        s.close()
-        assert not s.leftovers()
-    assert s.exit_code == 0, "\n".join(s.lines)
+    yield from running_stack(instruments={1: 1}, credentials=str(path), engine_args=["--private-term-kb", "64"])
 
 
 def test_eight_sessions_every_message_answered_once(stack):

@@ -13,8 +13,8 @@ from lob.transport.echo import run_ping, run_ping_open, run_pong, send_stop
 PING_STREAM, PONG_STREAM = 3001, 3002
 
 
-def echo_round(client, size, **pong_options):
-    """Ping for a moment against a pong on a thread; returns (ping result, pong result)."""
+def ping_pong_round(client, ping, **pong_options):
+    """`ping(subscription, publication)` against a pong on a thread; returns (ping result, pong result)."""
     port = free_port_base(2)
     ping_pub = client.add_exclusive_publication(udp_channel(port), PING_STREAM)
     ping_sub = client.add_subscription(udp_channel(port + 1), PONG_STREAM)
@@ -27,15 +27,21 @@ def echo_round(client, size, **pong_options):
             run_pong(pong_sub, pong_pub, idle_timeout=WAIT, **pong_options)))
         pong.start()
         try:
-            ping = run_ping(ping_sub, ping_pub, size, 0.3, window=32, warmup=0.0)
+            ping_result = ping(ping_sub, ping_pub)
         finally:
             assert send_stop(ping_pub)
             pong.join(WAIT)
         assert not pong.is_alive()
-        return ping, pong_result
+        return ping_result, pong_result
     finally:
         for resource in (ping_pub, ping_sub, pong_sub, pong_pub):
             resource.close()
+
+
+def echo_round(client, size, **pong_options):
+    """Ping for a moment against a pong on a thread; returns (ping result, pong result)."""
+    return ping_pong_round(client, lambda sub, pub: run_ping(sub, pub, size, 0.3, window=32, warmup=0.0),
+                           **pong_options)
 
 
 def test_plain_echo_returns_every_frame_in_order(client):
@@ -77,27 +83,8 @@ def test_shaped_pong_rejects_impossible_shapes(client):
 
 def open_round(client, lengths, rate, **pong_options):
     """run_ping_open against a pong on a thread; returns (ping result, pong result)."""
-    port = free_port_base(2)
-    ping_pub = client.add_exclusive_publication(udp_channel(port), PING_STREAM)
-    ping_sub = client.add_subscription(udp_channel(port + 1), PONG_STREAM)
-    pong_sub = client.add_subscription(udp_channel(port), PING_STREAM)
-    pong_pub = client.add_exclusive_publication(udp_channel(port + 1), PONG_STREAM)
-    try:
-        assert ping_pub.wait_connected(WAIT) and pong_pub.wait_connected(WAIT)
-        pong_result = {}
-        pong = threading.Thread(target=lambda: pong_result.update(
-            run_pong(pong_sub, pong_pub, idle_timeout=WAIT, **pong_options)))
-        pong.start()
-        try:
-            ping = run_ping_open(ping_sub, ping_pub, lengths, rate, first_sequence=1000, drain_timeout=WAIT)
-        finally:
-            assert send_stop(ping_pub)
-            pong.join(WAIT)
-        assert not pong.is_alive()
-        return ping, pong_result
-    finally:
-        for resource in (ping_pub, ping_sub, pong_sub, pong_pub):
-            resource.close()
+    return ping_pong_round(client, lambda sub, pub: run_ping_open(sub, pub, lengths, rate, first_sequence=1000,
+                                                                  drain_timeout=WAIT), **pong_options)
 
 
 def test_open_loop_ping_answers_every_message_of_its_own_size(client):
