@@ -498,9 +498,7 @@ cdef class Engine:
         """The instrument's displayed orders in priority order as OrderSnapshot messages of at most
         `per_part` orders each, with checksums (what the recovery channel carries for an order-level
         instrument)."""
-        import zlib
-        if not 0 < per_part <= _MAX_GROUP:
-            raise ValueError(f"orders per part {per_part} must be in 1..{_MAX_GROUP}")
+        _check_per_part(per_part, "orders")
         cdef Instrument* instrument = find_instrument(self.core, instrument_id)
         cdef uint32_t index = instrument - self.core.instruments
         cdef uint32_t total = order_snapshot_orders(self.core, index)
@@ -514,17 +512,13 @@ cdef class Engine:
             out = bytearray(order_snapshot_part_length(min(per_part, total - part * per_part) if total else 0))
             length = order_snapshot_part(self.core, index, &cursor, part, parts, per_part, <uint8_t*><char*>out)
             assert length == len(out)
-            offset = sbe.HEADER_LENGTH + sbe.OrderSnapshot_checksum_OFFSET
-            out[offset:offset + 4] = zlib.crc32(out).to_bytes(4, "little")
-            frames.append(bytes(out))
+            frames.append(_sealed(out, sbe.OrderSnapshot_checksum_OFFSET))
         return frames
 
     def book_snapshot_parts(self, instrument_id, uint32_t per_part):
         """The instrument's book as the BookSnapshot messages the recovery channel carries: parts of at
         most `per_part` levels, each with its checksum."""
-        import zlib
-        if not 0 < per_part <= _MAX_GROUP:
-            raise ValueError(f"levels per part {per_part} must be in 1..{_MAX_GROUP}")
+        _check_per_part(per_part, "levels")
         cdef Instrument* instrument = find_instrument(self.core, instrument_id)
         cdef uint32_t index = instrument - self.core.instruments
         cdef uint32_t total = book_snapshot_levels(self.core, index)
@@ -538,9 +532,7 @@ cdef class Engine:
             out = bytearray(book_snapshot_part_length(min(per_part, total - part * per_part)))
             length = book_snapshot_part(self.core, index, &cursor, part, parts, per_part, <uint8_t*><char*>out)
             assert length == len(out)
-            offset = sbe.HEADER_LENGTH + sbe.BookSnapshot_checksum_OFFSET
-            out[offset:offset + 4] = zlib.crc32(out).to_bytes(4, "little")
-            frames.append(bytes(out))
+            frames.append(_sealed(out, sbe.BookSnapshot_checksum_OFFSET))
         return frames
 
     @property
@@ -620,3 +612,17 @@ def pool_bytes(uint32_t max_orders):
         table_size *= 2
     return ((<size_t>max_orders + 1) * (sizeof(Order) + sizeof(Level) + sizeof(Touch))
             + table_size * sizeof(IdEntry))
+
+
+def _check_per_part(uint32_t per_part, what):
+    if not 0 < per_part <= _MAX_GROUP:
+        raise ValueError(f"{what} per part {per_part} must be in 1..{_MAX_GROUP}")
+
+
+def _sealed(bytearray out, size_t checksum_offset):
+    """The snapshot message `out` with its CRC-32 (taken over the message with a zero checksum) written in."""
+    import zlib
+
+    cdef size_t offset = sbe.HEADER_LENGTH + checksum_offset
+    out[offset:offset + 4] = zlib.crc32(out).to_bytes(4, "little")
+    return bytes(out)
