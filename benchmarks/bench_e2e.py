@@ -1,7 +1,7 @@
 """The engine over Aeron UDP against the transport's ceilings, on this machine, in one run.
 
 (a) raw Aeron UDP echo of same-size frames, no matching (benchmarks/bench_echo.py): the throughput ceiling;
-(b) `lob engine` (subprocess, attached to an embedded shared-mode driver in this process, with a generated
+(b) `lob engine` (subprocess, attached to the driver embedded in this process (`--driver-threading`), with a generated
     credentials file) under the load generator, logged on as `--sessions` sessions each with its private
     execution stream: closed-loop maximum throughput, and open-loop round-trip latency at each offered
     rate (latency from each message's scheduled send time: no coordinated omission);
@@ -58,6 +58,10 @@ def parse_args(argv=None):
     parser.add_argument("--echo-idle", default="yield", help="idle strategy of the echo loops (default yield)")
     parser.add_argument("--engine-idle", default="yield", help="idle strategy of the engine's loop (default yield)")
     parser.add_argument("--driver-idle", default="yield", help="idle strategy of the media driver (default yield)")
+    parser.add_argument("--driver-threading", default="dedicated", choices=("shared", "shared_network", "dedicated"),
+                        help="threading mode of the media driver the load generator embeds, used by the echo "
+                             "ceilings too (default dedicated: with one shared thread, 32-100 sessions at 50k/s "
+                             "fall into a loss-recovery storm; benchmarks/README.md)")
     parser.add_argument("--engine-fragment-limit", type=int, default=None,
                         help="fragments per engine poll (default: the engine's)")
     parser.add_argument("--engine-arg", action="append", default=[], metavar="ARG",
@@ -95,7 +99,7 @@ def measure_echo(args, size, **shape):
 
     return measure_echo_ceiling(args.seconds, size, idle=args.echo_idle, driver_idle=args.driver_idle,
                                 sparse_terms=args.sparse_terms, socket_buffer=args.socket_buffer_kb << 10 or None,
-                                **shape)
+                                driver_threading=args.driver_threading, **shape)
 
 
 def write_credentials(path, count):
@@ -266,6 +270,7 @@ def run_engine(args, rates, frame_size_out):
     credentials = write_credentials(os.path.join(workdir, "credentials.txt"), max(session_count, 1))
     # The pong and the engine are stopped in turn for a whole run: the driver must not time them out.
     driver_options = {"sparse_terms": args.sparse_terms, "client_liveness_timeout": 300.0,
+                      "threading": args.driver_threading,
                       "socket_buffer": args.socket_buffer_kb << 10 or None,
                       "extra_settings": dict(v.split("=", 1) for v in args.driver_setting)}
     try:
@@ -441,7 +446,7 @@ def main(argv=None):
                     "aeron_framed_per_message": closed["report_framed_bytes"] / sent,
                     "messages_per_message": replies_per_message, "sbe_per_report": reply_size}
 
-    print("\n== lob end-to-end over Aeron UDP (127.0.0.1, one shared-mode driver, "
+    print(f"\n== lob end-to-end over Aeron UDP (127.0.0.1, one driver in {args.driver_threading} threading, "
           f"{os.cpu_count()} cores) ==")
     print(f"    idle: load generator {args.idle}, engine {args.engine_idle}, driver {args.driver_idle}; "
           f"load average {os.getloadavg()[0]:.2f}")
@@ -493,7 +498,7 @@ def main(argv=None):
             "frame_size": size,
             "seconds": args.seconds,
             "window": args.window,
-            "idle": {"loadgen": args.idle, "engine": args.engine_idle, "driver": args.driver_idle,
+            "idle": {"loadgen": args.idle, "engine": args.engine_idle, "driver": args.driver_idle, "driver_threading": args.driver_threading,
                      "echo": args.echo_idle},
             "sparse_terms": args.sparse_terms,
             "engine_args": args.engine_arg,

@@ -51,7 +51,7 @@ def _latency(result):
 
 def measure_echo_ceiling(seconds=5.0, size=64, *, window=256, pingpong_seconds=None, warmup=1.0,
                          idle="yield", driver_idle="yield", histogram_out=None, reply_size=0, replies_per_ping=1.0,
-                         sparse_terms=False, socket_buffer=None):
+                         sparse_terms=False, socket_buffer=None, driver_threading="shared"):
     """Echo throughput ceiling and round-trip latency of same-size frames over one embedded driver
     (reply_size > 0: shaped replies, see the module's docstring).
 
@@ -65,7 +65,8 @@ def measure_echo_ceiling(seconds=5.0, size=64, *, window=256, pingpong_seconds=N
 
     pingpong_seconds = seconds if pingpong_seconds is None else pingpong_seconds
     ping_port, pong_port = free_udp_ports(2)
-    driver = MediaDriver(idle=driver_idle, sparse_terms=sparse_terms, socket_buffer=socket_buffer)
+    driver = MediaDriver(idle=driver_idle, sparse_terms=sparse_terms, socket_buffer=socket_buffer,
+                         threading=driver_threading)
     pong = client = None
     try:
         pong = subprocess.Popen(
