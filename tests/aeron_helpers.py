@@ -263,3 +263,41 @@ def running_stack(**kwargs):
         s.close()
         assert not s.leftovers()
     assert s.exit_code == 0, "\n".join(s.lines)
+
+
+def running_service_loop(journal_dir, credentials, *, tick_ms, images=False, trace=None):
+    """A generator for a fixture: a driver and the engine side in this process (order-entry subscription,
+    with image events if `images`, private streams, an Engine with instrument 1 and `credentials`, a
+    journal in `journal_dir`, the ServiceLoop on a thread, tracing into `trace` if given). Yields
+    {"loop", "driver", "dir", "channels"}; closes everything, `trace` too, at the end."""
+    from lob.config import Channel
+    from lob.engine import Engine
+    from lob.journal import JournalWriter
+    from lob.private_streams import PrivateStreams
+    from lob.service_loop import ServiceLoop
+    from lob.transport.client import Client
+    from lob.transport.driver import MediaDriver, free_udp_ports
+    from lob.transport.images import ImageEvents
+
+    driver = MediaDriver()
+    client = Client(driver.dir, client_name="lob-test-engine")
+    channel = udp_channel(free_udp_ports(1)[0])
+    events = ImageEvents() if images else None
+    order_entry = client.add_subscription(channel, 1001, images=events)
+    streams = PrivateStreams(client, 4)
+    journal = JournalWriter(journal_dir, policy="none")
+    engine = Engine(instruments={1: 1}, sessions=credentials)
+    loop = ServiceLoop(engine, order_entry, streams, images=events, journal=journal, tick_ms=tick_ms, trace=trace)
+    thread = threading.Thread(target=loop.run, args=(0.5,), daemon=True)
+    thread.start()
+    try:
+        yield {"loop": loop, "driver": driver, "dir": journal_dir, "channels": {"order_entry": Channel(channel, 1001)}}
+    finally:
+        loop.stop()
+        thread.join(WAIT)
+        journal.close()
+        streams.close()
+        client.close()
+        driver.close()
+        if trace is not None:
+            trace.close()

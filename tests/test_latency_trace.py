@@ -1,21 +1,14 @@
 """The engine loop's latency trace (lob.latency_trace) over a real driver: one record per inbound message
 with exact fields, read back from its file; the execution stream stays what the journal replays to."""
-import threading
-
 import pytest
-from aeron_helpers import WAIT, OrderEntrySession, udp_channel, wait_until
+from aeron_helpers import OrderEntrySession, running_service_loop
 
-from lob.config import Channel
 from lob.credentials import for_tests
 from lob.engine import Engine
 from lob.framing import iter_execution, pack_inbound
-from lob.journal import JournalWriter, read_journal
+from lob.journal import read_journal
 from lob.latency_trace import FIELDS, LatencyTrace, read, written
-from lob.private_streams import PrivateStreams
 from lob.sbe.messages import MESSAGES, encode
-from lob.service_loop import ServiceLoop
-from lob.transport.client import Client
-from lob.transport.driver import MediaDriver, free_udp_ports
 
 CREDS = for_tests([1001])
 
@@ -28,28 +21,9 @@ def new_order(cl_ord_id, side="Buy", price=100):
 
 @pytest.fixture
 def stack(tmp_path):
-    driver = MediaDriver()
-    client = Client(driver.dir, client_name="lob-test-engine")
-    channel = udp_channel(free_udp_ports(1)[0])
-    order_entry = client.add_subscription(channel, 1001)
-    streams = PrivateStreams(client, 4)
-    journal = JournalWriter(str(tmp_path / "journal"), policy="none")
     trace = LatencyTrace(str(tmp_path / "engine.trace"), capacity=1000)
-    engine = Engine(instruments={1: 1}, sessions=CREDS)
-    loop = ServiceLoop(engine, order_entry, streams, journal=journal, tick_ms=0, trace=trace)
-    thread = threading.Thread(target=loop.run, args=(0.5,), daemon=True)
-    thread.start()
-    try:
-        yield {"loop": loop, "trace": trace, "driver": driver, "dir": str(tmp_path / "journal"),
-               "channels": {"order_entry": Channel(channel, 1001)}}
-    finally:
-        loop.stop()
-        thread.join(WAIT)
-        journal.close()
-        streams.close()
-        client.close()
-        driver.close()
-        trace.close()
+    for stack in running_service_loop(str(tmp_path / "journal"), CREDS, tick_ms=0, trace=trace):
+        yield dict(stack, trace=trace)
 
 
 def test_every_inbound_message_gets_one_record_with_exact_fields(stack):

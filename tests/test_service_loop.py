@@ -1,22 +1,14 @@
 """The engine loop in process, with a journal: its own records (EngineStart, EngineTick, TransportLost) are
 journaled and processed like inbound messages, forged ones never are, and the journal replays to the
 bytes the clients received."""
-import threading
-
 import pytest
-from aeron_helpers import WAIT, OrderEntrySession, udp_channel, wait_until
+from aeron_helpers import OrderEntrySession, running_service_loop, wait_until
 
-from lob.config import Channel
 from lob.credentials import for_tests
 from lob.engine import Engine
 from lob.framing import iter_execution, pack_inbound
-from lob.journal import JournalWriter, read_journal
-from lob.private_streams import PrivateStreams
+from lob.journal import read_journal
 from lob.sbe.messages import decode, encode
-from lob.service_loop import ServiceLoop
-from lob.transport.client import Client
-from lob.transport.driver import MediaDriver, free_udp_ports
-from lob.transport.images import ImageEvents
 
 CREDS = for_tests([1001])
 
@@ -31,27 +23,7 @@ def new_order(cl_ord_id):
 def stack(tmp_path):
     """A driver, the engine side (client, subscription with image events, private streams, engine,
     journal, loop on a thread) and the order-entry channel; everything closed at the end."""
-    driver = MediaDriver()
-    client = Client(driver.dir, client_name="lob-test-engine")
-    channel = udp_channel(free_udp_ports(1)[0])
-    images = ImageEvents()
-    order_entry = client.add_subscription(channel, 1001, images=images)
-    streams = PrivateStreams(client, 4)
-    journal = JournalWriter(str(tmp_path / "journal"), policy="none")
-    engine = Engine(instruments={1: 1}, sessions=CREDS)
-    loop = ServiceLoop(engine, order_entry, streams, images=images, journal=journal, tick_ms=20)
-    thread = threading.Thread(target=loop.run, args=(0.5,), daemon=True)
-    thread.start()
-    try:
-        yield {"loop": loop, "journal": journal, "dir": str(tmp_path / "journal"), "driver": driver,
-               "channels": {"order_entry": Channel(channel, 1001)}}
-    finally:
-        loop.stop()
-        thread.join(WAIT)
-        journal.close()
-        streams.close()
-        client.close()
-        driver.close()
+    yield from running_service_loop(str(tmp_path / "journal"), CREDS, tick_ms=20, images=True)
 
 
 def test_engine_records_are_journaled_and_replay_to_the_same_bytes(stack):
