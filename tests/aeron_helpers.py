@@ -161,6 +161,7 @@ class OrderEntrySession:
     def __init__(self, channels, creds=None, driver_dir=None, channel_params=None, response_port=None,
                  response_params=None, market_data=True):
         import pyaeron
+        from lob.client.reassembly import MessagePoller
         from lob.transport.driver import MediaDriver, free_udp_ports
         self.creds = creds
         self.driver = None if driver_dir else MediaDriver()
@@ -171,16 +172,26 @@ class OrderEntrySession:
             f"|{k}={v}" for k, v in (channel_params or {}).items())
         self.execution = self.market_data = self.publication = None
         try:
-            self.execution = self.aeron.add_subscription(self.response_channel, self.RESPONSE_STREAM)
+            self.subscribe_reports(self.response_channel)
             if market_data:
-                self.market_data = self.aeron.add_subscription(channels["market_data"].channel,
-                                                               channels["market_data"].stream_id)
+                self.market_data = MessagePoller(self.aeron.add_subscription(channels["market_data"].channel,
+                                                                             channels["market_data"].stream_id),
+                                                 self._on_md)
             self.publication = self.aeron.add_exclusive_publication(order_entry, channels["order_entry"].stream_id)
         except BaseException:
             self.close()
             raise
         self.reports, self.md = [], []
         self.nonce = 0
+
+    def subscribe_reports(self, response_channel):
+        """Read the private execution stream on `response_channel` (closing the previous subscription)."""
+        from lob.client.reassembly import MessagePoller
+        if self.execution is not None:
+            self.execution.close()
+        self.response_channel = response_channel
+        self.execution = MessagePoller(self.aeron.add_subscription(response_channel, self.RESPONSE_STREAM),
+                                       self._on_report)
 
     @property
     def session_id(self):
@@ -199,8 +210,8 @@ class OrderEntrySession:
         self.md.append(bytes(buffer))
 
     def poll(self):
-        n = self.execution.poll(self._on_report, 64)
-        return n + (self.market_data.poll(self._on_md, 64) if self.market_data is not None else 0)
+        n = self.execution.poll(64)
+        return n + (self.market_data.poll(64) if self.market_data is not None else 0)
 
     def send(self, frame, timeout=WAIT):
         """Offer one frame, polling the inbound streams while back-pressured."""

@@ -22,7 +22,7 @@ from aeron_helpers import EngineProcess
 
 WAIT = 30.0
 PX = 1_000_000
-INSTRUMENTS = {1: 1, 2: 1, 3: 1, 4: 1, 5: 1}
+INSTRUMENTS = {1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1}
 SESSIONS = {c.session_id: c for c in credentials.for_tests(range(201, 221))}
 SESSIONS[221] = credentials.for_tests([221], rate=1, burst=2)[0]   # two messages at once, then one a second
 ENGINE_ARGS = ("--max-orders", "4096", "--no-prefault")
@@ -307,6 +307,29 @@ def test_market_data_reflects_the_book(connect):
     assert book.last_trade[1:] == (PX - 200, 2, "Sell")
     assert viewer.md_seq_gaps == 0
     assert viewer.tracker.orders == {}
+
+
+def test_a_book_update_longer_than_one_frame_reaches_the_book(connect):
+    """One order sweeping 80 levels: a BookUpdate of 80 deletes (1,800 bytes) crosses the network in two
+    fragments; the viewer's book gets it whole, with no gap."""
+    viewer = connect(211, record=False)
+    maker = connect(212, market_data=False)
+    taker = connect(213, market_data=False)
+    levels = 80
+    for i in range(levels):
+        maker.place(6, "Sell", 1 + i % 3, PX + i)
+    maker.wait_for(lambda: len(maker.reports) == levels, WAIT)
+    book = viewer.book(6)
+    viewer.wait_for(lambda: len(book.asks) == levels, WAIT)
+    seq_before = viewer.feed.seq
+
+    taker.place(6, "Buy", sum(1 + i % 3 for i in range(levels)), PX + levels - 1)
+    viewer.wait_for(lambda: not book.asks and viewer.feed.seq > seq_before + levels, WAIT)
+    settle(viewer)
+    assert (book.asks, book.bids) == ({}, {})
+    assert viewer.feed.seq == seq_before + levels + 1    # 80 Trades and one BookUpdate
+    assert viewer.feed._md_sub.reassembled == 1
+    assert viewer.md_seq_gaps == 0
 
 
 def test_example_market_maker_requotes_and_tracks_pnl(connect):

@@ -1,5 +1,6 @@
 """The recovering Book and MarketDataFeed, fed real engine frames by hand: each state and each bad input."""
 import random
+import time
 import zlib
 
 import pytest
@@ -211,6 +212,42 @@ def test_a_gap_while_live_sends_the_book_back_to_recovering():
             feed.on_snapshot_frame(frame)
         assert feed.books[instrument].state == LIVE and book_levels(feed.books[instrument]) == venue.levels(instrument)
         assert feed.books[instrument].recoveries == 1
+
+
+def test_a_quiet_stream_behind_an_engine_snapshot_has_lost_its_last_messages():
+    venue = Venue()
+    feed = MarketDataFeed(None, RECOVERY, instruments=[1], quiet_after=1.0)
+    feed_of(a_book(venue, 10), feed)
+    seen = venue.seq
+    venue.order("Buy", 97, 4)                       # its messages never reach the feed, nothing follows them
+    start = time.monotonic()
+    for frame in venue.snapshot(1):
+        feed.on_snapshot_frame(frame)
+    book = feed.books[1]
+    feed.check_quiet(start + 0.5)
+    assert (book.state, feed.seq, feed.gaps, feed.lost_tails) == (LIVE, seen, 0, 0)
+    feed.check_quiet(start + 5)
+    assert (feed.seq, feed.gaps, feed.lost_tails, book.gaps) == (venue.seq, 1, 1, 1)
+    assert (book.state, book.why) == (
+        RECOVERING, f"lost messages {seen + 1}..{venue.seq}: waiting for a snapshot at seq >= {venue.seq}")
+    for frame in venue.snapshot(1):
+        feed.on_snapshot_frame(frame)
+    assert book.state == LIVE and book_levels(book) == venue.levels()
+
+
+def test_a_stream_that_catches_up_with_the_snapshot_is_not_a_gap():
+    venue = Venue()
+    feed = MarketDataFeed(None, RECOVERY, instruments=[1], quiet_after=1.0)
+    feed_of(a_book(venue, 10), feed)
+    late = venue.order("Buy", 97, 4)                # the recovery channel is ahead of the incrementals
+    start = time.monotonic()
+    for frame in venue.snapshot(1):
+        feed.on_snapshot_frame(frame)
+    feed_of(late, feed)
+    feed.check_quiet(start + 5)
+    assert (feed.seq, feed.gaps, feed.lost_tails, feed.books[1].state) == (venue.seq, 0, 0, LIVE)
+    feed.poll()
+    assert feed.verified == 1 and book_levels(feed.books[1]) == venue.levels()
 
 
 def test_a_gap_in_the_middle_of_a_recovery():

@@ -341,9 +341,7 @@ def test_a_client_that_stops_reading_is_disconnected_and_the_others_go_on(client
                 for i, seq in enumerate(cancels)]
 
             # 5. It logs on again (reading a fresh response channel) and gets what it missed, byte for byte.
-            slow.execution.close()
-            slow.response_channel = f"aeron:udp?endpoint=127.0.0.1:{free_udp_ports(1)[0]}"
-            slow.execution = slow.aeron.add_subscription(slow.response_channel, slow.RESPONSE_STREAM)
+            slow.subscribe_reports(f"aeron:udp?endpoint=127.0.0.1:{free_udp_ports(1)[0]}")
             slow.reports = []
             ack = slow.logon()
             assert (ack["nextSeqNo"], ack["nextRecvSeqNo"]) == (last + 1, 2 + processed)

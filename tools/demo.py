@@ -232,5 +232,5 @@ def run(args):
             json.dump(report.to_json(), out, indent=2)
             out.write("\n")
     ok = (report.lost == 0 and report.duplicated == 0 and report.logged_off == report.sessions and code == 0
-          and not left and not market_data.differs())
+          and not left and market_data.identical())
     return 0 if ok else 1

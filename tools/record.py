@@ -10,6 +10,7 @@ import time
 
 from tqdm import tqdm
 
+from lob.client.reassembly import MessagePoller
 from lob.journal import JournalWriter
 
 
@@ -43,6 +44,7 @@ def run(args):
         writer.append(header.session_id & 0xFFFFFFFF, time.time_ns(), bytes(buffer))
         recorded[0] += 1
 
+    messages = MessagePoller(subscription, on_message)
     print(f"recording {args.channel} stream {args.stream} into {args.out} from seq {writer.next_seq}",
           file=sys.stderr, flush=True)
     deadline = time.monotonic() + args.seconds if args.seconds > 0 else None
@@ -50,7 +52,7 @@ def run(args):
         with tqdm(unit="msg", disable=args.quiet, desc="record", file=sys.stderr) as bar:
             while not stop.is_set():
                 before = recorded[0]
-                subscription.poll(on_message, 256)
+                messages.poll(256)
                 if recorded[0] != before:
                     writer.commit()
                     bar.update(recorded[0] - before)

@@ -13,6 +13,11 @@ each book does with it). It routes BookSnapshot messages from the recovery chann
 wait for one, after checking each message's checksum; and while any book is recovering it asks the
 engine for snapshots on the request stream (SnapshotRequest, at most once per `request_interval`
 seconds), so a book recovers in a fraction of the engine's snapshot interval.
+
+The incremental stream has no heartbeat of its own: a lost last message would show as a gap only when
+the next one came. The snapshots stand in for it: when the stream stays quiet for `quiet_after` seconds
+while a snapshot has said the engine is at a later seqNum, the messages in between are a gap like any
+other (`lost_tails` counts them), and the books recover.
 """
 import collections
 import struct
@@ -21,6 +26,7 @@ import zlib
 
 from . import wire
 from .book import LIVE, RECOVERING, Book
+from .reassembly import MessagePoller
 
 INCREMENTALS = ("BookUpdate", "Trade", "InstrumentStatus", "OrderAdd", "OrderModify", "OrderDelete", "OrderExecute")
 REQUEST_ALL_ABOVE = 8       # more books than this recovering: one request for every instrument
@@ -70,7 +76,7 @@ class MarketDataFeed:
     feed subscribes to nothing: hand it frames with on_incremental_frame / on_snapshot_frame."""
 
     def __init__(self, aeron, channels, instruments=None, *, recent_trades=1000, request_interval=0.25,
-                 on_message=None):
+                 quiet_after=1.0, on_message=None):
         """`on_message(message, book)`: called with every decoded incremental and snapshot message of a
         book the feed keeps, after the book has seen it."""
         self.aeron = aeron
@@ -83,6 +89,7 @@ class MarketDataFeed:
         self.seq = None             # last incremental sequence number seen
         self.first_seq = None       # the first one seen (where the feed joined the stream)
         self.gaps = 0               # ranges of the incremental stream lost
+        self.lost_tails = 0         # ... of them found by a snapshot ahead of a quiet stream
         self.restarts = 0           # the stream started again at 1 (a fresh engine)
         self.duplicates = 0         # incrementals at or below `seq` (ignored)
         self.undecodable = 0
@@ -92,7 +99,11 @@ class MarketDataFeed:
         self.requests_sent = 0
         self.engine_instruments = None    # instruments in the engine's snapshot loop, once one came
         self.request_interval = request_interval
+        self.quiet_after = quiet_after
         self.on_message = on_message
+        self._ahead = None          # the highest snapshot seqNum above `seq` ...
+        self._ahead_seq = None      # ... the `seq` it was first (or last) seen with
+        self._ahead_since = 0.0
         self._complete_from = None
         self._snapshotted = set()
         self._checks = []           # live books holding an engine snapshot to compare with
@@ -104,10 +115,11 @@ class MarketDataFeed:
         try:
             if aeron is not None:
                 md = channels["market_data"]
-                self._md_sub = aeron.add_subscription(md.channel, md.stream_id)
+                self._md_sub = MessagePoller(aeron.add_subscription(md.channel, md.stream_id), self._on_incremental)
                 if self._recoverable:
                     recovery = channels["recovery"]
-                    self._recovery_sub = aeron.add_subscription(recovery.channel, recovery.stream_id)
+                    self._recovery_sub = MessagePoller(aeron.add_subscription(recovery.channel, recovery.stream_id),
+                                                       self._on_snapshot)
                     if channels.get("recovery_requests") is not None:
                         requests = channels["recovery_requests"]
                         self._request_pub = aeron.add_publication(requests.channel, requests.stream_id)
@@ -144,14 +156,42 @@ class MarketDataFeed:
         """Read both streams, ask for snapshots when a book needs one; returns the work done."""
         work = 0
         if self._md_sub is not None:
-            work += self._md_sub.poll(self._on_incremental, fragment_limit)
+            work += self._md_sub.poll(fragment_limit)
         if self._recovery_sub is not None:
-            work += self._recovery_sub.poll(self._on_snapshot, fragment_limit)
+            work += self._recovery_sub.poll(fragment_limit)
+        now = time.monotonic()
+        if self._ahead is not None:
+            self.check_quiet(now)
         if self._request_pub is not None:
-            work += self._request_snapshots(time.monotonic())
+            work += self._request_snapshots(now)
         if self._checks and self.seq is not None:
             self._verify(self.seq)
         return work
+
+    def check_quiet(self, now):
+        """A snapshot said the engine is past `seq` and the stream has not moved for `quiet_after`
+        seconds (`now` on time.monotonic's clock): what lies between was lost."""
+        if self.seq is None or self._ahead is None or self.seq >= self._ahead:
+            self._ahead = None
+            return
+        if self.seq != self._ahead_seq:
+            self._ahead_seq, self._ahead_since = self.seq, now
+            return
+        if now - self._ahead_since < self.quiet_after:
+            return
+        last, self._ahead = self._ahead, None
+        self.lost_tails += 1
+        self.gaps += 1
+        self._complete_from = last + 1
+        for book in self.books.values():
+            book.on_gap(self.seq + 1, last)
+        self.seq = last
+
+    def _snapshot_seq(self, seq, now):
+        if self.seq is not None and seq > self.seq and (self._ahead is None or seq > self._ahead):
+            if self._ahead is None:
+                self._ahead_seq, self._ahead_since = self.seq, now
+            self._ahead = seq
 
     def _verify(self, stream_seq):
         for book in self._checks:
@@ -249,6 +289,7 @@ class MarketDataFeed:
             return
         self.engine_instruments = message["instrumentCount"]
         self._snapshotted.add(instrument)
+        self._snapshot_seq(message["seqNum"], time.monotonic())
         if book is not None:
             book.on_snapshot(message)
             if book.check is not None and book not in self._checks:

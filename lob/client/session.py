@@ -32,6 +32,7 @@ import pyaeron
 from . import protocol, wire
 from .market_data import MarketDataFeed
 from .orders import EXECUTION_MESSAGES, Order, OrderTracker
+from .reassembly import MessagePoller
 from .protocol import ClientError, LogonRejected, LogonTimeout, NotEstablished  # noqa: F401  (public names)
 
 DEFAULT_RESPONSE_STREAM = 1002
@@ -111,7 +112,8 @@ class Client:
             self.aeron = aeron
             channels = config.client_channels()
             order_entry = channels["order_entry"]
-            self._private_sub = aeron.add_subscription(self.response_channel, response_stream_id)
+            self._private_sub = MessagePoller(aeron.add_subscription(self.response_channel, response_stream_id),
+                                              self._on_private)
             if market_data and getattr(config, "market_data_enabled", True):
                 self.feed = MarketDataFeed(aeron, channels, on_message=self._on_md)
             self._pub = self._add_exclusive_publication(order_entry.channel, order_entry.stream_id)
@@ -219,7 +221,8 @@ class Client:
     def resume_reports(self):
         if self._private_sub is None:
             self._private_seen = False
-            self._private_sub = self.aeron.add_subscription(self.response_channel, self.response_stream_id)
+            self._private_sub = MessagePoller(
+                self.aeron.add_subscription(self.response_channel, self.response_stream_id), self._on_private)
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -366,7 +369,7 @@ class Client:
         """Deliver what has arrived and keep the session alive; returns the number of fragments read."""
         work = 0
         if self._private_sub is not None:
-            work = self._private_sub.poll(self._on_private, fragment_limit)
+            work = self._private_sub.poll(fragment_limit)
         if self.feed is not None:
             work += self.feed.poll(fragment_limit)
         now = time.monotonic()
