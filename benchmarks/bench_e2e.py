@@ -1,6 +1,8 @@
 """The engine over Aeron UDP against the transport's ceilings, on this machine, in one run.
 
-(a) raw Aeron UDP echo of same-size frames, no matching (benchmarks/bench_echo.py): the throughput ceiling;
+(a) raw Aeron echoes in closed loop, no matching: same-size frames echoed once, and (a') answered as the engine
+    answers; C pongs on the same driver started like the engine, in `--closed-loop-pairs` rounds interleaved
+    with (b)'s closed loop (the side not measured stopped): the throughput ceiling, ratios as medians;
 (b) `lob engine` (subprocess, attached to the driver embedded in this process (`--driver-threading`), with a generated
     credentials file) under the load generator, logged on as `--sessions` sessions each with its private
     execution stream: closed-loop maximum throughput, and open-loop round-trip latency at each offered
@@ -44,7 +46,7 @@ def _ints(text):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0,
-                        help="length of each open-loop run and of the echo measurement (default 5)")
+                        help="length of each open-loop run (default 5)")
     parser.add_argument("--rates", default=",".join(str(r) for r in DEFAULT_RATES),
                         help="offered rates for the open-loop runs, msg/s (default 10000,50000,100000,200000)")
     parser.add_argument("--closed-loop-orders", type=int, default=500_000,
@@ -70,6 +72,11 @@ def parse_args(argv=None):
                         help="create the driver's log buffers sparse (pages allocated on first write), "
                              "not whole (the default)")
     parser.add_argument("--skip-echo", action="store_true", help="do not measure the echo ceilings")
+    parser.add_argument("--closed-loop-pairs", type=int, default=3,
+                        help="rounds of engine closed loop, same-size echo and engine-shaped echo on the same driver, "
+                             "in alternating order; the ratios are their medians (default 3)")
+    parser.add_argument("--echo-seconds", type=float, default=1.0,
+                        help="measured length of each closed-loop echo run (default 1)")
     parser.add_argument("--repeats", type=int, default=2,
                         help="interleaved ceiling/engine pairs per offered rate (default 2)")
     parser.add_argument("--no-ceiling", action="store_true", help="do not measure the latency ceiling")
@@ -92,14 +99,6 @@ def parse_args(argv=None):
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
     parser.add_argument("--hdr-dir", metavar="DIR", help="write each run's HdrHistogram percentile distribution here")
     return parser.parse_args(argv)
-
-
-def measure_echo(args, size, **shape):
-    from bench_echo import measure_echo_ceiling
-
-    return measure_echo_ceiling(args.seconds, size, idle=args.echo_idle, driver_idle=args.driver_idle,
-                                sparse_terms=args.sparse_terms, socket_buffer=args.socket_buffer_kb << 10 or None,
-                                driver_threading=args.driver_threading, **shape)
 
 
 def write_credentials(path, count):
@@ -141,7 +140,8 @@ class EngineRuns:
         self.args, self.stack, self.conn, self.trace_path = args, stack, conn, trace_path
         self.credentials = stack.sessions()
         self.runs = []
-        self.ceiling = None
+        self.ceiling = None      # the pong answering as the engine answers
+        self.same_size = None    # the pong echoing each message once, same size
 
     def engine_paused(self, paused):
         import signal
@@ -183,15 +183,31 @@ class EngineRuns:
         summary.update(joined)
         return summary
 
-    def start_ceiling(self, reply_size, replies_per_message):
+    def _pong(self, reply_size, replies_per_message):
         from latency_ceiling import CeilingStack
         from lob.tools.loadgen_session import ORDER_ENTRY_TERM_LENGTH
 
-        self.ceiling = CeilingStack(self.stack.aeron_dir, reply_size=reply_size,
-                                    replies_per_ping=max(1.0, replies_per_message), idle=self.args.echo_idle,
-                                    term_length=self.args.private_term_kb << 10,
-                                    order_entry_term_length=ORDER_ENTRY_TERM_LENGTH)
-        self.ceiling.pause()
+        pong = CeilingStack(self.stack.aeron_dir, reply_size=reply_size, replies_per_ping=max(1.0, replies_per_message),
+                            idle=self.args.echo_idle, term_length=self.args.private_term_kb << 10,
+                            order_entry_term_length=ORDER_ENTRY_TERM_LENGTH)
+        pong.pause()
+        return pong
+
+    def start_ceiling(self, reply_size, replies_per_message):
+        self.ceiling = self._pong(reply_size, replies_per_message)
+
+    def start_same_size_echo(self, size):
+        self.same_size = self._pong(size, 1.0)
+
+    def echo_closed_loop(self, pong, size):
+        """`pong`'s closed-loop throughput on this driver, the engine stopped meanwhile."""
+        self.engine_paused(True)
+        pong.resume()
+        try:
+            return pong.closed_loop(size, self.args.echo_seconds, window=self.args.window)
+        finally:
+            pong.pause()
+            self.engine_paused(False)
 
     def ceiling_run(self, lengths, rate):
         self.engine_paused(True)
@@ -206,8 +222,34 @@ class EngineRuns:
             self.engine_paused(False)
 
     def close(self):
-        if self.ceiling is not None:
-            self.ceiling.close()
+        for pong in (self.ceiling, self.same_size):
+            if pong is not None:
+                pong.close()
+
+    def closed_loop_pairs(self, encoded, size):
+        """`--closed-loop-pairs` rounds of the engine's closed loop, the same-size echo and the engine-shaped
+        echo, on this driver, in alternating order: [{"engine", "echo", "echo_shaped", "ratio", ...}]."""
+        pairs = []
+        for index in range(self.args.closed_loop_pairs):
+            sides = ["engine", "echo", "echo_shaped"]
+            if index % 2:
+                sides.reverse()
+            pair = {}
+            for side in sides:
+                if side == "engine":
+                    report, _, _ = self.once(encoded, self.args.sessions, window=self.args.window)
+                    pair["engine"], pair["engine_lost"] = report.throughput_per_s, report.lost
+                else:
+                    pong = self.same_size if side == "echo" else self.ceiling
+                    result = self.echo_closed_loop(pong, size)
+                    pair[side], pair[side + "_lost"] = result["per_s"], result["lost"]
+            pair["ratio"] = _ratio(pair["engine"], pair["echo"])
+            pair["ratio_shaped"] = _ratio(pair["engine"], pair["echo_shaped"])
+            print(f"closed loop pair {index + 1}: engine {pair['engine']:,.0f}, same-size echo {pair['echo']:,.0f}, "
+                  f"engine-shaped echo {pair['echo_shaped']:,.0f} msg/s: ratios {pair['ratio'] or 0:.2f}, "
+                  f"{pair['ratio_shaped'] or 0:.2f}", flush=True)
+            pairs.append(pair)
+        return pairs
 
 
 def udp_receive_drops():
@@ -293,11 +335,18 @@ def run_engine(args, rates, frame_size_out):
                     loadgen.write_percentile_distribution(histogram, os.path.join(args.hdr_dir, "closed_loop.hdr"))
                 reply_size = round(closed["report_bytes"] / closed["reports_received"]) if closed["reports_received"] else 0
                 replies = closed["reports_received"] / closed["sent"] if closed["sent"] else 1.0
-                if not args.no_ceiling and reply_size >= 16:
+                if (not args.no_ceiling or not args.skip_echo) and reply_size >= 16:
                     print(f"latency ceiling: a pong answering {replies:.2f} messages of {reply_size} bytes per "
                           f"message on the same driver ...", flush=True)
                     bench.start_ceiling(reply_size, replies)
                     results["ceiling_shape"] = {"reply_size": reply_size, "replies_per_message": replies}
+                if not args.skip_echo and bench.ceiling is not None and args.closed_loop_pairs:
+                    bench.start_same_size_echo(encoded.lengths[0])
+                    results["closed_loop_pairs"] = bench.closed_loop_pairs(encoded.head(args.closed_loop_orders),
+                                                                           encoded.lengths[0])
+                if args.no_ceiling and bench.ceiling is not None:
+                    bench.ceiling.close()
+                    bench.ceiling = None
 
                 for repeat in range(args.repeats):
                     for position, rate in enumerate(rates):
@@ -369,6 +418,11 @@ def run_engine(args, rates, frame_size_out):
     return results
 
 
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2] if values else None
+
+
 def _ratio(a, b):
     return a / b if a is not None and b else None
 
@@ -427,16 +481,11 @@ def main(argv=None):
     reply_size = round(closed["report_bytes"] / closed["reports_received"]) if closed["reports_received"] else 0
     replies_per_message = closed["reports_received"] / closed["sent"] if closed["sent"] else 0.0
 
-    echo = shaped = None
-    if not args.skip_echo:
-        print(f"\nraw Aeron UDP echo of {size}-byte frames for {args.seconds:g} s ...", flush=True)
-        echo = measure_echo(args, size)
-        if reply_size >= 16 and replies_per_message >= 1.0:
-            print(f"the same, answered with {replies_per_message:.2f} replies of {reply_size} bytes per message ...",
-                  flush=True)
-            shaped = measure_echo(args, size, reply_size=reply_size, replies_per_ping=replies_per_message)
-    echo_rate = echo["echo_ceiling_per_s"] if echo else None
-    shaped_rate = shaped["echo_ceiling_per_s"] if shaped else None
+    pairs = engine.get("closed_loop_pairs") or []
+    echo_rate = median([p["echo"] for p in pairs])
+    shaped_rate = median([p["echo_shaped"] for p in pairs])
+    ratio = median([p["ratio"] for p in pairs if p["ratio"] is not None])
+    ratio_shaped = median([p["ratio_shaped"] for p in pairs if p["ratio_shaped"] is not None])
     runs = engine["runs"]
     lost = sum(r["lost"] for r in runs)
     duplicated = sum(r["duplicated"] for r in runs)
@@ -454,20 +503,19 @@ def main(argv=None):
         print(f"    platform stalls (nothing else running): {stalls['lost_fraction']:.1%} of a core's time lost to "
               f"stalls > 50 µs; {stalls['stalls_over_1ms']} stalls > 1 ms in {stalls['seconds']:g} s, longest "
               f"{stalls['max_us'] / 1000:,.1f} ms (worst of 2 threads)")
-    if echo_rate:
-        print(f"(a) raw echo ceiling         {echo_rate:>12,.0f} msg/s   ({size}-byte frames, no matching)")
-    if shaped_rate:
-        print(f"(a') echo, engine's answers  {shaped_rate:>12,.0f} msg/s   ({replies_per_message:.2f} replies of "
-              f"{reply_size} bytes per {size}-byte message, no matching)")
     print(f"(b) engine, closed loop      {engine_rate:>12,.0f} msg/s   (window {args.window}; "
           f"p50 {closed['latency_us'].get('p50', 0):,.1f} µs, p99 {closed['latency_us'].get('p99', 0):,.1f} µs)")
     print(f"    execution streams        {stream_bytes['sbe_per_message']:>12.1f} SBE bytes per inbound message "
           f"({replies_per_message:.2f} reports of {reply_size} bytes); "
           f"{stream_bytes['aeron_framed_per_message']:.1f} with Aeron framing")
-    if echo_rate:
-        print(f"    ratio (b)/(a)            {engine_rate / echo_rate:>12.2f}   (same-size echo)")
-    if shaped_rate:
-        print(f"    ratio (b)/(a')           {engine_rate / shaped_rate:>12.2f}")
+    if pairs:
+        print(f"    closed loop against raw Aeron on the same driver, {len(pairs)} interleaved rounds (msg/s):")
+        print("     round      (b) engine   (a) same-size echo  (a') engine-shaped echo   (b)/(a)  (b)/(a')")
+        for index, p in enumerate(pairs):
+            print(f"     {index + 1:>5}  {p['engine']:>14,.0f}  {p['echo']:>19,.0f}  {p['echo_shaped']:>23,.0f}  "
+                  f"{p['ratio'] or 0:>8.2f}  {p['ratio_shaped'] or 0:>8.2f}")
+        print(f"    median                                                                  {ratio or 0:>8.2f}  "
+              f"{ratio_shaped or 0:>8.2f}")
     print_open_loop(engine)
     print_sessions(engine["sessions"])
     print(f"    lost {lost}, duplicated {duplicated} over {len(runs)} runs ({sum(r['sent'] for r in runs):,} messages)"
@@ -479,12 +527,12 @@ def main(argv=None):
         out = {
             "echo_ceiling_per_s": echo_rate,
             "engine_closed_loop_per_s": engine_rate,
-            "ratio": engine_rate / echo_rate if echo_rate else None,
+            "ratio": ratio,
             "echo_engine_shaped_per_s": shaped_rate,
-            "ratio_engine_shaped": engine_rate / shaped_rate if shaped_rate else None,
+            "ratio_engine_shaped": ratio_shaped,
+            "closed_loop_pairs": pairs,
             "engine_answers": {"replies_per_message": replies_per_message, "reply_size": reply_size},
             "execution_stream_bytes": stream_bytes,
-            "echo_engine_shaped": shaped,
             "platform_stalls": stalls,
             "lost": lost,
             "duplicated": duplicated,
@@ -494,7 +542,6 @@ def main(argv=None):
             "sessions_sweep": engine["sessions"],
             "engine_banner": engine.get("engine_banner"),
             "closed_loop": closed,
-            "echo": echo,
             "frame_size": size,
             "seconds": args.seconds,
             "window": args.window,

@@ -15,7 +15,7 @@ Two phases:
 
     python benchmarks/bench_echo.py --seconds 5 --size 64 --json results/echo.json
 
-`measure_echo_ceiling(seconds, size)` returns the same figures as a dict (used by bench_e2e.py).
+`measure_echo_ceiling(seconds, size)` returns the same figures as a dict.
 """
 import argparse
 import json

@@ -12,6 +12,7 @@ left is Aeron, the driver, the scheduler and the platform.
 
     stack = CeilingStack(driver_dir, reply_size=51, replies_per_ping=1.4)
     figures = stack.measure(lengths, rate=50_000)       # {"p50_us", "p99_us", "p999_us", "max_us", ...}
+    stack.closed_loop(size=69, seconds=1.0)             # {"per_s", "lost", "sent"}: the echo's throughput
     stack.pause(); stack.resume()                       # SIGSTOP / SIGCONT the pong between its runs
     stack.close()
 """
@@ -92,6 +93,17 @@ class CeilingStack:
                        achieved_per_s=r["answered"] / ((r["last_send_ns"] - start) / 1e9)
                        if r["last_send_ns"] > start else 0.0)
         return figures
+
+    def closed_loop(self, size, seconds, window=256, warmup=0.25):
+        """Messages a second answered with `window` `size`-byte messages in flight for `seconds` (after
+        `warmup`), and the messages lost."""
+        from lob.transport.echo import run_ping
+
+        r = run_ping(self.subscription, self.publication, size, seconds, window=window, warmup=warmup,
+                     idle_strategy=self.idle, first_sequence=self.next_sequence)
+        self.next_sequence = r["next_sequence"]
+        rate = r["measured_received"] / r["measured_seconds"] if r["measured_seconds"] else 0.0
+        return {"per_s": rate, "lost": r["lost"], "sent": r["sent"]}
 
     def pause(self):
         """Stop the pong process (its idle loop must not compete with the engine's runs)."""

@@ -138,6 +138,8 @@ ctypedef struct service_loop_t:
     uint64_t tick_ns     # 0: no EngineTick records
     uint64_t next_tick_ns
     uint32_t retransmit_left    # frames after a Retransmission still to come (counted apart)
+    uint64_t batch_end_ns       # when the poll's previous message was done (0: none yet in this poll)
+    int64_t realtime_offset_ns  # CLOCK_REALTIME - CLOCK_MONOTONIC, read at each poll's first message
     int snapshot_requested
     int running         # poll for new orders
     int publishing      # keep retrying back-pressured offers (cleared only to abort a shutdown)
@@ -191,6 +193,11 @@ cdef void count_execution(service_loop_t* s, const uint8_t* frame, size_t length
         count_reason(c, frame, length, EstablishmentReject_reason_OFFSET)
     elif template_id == Retransmission_TEMPLATE_ID and length >= HEADER_LENGTH + Retransmission_count_OFFSET + 4:
         s.retransmit_left = load_u32le(frame + HEADER_LENGTH + Retransmission_count_OFFSET)
+
+
+cdef inline int poll_batch(service_loop_t* s) noexcept nogil:
+    s.batch_end_ns = 0
+    return poller_poll(&s.poller, s.fragment_limit)
 
 
 cdef void offer_counted(service_loop_t* s, aeron_exclusive_publication_t* publication, const uint8_t* data,
@@ -270,10 +277,16 @@ cdef void on_fragment(void* clientd, const uint8_t* buffer, size_t length, aeron
     cdef service_loop_t* s = <service_loop_t*>clientd
     cdef service_counters_t* c = &s.counters
     cdef aeron_header_values_t values
-    cdef uint64_t started = now_ns(CLOCK_MONOTONIC)
+    # One clock read per message: a message starts where the poll's previous one ended, and its
+    # receive timestamp is derived from the monotonic clock (a clock read costs ~25 ns, ~10% of the
+    # loop's time at 800,000 messages a second when it took three).
+    cdef uint64_t started = s.batch_end_ns
+    if started == 0:
+        started = now_ns(CLOCK_MONOTONIC)
+        s.realtime_offset_ns = <int64_t>(now_ns(CLOCK_REALTIME) - started)
     cdef uint64_t elapsed
     cdef int bucket
-    cdef uint64_t timestamp = now_ns(CLOCK_REALTIME)
+    cdef uint64_t timestamp = started + <uint64_t>s.realtime_offset_ns
     cdef uint32_t transport
     cdef uint16_t template_id = template_id_of(buffer, length)
     cdef trace_record_t* traced = NULL
@@ -299,7 +312,8 @@ cdef void on_fragment(void* clientd, const uint8_t* buffer, size_t length, aeron
         traced = trace_begin(s.trace, started, transport, template_id)
     if engine_on_frame(s.core, buffer, <uint32_t>length, transport, timestamp) != CORE_OK:
         c.core_errors += 1
-    elapsed = now_ns(CLOCK_MONOTONIC) - started
+    s.batch_end_ns = now_ns(CLOCK_MONOTONIC)
+    elapsed = s.batch_end_ns - started
     if traced != NULL:
         trace_end(s.trace, traced, started + elapsed)
     c.service_ns_sum += elapsed
@@ -371,7 +385,7 @@ cdef int run_loop(service_loop_t* s, uint64_t drain_ns, object on_snapshot) noex
     s.counters.starts += 1
     s.next_tick_ns = now + s.tick_ns
     while lob_load_flag(&s.running):
-        work = poller_poll(&s.poller, s.fragment_limit)
+        work = poll_batch(s)
         if work < 0:
             s.stopped_by = STOPPED_POLL_ERROR
             return -1
@@ -411,7 +425,7 @@ cdef int run_loop(service_loop_t* s, uint64_t drain_ns, object on_snapshot) noex
         now = now_ns(CLOCK_MONOTONIC)
         if now >= deadline:
             break
-        work = poller_poll(&s.poller, s.fragment_limit)
+        work = poll_batch(s)
         if commit_and_publish(s, now) != 0:
             return -1
         private_streams_poll(s.streams, now)

@@ -22,14 +22,17 @@ def test_ceiling_pong_answers_every_message_and_survives_a_pause():
             stack.pause()
             stack.resume()
             second = stack.measure([61] * 400, 20_000)
+            closed = stack.closed_loop(69, 0.2, window=32, warmup=0.05)
+            third = stack.measure([61] * 10, 20_000)     # open loop again after the closed loop
         finally:
             stack.close()
         assert stack.process.returncode == 0
-    for figures, n in ((first, 1000), (second, 400)):
+    assert closed["lost"] == 0 and closed["sent"] > 0 and closed["per_s"] > 0
+    for figures, n in ((first, 1000), (second, 400), (third, 10)):
         assert (figures["sent"], figures["lost"], figures["duplicated"], figures["unknown"]) == (n, 0, 0, 0)
         assert 0 < figures["p50_us"] <= figures["p99_us"] <= figures["p999_us"] <= figures["max_us"]
         assert 1.0 <= figures["replies_per_message"] <= 1.5
-    assert stack.next_sequence == 1400
+    assert stack.next_sequence == 1410 + closed["sent"]
 
 
 def test_breakdown_splits_each_round_trip_exactly():
