@@ -164,6 +164,10 @@ class EngineRuns:
         finally:
             generator.close()
         report.logged_off = generator.logged_off
+        if report.logged_off < sessions:
+            print(f"  run {len(self.runs) + 1} ({report.sent:,} messages, {sessions} session(s)): "
+                  f"{sessions - report.logged_off} not logged off; terminations by the engine during the run "
+                  f"{report.terminations}; Terminate answers {generator.terminate_reasons}", flush=True)
         self.runs.append(report.to_json())
         extras = {"loop": generator.last_loop, "times": generator.last_times, "transports": transports,
                   "trace_since": since, "udp_drops": _drops_since(drops)}

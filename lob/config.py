@@ -77,7 +77,8 @@ A config file mirrors the flags:
     [publications]
     max = 64                         # private publications at once (default 2 x sessions + 16)
     connect_timeout = 5.0            # seconds frames wait for a new publication's subscriber
-    buffer_kb = 8192                 # what they may hold meanwhile (or while back-pressured), per transport
+    buffer_kb = 21760                # what they may hold meanwhile (or while back-pressured), per transport
+                                     # (default 8 MiB + a mass cancel's answer for every order of the pool)
     term_kb = 1024                   # term length of each private publication (its log holds 3 terms)
     slow_consumer_timeout = 2.0      # seconds a client may stay back-pressured before it is disconnected
 
@@ -117,6 +118,9 @@ RECOVERY_STREAM = 1005
 RECOVERY_REQUEST_STREAM = 1006
 DROP_COPY_STREAM = 1004
 DEFAULT_HOST = "127.0.0.1"
+# What one ExecutionReportCanceled takes in a private stream's buffer: its 4-byte length, the 8-byte SBE
+# header and the message's block (tests/test_service_config.py checks it against the schema).
+BUFFERED_CANCEL_BYTES = 4 + 8 + 41
 DEFAULT_PORT_BASE = 40101
 
 
@@ -248,7 +252,7 @@ class EngineConfig:
     retransmit_ring_kb: int = 4096          # per session, passed to the Engine
     max_publications: int | None = None     # None: 2 x sessions + 16
     publication_connect_timeout: float = 5.0
-    private_buffer_kb: int = 8192
+    private_buffer_kb: int | None = None    # None: private_buffer_limit_kb()'s default
     private_term_kb: int = 1024             # per private publication whose response channel names no term-length
     order_entry_window_kb: int = 16         # receiver window each client publication gets (0: the driver's)
     order_entry_socket_buffer_kb: int = 4096  # SO_RCVBUF of the order-entry socket (0: the driver's; the
@@ -301,6 +305,14 @@ class EngineConfig:
                                            self.recovery.stream_id)
             channels["recovery_requests"] = self.recovery_requests
         return channels
+
+    def private_buffer_limit_kb(self):
+        """Per transport, what a back-pressured or not yet connected private stream may hold: as set, or
+        8 MiB plus what a mass cancel of the whole order pool answers (one ExecutionReportCanceled an
+        order), so that the engine's own answer to one message never ends a client that reads."""
+        if self.private_buffer_kb is not None:
+            return int(self.private_buffer_kb)
+        return 8192 + -(-self.max_orders * BUFFERED_CANCEL_BYTES // 1024)
 
     def publication_limit(self, session_count):
         """How many private publications may exist at once."""
@@ -452,7 +464,8 @@ def add_arguments(parser):
     sessions.add_argument("--private-buffer-kb", default=s, type=int, metavar="KB",
                           help="what they may hold meanwhile, or while the client is back-pressured, per "
                                "transport, allocated as needed; a client that would overflow it is "
-                               "disconnected (default 8192)")
+                               "disconnected (default 8192 + what a mass cancel of --max-orders answers: 21,760 "
+                               "for 262,144 orders)")
     sessions.add_argument("--slow-consumer-timeout", default=s, type=float, metavar="SECONDS",
                           help="a client whose backlog on its private publication does not move this long is "
                                "disconnected as a slow consumer: its session ends (cancel-on-disconnect "
@@ -575,7 +588,7 @@ def validate(config):
         raise ValueError(f"max_publications {config.max_publications} must be in 1..65536")
     if config.publication_connect_timeout <= 0:
         raise ValueError("the publication connect timeout must be > 0")
-    if not 1 <= int(config.private_buffer_kb) <= 1 << 20:
+    if config.private_buffer_kb is not None and not 1 <= int(config.private_buffer_kb) <= 1 << 20:
         raise ValueError(f"private_buffer_kb {config.private_buffer_kb} must be in 1..1048576")
     term_kb = int(config.private_term_kb)
     if not 64 <= term_kb <= 1 << 20 or term_kb & (term_kb - 1):

@@ -132,7 +132,7 @@ class EngineService:
                                                             cfg.order_entry.stream_id,
                                                             images=self.images)
             self.streams = PrivateStreams(self.client, cfg.publication_limit(len(self.sessions)),
-                                          buffer_bytes=cfg.private_buffer_kb << 10,
+                                          buffer_bytes=cfg.private_buffer_limit_kb() << 10,
                                           connect_timeout=cfg.publication_connect_timeout,
                                           slow_consumer_timeout=cfg.slow_consumer_timeout,
                                           term_length=cfg.private_term_kb << 10)
@@ -237,7 +237,7 @@ class EngineService:
             f"  sessions     {len(self.sessions)} from {cfg.credentials or 'the caller'}; ticks every {cfg.tick_ms:g} ms, "
             f"{cfg.retransmit_ring_kb} KiB retransmission ring each",
             f"  executions   private publication per logged-on transport (at most {self.streams.capacity}; "
-            f"{cfg.private_buffer_kb} KiB held up to {cfg.publication_connect_timeout:g} s until it connects; "
+            f"{cfg.private_buffer_limit_kb():,} KiB held up to {cfg.publication_connect_timeout:g} s until it connects; "
             f"a client back-pressured {cfg.slow_consumer_timeout:g} s or beyond that is disconnected; "
             f"{cfg.private_term_kb} KiB terms: {3 * cfg.private_term_kb:,} KiB of driver memory per client)",
             f"  market data  " + (f"{cfg.market_data}, session {self.market_data.session_id}; "

@@ -4,6 +4,7 @@ import argparse
 import pytest
 
 from lob import config
+from lob.sbe import messages
 
 
 def parse(*argv):
@@ -20,7 +21,12 @@ def test_defaults():
     assert cfg.instruments == {1: 1} and cfg.market_data_enabled and cfg.metrics_port is None
     assert cfg.drop_copy is None and cfg.credentials is None and not hasattr(cfg, "execution")
     assert (cfg.tick_ms, cfg.retransmit_ring_kb, cfg.publication_connect_timeout, cfg.private_buffer_kb) == (
-        50.0, 4096, 5.0, 8192)
+        50.0, 4096, 5.0, None)
+    # 8 MiB plus a mass cancel's answer for every order of the pool: an ExecutionReportCanceled each
+    assert messages.HEADER_LENGTH + messages.BLOCK_LENGTHS["ExecutionReportCanceled"] + 4 == config.BUFFERED_CANCEL_BYTES
+    assert cfg.private_buffer_limit_kb() == 8192 + (262_144 * config.BUFFERED_CANCEL_BYTES + 1023) // 1024 == 21_760
+    assert parse("--max-orders", "1024").private_buffer_limit_kb() == 8192 + 53
+    assert parse("--private-buffer-kb", "100").private_buffer_limit_kb() == 100
     assert cfg.slow_consumer_timeout == 2.0
     assert cfg.publication_limit(10) == 36 and parse("--max-publications", "5").publication_limit(10) == 5
 
