@@ -181,11 +181,15 @@ class MarketDataFeed:
             return
         last, self._ahead = self._ahead, None
         self.lost_tails += 1
+        self._lost(self.seq + 1, last)
+        self.seq = last
+
+    def _lost(self, first, last):
+        """Incrementals first..last will never arrive: every book they could touch recovers."""
         self.gaps += 1
         self._complete_from = last + 1
         for book in self.books.values():
-            book.on_gap(self.seq + 1, last)
-        self.seq = last
+            book.on_gap(first, last)
 
     def _snapshot_seq(self, seq, now):
         if self.seq is not None and seq > self.seq and (self._ahead is None or seq > self._ahead):
@@ -250,10 +254,7 @@ class MarketDataFeed:
             self.duplicates += 1
             return False
         elif seq != last + 1:
-            self.gaps += 1
-            self._complete_from = seq
-            for book in self.books.values():
-                book.on_gap(last + 1, seq - 1)
+            self._lost(last + 1, seq - 1)
         self.seq = seq
         return True
 
